@@ -1,0 +1,122 @@
+"""End-to-end api-channel throughput: signed webhook -> stored -> offline bot -> reply
+delivered to a local callback receiver, next to a bare aiohttp handler in the same run.
+
+    .venv/bin/python benchmarks/api_throughput.py [--messages 500] [--concurrency 16] [--database URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from handoff.app import create_app  # noqa: E402
+from handoff.channels.api import sign  # noqa: E402
+from handoff.config import Settings  # noqa: E402
+
+SECRET = "bench-secret"
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def _fire(url: str, bodies: list[bytes], concurrency: int, signed: bool) -> float:
+    queue = list(reversed(bodies))
+    async with aiohttp.ClientSession() as session:
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                headers = {"X-Handoff-Signature": sign(SECRET, body)} if signed else {}
+                async with session.post(url, data=body, headers=headers) as resp:
+                    assert resp.status == 202, await resp.text()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+async def bare_rps(bodies: list[bytes], concurrency: int) -> float:
+    """Requests per second of an aiohttp handler that only reads the body and answers 202."""
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"ok": True}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner, base = await _serve(app)
+    try:
+        return len(bodies) / await _fire(base + "/hook", bodies, concurrency, signed=False)
+    finally:
+        await runner.cleanup()
+
+
+async def handoff_mps(bodies: list[bytes], concurrency: int, database_url: str) -> tuple[float, float]:
+    """(webhooks acknowledged per second, messages answered end to end per second)."""
+    replies: set[str] = set()
+    done = asyncio.Event()
+
+    async def receive(request: web.Request) -> web.Response:
+        data = json.loads(await request.read())
+        if data["kind"] == "bot":
+            replies.add(data["conversation"])
+            if len(replies) == len(bodies):
+                done.set()
+        return web.json_response({"ok": True})
+
+    sink = web.Application()
+    sink.router.add_post("/callback", receive)
+    sink_runner, sink_base = await _serve(sink)
+    settings = Settings(database_url=database_url, api_secret=SECRET, api_callback_url=sink_base + "/callback")
+    runner, base = await _serve(create_app(settings))
+    try:
+        started = time.perf_counter()
+        acked = await _fire(base + "/webhooks/api", bodies, concurrency, signed=True)
+        await asyncio.wait_for(done.wait(), 600)
+        total = time.perf_counter() - started
+        return len(bodies) / acked, len(bodies) / total
+    finally:
+        await runner.cleanup()
+        await sink_runner.cleanup()
+
+
+def _bodies(n: int) -> list[bytes]:
+    questions = ["How long does shipping take?", "What is your return policy?", "Where is my order?",
+                 "Do you accept PayPal?", "When are you open?"]
+    return [json.dumps({"id": f"bench-{i}", "conversation": f"bench-conv-{i}", "contact": {"id": f"c{i}"},
+                        "text": questions[i % len(questions)]}).encode() for i in range(n)]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database", default="")
+    args = parser.parse_args()
+    bodies = _bodies(args.messages)
+    with tempfile.TemporaryDirectory() as tmp:
+        database = args.database or f"sqlite://{tmp}/bench.db"
+        bare = await bare_rps(bodies, args.concurrency)
+        acked, answered = await handoff_mps(bodies, args.concurrency, database)
+    print(f"messages={args.messages} concurrency={args.concurrency} database={database.split(':')[0]}")
+    print(f"bare aiohttp handler          {bare:8.1f} req/s")
+    print(f"handoff webhooks acknowledged {acked:8.1f} msg/s  ({acked / bare:.3f} of bare)")
+    print(f"handoff answered end to end   {answered:8.1f} msg/s  ({answered / bare:.3f} of bare)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,145 @@
+"""create_app(settings): the aiohttp application with its runtime, workers and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from handoff import db, gateway
+from handoff.bot.base import Bot, Summarizer
+from handoff.channels import CHANNEL_CLASSES
+from handoff.channels.base import Channel
+from handoff.config import Settings
+from handoff.desk.api import api_middleware
+from handoff.desk.hub import Hub
+from handoff.outbox import OutboxWorker
+from handoff.routes import ALL_ROUTES
+from handoff.runtime import RUNTIME, Runtime
+from handoff.schema import DeliveryUpdate, InboundMessage
+from handoff.sweeper import resume_unanswered, sweep_forever
+
+log = logging.getLogger(__name__)
+INTEGRATIONS_KEY: web.AppKey[list[Any]] = web.AppKey("integrations", list)
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """Every channel whose settings are present (a partial configuration raises)."""
+    channels: dict[str, Channel] = {}
+    for cls in CHANNEL_CLASSES:
+        channel = cls.from_settings(settings)
+        if channel is not None:
+            channels[cls.name] = channel
+    return channels
+
+
+def build_integrations(settings: Settings) -> list[Any]:
+    """Agent-side integrations (Slack) whose settings are present."""
+    from handoff.desk import INTEGRATIONS
+
+    return [i for i in (cls.from_settings(settings) for cls in INTEGRATIONS) if i is not None]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    bot: Bot | None = None,
+    summarizer: Summarizer | None = None,
+    channels: dict[str, Channel] | Sequence[Channel] | None = None,
+    run_migrations: bool = True,
+    workers: bool = True,
+) -> web.Application:
+    """The application. `bot`, `summarizer` and `channels` replace the configured ones
+    (tests and embedders); `workers=False` leaves the outbox and sweeper to the caller."""
+    if bot is None or summarizer is None:
+        from handoff.bot.factory import build_bot, build_summarizer
+
+        bot = bot or build_bot(settings)
+        summarizer = summarizer or build_summarizer(settings)
+    if channels is None:
+        channel_map = build_channels(settings)
+    elif isinstance(channels, dict):
+        channel_map = dict(channels)
+    else:
+        channel_map = {c.name: c for c in channels}
+    rt = Runtime(settings=settings, channels=channel_map, bot=bot, summarizer=summarizer,
+                 hub=Hub(settings.redis_url))
+    integrations = build_integrations(settings)
+
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
+    app[RUNTIME] = rt
+    app[INTEGRATIONS_KEY] = integrations
+    app.add_routes(ALL_ROUTES)
+    for part in [*channel_map.values(), *integrations]:
+        extra = getattr(part, "routes", None)
+        if extra is not None:
+            app.add_routes(extra())
+    with contextlib.suppress(ImportError):
+        from handoff.web import routes as web_routes
+
+        app.add_routes(web_routes(rt))
+    app.cleanup_ctx.append(_database(settings, run_migrations))
+    app.cleanup_ctx.append(_running(rt, integrations, workers))
+    return app
+
+
+def _database(settings: Settings, run_migrations: bool) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if run_migrations:
+            await db.migrate(settings.database_url)
+        client = await db.connect(settings.database_url)
+        yield
+        await db.disconnect(client)
+
+    return ctx
+
+
+def _running(rt: Runtime, integrations: list[Any], workers: bool) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from handoff.bot.language import preload
+
+        await asyncio.to_thread(preload)
+        await rt.hub.start()
+        rt.outbox = OutboxWorker(rt)
+        if workers:
+            rt.outbox.start()
+        for channel in rt.channels.values():
+            start = getattr(channel, "start", None)
+            if start is not None:
+                await start(_deliverer(rt))
+        for integration in integrations:
+            await integration.start(rt)
+        sweeper = asyncio.create_task(sweep_forever(rt)) if workers else None
+        if workers:
+            await resume_unanswered(rt)
+        yield
+        if sweeper:
+            sweeper.cancel()
+        await rt.drain(timeout=5)
+        await rt.outbox.stop()
+        await rt.cancel_tasks()
+        for integration in integrations:
+            await integration.close()
+        for channel in rt.channels.values():
+            await channel.close()
+        await rt.hub.close()
+        for client in (rt.bot, rt.summarizer):
+            aclose = getattr(client, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    return ctx
+
+
+def _deliverer(rt: Runtime) -> Any:
+    async def deliver(item: InboundMessage | DeliveryUpdate) -> None:
+        if isinstance(item, DeliveryUpdate):
+            await gateway.record_delivery(rt, item)
+        else:
+            await gateway.receive(rt, item)
+
+    return deliver

@@ -1,0 +1,70 @@
+"""The slice of a conversation a model sees: the newest turns within a character budget.
+
+A conversation can run for weeks; the model gets only its recent turns, newest kept, and a
+single oversized message (a pasted log, an email with a long quote) is cut for the model
+while the stored message stays whole. Characters stand in for tokens: cheap, provider
+neutral, and conservative enough for any OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from handoff.bot.base import Turn
+
+DEFAULT_HISTORY_CHARS = 12_000
+DEFAULT_MESSAGE_CHARS = 4_000
+TRUNCATION_MARK = " […truncated]"
+
+_ROLES = {"customer": "user", "bot": "assistant", "agent": "assistant"}
+_LABELS = {"customer": "Customer", "bot": "Assistant", "agent": "Agent"}
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, marked when something was cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(TRUNCATION_MARK):
+        return text[: max(limit, 0)]
+    return text[: limit - len(TRUNCATION_MARK)] + TRUNCATION_MARK
+
+
+def recent_turns(
+    history: Sequence[Turn],
+    *,
+    max_chars: int = DEFAULT_HISTORY_CHARS,
+    max_message_chars: int = DEFAULT_MESSAGE_CHARS,
+) -> list[Turn]:
+    """The newest turns whose (truncated) texts fit in `max_chars`, oldest first.
+
+    The newest turn is always kept, cut to fit the budget if need be, so the model always
+    sees what it is answering.
+    """
+    per_message = max(1, min(max_message_chars, max_chars))
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(history):
+        text = truncate(turn.text or "", per_message)
+        if kept and used + len(text) > max_chars:
+            break
+        kept.append(Turn(author=turn.author, text=text))
+        used += len(text)
+    kept.reverse()
+    return kept
+
+
+def to_chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
+    """Chat-completions messages for `turns`: the customer is `user`, bot and agents `assistant`.
+
+    A human agent's words are prefixed so the model does not take them for its own.
+    """
+    messages: list[dict[str, str]] = []
+    for turn in turns:
+        text = f"[human agent] {turn.text}" if turn.author == "agent" else turn.text
+        messages.append({"role": _ROLES.get(turn.author, "user"), "content": text})
+    return messages
+
+
+def transcript(turns: Sequence[Turn]) -> str:
+    """A plain-text transcript, one `Author: text` line per turn, for summaries."""
+    return "\n".join(f"{_LABELS.get(t.author, t.author)}: {t.text}" for t in turns)

@@ -1,0 +1,93 @@
+"""One bot turn: read the conversation, ask the bot (outside any transaction), and write
+its reply only if the conversation still belongs to the bot under the same version.
+
+A reply generated while a takeover commits is dropped here (the fence), and the outbox
+checks the version once more just before sending.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from tortoise.transactions import in_transaction
+
+from handoff import metrics
+from handoff.bot.base import BotReply
+from handoff.bot.intent import wants_human
+from handoff.desk.operations import escalate, publish, recent_turns
+from handoff.models import Conversation
+from handoff.timeline import Pending, add_event, add_outgoing, utcnow
+
+if TYPE_CHECKING:
+    from handoff.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 30
+
+
+async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
+    """Answer the customer's latest message if the bot still owns the conversation.
+
+    Returns what happened: "replied", "escalated", "fenced" or "skipped".
+    """
+    async with rt.turn_lock(conversation_id):
+        conversation = await Conversation.get_or_none(id=conversation_id)
+        if conversation is None or conversation.state != "bot":
+            return "skipped"
+        history = await recent_turns(conversation.id, HISTORY_TURNS)
+        if not history or history[-1].author != "customer":
+            return "skipped"
+        version = conversation.version
+        language = conversation.language or "en"
+        if wants_human(history[-1].text):
+            reply = BotReply(escalate=True, reason="the customer asked for a person")
+        else:
+            reply = await _ask(rt, conversation, history, language)
+        if reply.escalate or not (reply.text or "").strip():
+            reason = reply.reason or "the assistant had no answer"
+            ticket = await escalate(rt, conversation.id, reason, expected_version=version)
+            return "escalated" if ticket is not None else "fenced"
+        return await write_bot_reply(rt, conversation.id, version, reply.text or "")
+
+
+async def _ask(rt: Runtime, conversation: Conversation, history: list, language: str) -> BotReply:
+    channel = rt.channels.get(conversation.channel)
+    typing = getattr(channel, "typing", None)
+    if typing is not None:
+        rt.spawn(_typing(typing, conversation), name=f"typing-{conversation.id}")
+    try:
+        return await rt.bot.reply(history, language)
+    except Exception as exc:  # the customer is never left without an answer
+        log.exception("bot failed on conversation %s", conversation.id)
+        return BotReply(escalate=True, reason=f"assistant unavailable: {type(exc).__name__}")
+
+
+async def _typing(typing: object, conversation: Conversation) -> None:
+    from handoff.outbox import address_of
+
+    try:
+        await typing(address_of(conversation), True)  # type: ignore[operator]
+    except Exception:
+        log.debug("typing indicator failed", exc_info=True)
+
+
+async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str) -> str:
+    """Write the bot's reply, fenced by the conversation version it was generated under."""
+    pending = Pending()
+    async with in_transaction():
+        fenced = not await Conversation.filter(id=conversation_id, state="bot", version=version).update(
+            last_responder="bot", last_activity_at=utcnow()
+        )
+        conversation = await Conversation.get(id=conversation_id)
+        if fenced:
+            await add_event(pending, conversation, "bot_reply_dropped", reason="the conversation changed owner",
+                            version=version)
+        else:
+            await add_outgoing(pending, conversation, "bot", text, epoch=version)
+    await publish(rt, pending)
+    if fenced:
+        metrics.BOT_REPLIES_FENCED.inc()
+        return "fenced"
+    return "replied"

@@ -1,0 +1,130 @@
+"""The Channel protocol every customer channel implements, and the errors it raises.
+
+A channel is provider edge code only: it verifies and parses provider requests into
+`InboundMessage` / `DeliveryUpdate`, and sends `OutboundMessage` to an `Address`.
+It never imports the gateway or the desk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
+from aiohttp import web
+
+from handoff.schema import Address, DeliveryUpdate, InboundMessage, OutboundMessage
+
+if TYPE_CHECKING:
+    from handoff.config import Settings
+
+
+class InvalidSignature(Exception):
+    """The request's signature is missing, forged or stale (answered 401/403)."""
+
+
+class BadPayload(ValueError):
+    """The request body cannot be parsed as this provider's format (answered 400)."""
+
+
+class UnsupportedEvent(Exception):
+    """A well-formed event the channel does not handle (logged, answered 2xx)."""
+
+
+class ChannelConfigError(Exception):
+    """A channel has some but not all of its required settings."""
+
+
+class DeliveryError(Exception):
+    """Sending failed. `retryable` failures are retried by the outbox with backoff.
+
+    `retry_after` (seconds) comes from the provider's Retry-After when it sent one;
+    `code` is the provider's error code (Twilio 63016, Meta 10, HTTP status...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can show; the outbox renders what it lacks as plain text."""
+
+    max_length: int = 4096
+    attachments: bool = False
+    typing: bool = False
+    status_events: bool = False
+    messaging_window_hours: float | None = None
+    human_window_hours: float | None = None
+
+
+ParsedItem = InboundMessage | DeliveryUpdate
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A customer channel: verify and parse inbound webhooks, send outbound messages."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Channel | None:
+        """The configured channel, None when its settings are absent; raises ChannelConfigError when partial."""
+
+    async def verify(self, request: web.Request, body: bytes) -> None:
+        """Raise InvalidSignature unless the request is authentic (constant-time compares)."""
+
+    def parse(self, body: bytes, content_type: str) -> list[ParsedItem]:
+        """Pure: the messages and receipts in a verified body; echoes and unknown events give []."""
+
+    async def send(self, address: Address, message: OutboundMessage) -> str:
+        """Deliver one message; return the provider's message id; raise DeliveryError on failure."""
+
+    async def close(self) -> None:
+        """Release clients and sessions."""
+
+
+def webhook_response(channel: Channel) -> web.Response:
+    """The acknowledgement a provider expects once a webhook is stored."""
+    ack = getattr(channel, "ack", None)
+    if ack is not None:
+        return ack()
+    return web.json_response({"ok": True}, status=202)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header given in seconds; None when absent or unreadable."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def truncate_for(capabilities: Capabilities, text: str) -> list[str]:
+    """Split text into chunks that fit the channel's maximum message length."""
+    limit = capabilities.max_length
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = rest.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        chunks.append(rest)
+    return chunks

@@ -1,0 +1,131 @@
+"""The email channel: IMAP in (a pull loop started by the core), SMTP out.
+
+Mail arrives through `imap.ImapLoop` (not through a webhook: `verify` refuses every request),
+is normalized by `parse.parse_email` and handed to the core's `deliver`; replies leave
+through `smtp.send_message` with our own Message-ID, which the core stores as the provider
+id so the customer's answer threads back into the same conversation.
+
+Settings: IMAP_HOST/PORT/USER/PASSWORD (IMAP_TLS, default on), SMTP_HOST/PORT/USER/PASSWORD
+(SMTP_TLS = starttls | tls | none) and HANDOFF_EMAIL_FROM ("Acme Support <help@acme.test>").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from aiohttp import web
+
+from handoff.channels.base import (
+    Capabilities,
+    ChannelConfigError,
+    DeliveryError,
+    InvalidSignature,
+    ParsedItem,
+)
+from handoff.channels.email.imap import ImapConfig, ImapLoop
+from handoff.channels.email.parse import parse_email
+from handoff.channels.email.smtp import TLS_MODES, SmtpConfig, build_message, send_message
+from handoff.schema import Address, OutboundMessage
+
+if TYPE_CHECKING:
+    from handoff.config import Settings
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[ParsedItem], Awaitable[object]]
+
+# setting attribute -> environment variable, for error messages
+_REQUIRED = {
+    "imap_host": "IMAP_HOST",
+    "imap_user": "IMAP_USER",
+    "imap_password": "IMAP_PASSWORD",
+    "smtp_host": "SMTP_HOST",
+    "email_from": "HANDOFF_EMAIL_FROM",
+}
+_OPTIONAL = {"smtp_user": "SMTP_USER", "smtp_password": "SMTP_PASSWORD"}
+
+
+class EmailChannel:
+    """Customer email over IMAP and SMTP, threaded by Message-ID."""
+
+    name: ClassVar[str] = "email"
+    capabilities: ClassVar[Capabilities] = Capabilities(max_length=100_000, attachments=True)
+
+    def __init__(self, imap: ImapConfig, smtp: SmtpConfig) -> None:
+        self.imap = imap
+        self.smtp = smtp
+        self.loop: ImapLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmailChannel | None:
+        """The channel when IMAP, SMTP and the From address are configured; None when none is."""
+        names = {**_REQUIRED, **_OPTIONAL}
+        present = {attr for attr in names if getattr(settings, attr)}
+        if not present:
+            return None
+        missing = [env for attr, env in _REQUIRED.items() if attr not in present]
+        if bool(settings.smtp_user) != bool(settings.smtp_password):
+            missing.append("SMTP_PASSWORD" if settings.smtp_user else "SMTP_USER")
+        if missing:
+            raise ChannelConfigError("email channel is partly configured; missing " + ", ".join(missing))
+        tls = (settings.smtp_tls or "starttls").lower()
+        if tls not in TLS_MODES:
+            raise ChannelConfigError(f"SMTP_TLS must be one of {', '.join(TLS_MODES)}, got {settings.smtp_tls!r}")
+        from_name, from_address = SmtpConfig.parse_from(settings.email_from)
+        if "@" not in from_address:
+            raise ChannelConfigError(f"HANDOFF_EMAIL_FROM is not an email address: {settings.email_from!r}")
+        imap = ImapConfig(
+            host=settings.imap_host, port=settings.imap_port, user=settings.imap_user,
+            password=settings.imap_password, tls=settings.imap_tls,
+        )
+        smtp = SmtpConfig(
+            host=settings.smtp_host, port=settings.smtp_port, user=settings.smtp_user,
+            password=settings.smtp_password, tls=tls, from_address=from_address, from_name=from_name,
+            **({"id_secret": settings.secret_key} if settings.secret_key else {}),
+        )
+        return cls(imap, smtp)
+
+    async def verify(self, request: web.Request, body: bytes) -> None:
+        """Email never arrives by webhook: every request is refused."""
+        raise InvalidSignature("the email channel reads its mailbox over IMAP; it takes no webhooks")
+
+    def parse(self, body: bytes, content_type: str = "message/rfc822") -> list[ParsedItem]:
+        """The customer message in one raw RFC 5322 email ([] for auto-replies, bounces, our own mail)."""
+        return list(parse_email(body, own_addresses=frozenset({self.smtp.from_address.lower()})))
+
+    async def send(self, address: Address, message: OutboundMessage) -> str:
+        """Send one reply in the conversation's thread; return its Message-ID."""
+        try:
+            msg = build_message(self.smtp, address, message)
+        except (ValueError, TypeError) as exc:
+            raise DeliveryError(f"cannot build email: {exc}", retryable=False, code="invalid") from exc
+        await send_message(self.smtp, msg)
+        return str(msg["Message-ID"])
+
+    async def start(self, deliver: Deliver) -> None:
+        """Start the IMAP loop; each message is marked seen only after `deliver` committed it."""
+
+        async def handle(raw: bytes) -> None:
+            try:
+                items = self.parse(raw)
+            except Exception:  # a message we cannot parse must not block the mailbox
+                log.exception("email: unparseable message skipped (it stays in the mailbox)")
+                return
+            for item in items:
+                await deliver(item)
+
+        self.loop = ImapLoop(self.imap, handle)
+        self._task = asyncio.create_task(self.loop.run(), name="email-imap")
+
+    async def close(self) -> None:
+        """Stop the IMAP loop."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,225 @@
+"""Inbound email: an aioimaplib loop that hands every unseen message to the core.
+
+One cycle searches `UID SEARCH UNSEEN`, fetches each message with `BODY.PEEK[]` (which does
+not set \\Seen, RFC 3501 §6.4.5), awaits `handle(raw)` — which returns only once the message
+is committed — and only then stores `\\Seen`. A crash between fetch and commit leaves the
+message unseen, so the next cycle fetches it again; the core's unique index on
+(channel, Message-ID) makes that redelivery a no-op if the commit had in fact happened.
+
+Between cycles the loop waits in IDLE (RFC 2177) when the server offers it, re-issued every
+`idle_refresh` seconds, and polls every `poll_interval` seconds otherwise. A dropped
+connection or a server error reconnects with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aioimaplib import IMAP4
+from aioimaplib.aioimaplib import STOP_WAIT_SERVER_PUSH
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ImapError(Exception):
+    """The IMAP server refused a command; the loop reconnects."""
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """Server, credentials and timing of the inbound loop."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    tls: bool = True
+    mailbox: str = "INBOX"
+    poll_interval: float = 30.0
+    idle_refresh: float = 300.0
+    timeout: float = 30.0
+    backoff_min: float = 1.0
+    backoff_max: float = 60.0
+    use_idle: bool = True
+
+
+@dataclass
+class CycleStats:
+    """What the last fetch cycle did, for logs and benchmarks."""
+
+    fetched: int = 0
+    delivered: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+def _ok(response, what: str):
+    if response.result != "OK":
+        raise ImapError(f"{what} failed: {response.result} {response.lines!r}")
+    return response
+
+
+class ImapLoop:
+    """Fetch unseen mail forever, handing each raw message to `handle` before marking it seen."""
+
+    def __init__(self, config: ImapConfig, handle: Callable[[bytes], Awaitable[None]]) -> None:
+        self.config = config
+        self.handle = handle
+        self.last_cycle = CycleStats()
+        self.cycles = 0
+        self.connected = asyncio.Event()
+        self._client: IMAP4 | None = None
+        self._lost = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled, reconnecting with backoff after any failure."""
+        delay = self.config.backoff_min
+        while True:
+            started = time.monotonic()
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — any failure means: reconnect
+                log.warning("email: IMAP session ended (%r); reconnecting in %.1fs", exc, delay)
+            finally:
+                self.connected.clear()
+                await self._disconnect()
+            if time.monotonic() - started > 60:
+                delay = self.config.backoff_min  # the session was healthy for a while
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.config.backoff_max)
+
+    async def _connect(self) -> IMAP4:
+        cfg = self.config
+        self._lost = asyncio.Event()
+        lost = self._lost
+        client = IMAP4(
+            cfg.host, cfg.port, timeout=cfg.timeout,
+            conn_lost_cb=lambda exc: lost.set(),
+            ssl_context=ssl.create_default_context() if cfg.tls else None,
+        )
+        self._client = client
+        await self._cmd(client.wait_hello_from_server())
+        _ok(await self._cmd(client.login(cfg.user, cfg.password)), "LOGIN")
+        _ok(await self._cmd(client.select(cfg.mailbox)), f"SELECT {cfg.mailbox}")
+        return client
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if not self._lost.is_set():
+            with contextlib.suppress(Exception):
+                if client.has_pending_idle():
+                    client.idle_done()
+                await asyncio.wait_for(client.logout(), 2)
+        with contextlib.suppress(Exception):
+            if client.protocol.transport is not None:
+                client.protocol.transport.close()
+
+    async def _session(self) -> None:
+        client = await self._connect()
+        self.connected.set()
+        idle = self.config.use_idle and client.has_capability("IDLE")
+        log.info("email: IMAP connected to %s:%s (%s)", self.config.host, self.config.port, "IDLE" if idle else "polling")
+        retry = self.config.backoff_min
+        while True:
+            stats = await self.fetch_cycle(client)
+            if stats.failed:
+                # the core could not commit: retry with backoff, without waiting for new mail
+                await self._sleep_or_lost(retry)
+                retry = min(retry * 2, self.config.poll_interval)
+                continue
+            retry = self.config.backoff_min
+            if idle:
+                await self._idle(client)
+            else:
+                await self._sleep_or_lost(self.config.poll_interval)
+            if self._lost.is_set():
+                raise ImapError("connection lost")
+
+    async def _cmd(self, awaitable: Awaitable[T]) -> T:
+        """Await an IMAP command, failing fast when the connection drops (aioimaplib would wait
+        for its timeout)."""
+        command = asyncio.ensure_future(awaitable)
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({command, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if not command.done():
+            command.cancel()
+            raise ImapError("connection lost")
+        return command.result()
+
+    async def _sleep_or_lost(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._lost.wait(), seconds)
+
+    async def _idle(self, client: IMAP4) -> None:
+        """Wait in IDLE until the server pushes something, the refresh time passes or the link drops."""
+        idle_task = await self._cmd(client.idle_start(timeout=self.config.idle_refresh))
+        push = asyncio.ensure_future(client.wait_server_push(timeout=self.config.idle_refresh + 5))
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({push, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (push, lost):
+                task.cancel()
+        if self._lost.is_set():
+            idle_task.cancel()
+            return
+        if push.done() and not push.cancelled() and push.exception() is None:
+            if push.result() != STOP_WAIT_SERVER_PUSH:
+                log.debug("email: IDLE push %r", push.result())
+        client.idle_done()
+        await self._cmd(asyncio.wait_for(idle_task, self.config.timeout))
+
+    async def fetch_cycle(self, client: IMAP4) -> CycleStats:
+        """Deliver every unseen message once; mark each seen only after `handle` returned."""
+        started = time.monotonic()
+        stats = CycleStats()
+        # NOOP lets the server announce mail that arrived since the last command (RFC 3501
+        # §6.1.2); Dovecot's SEARCH alone does not always see it
+        _ok(await self._cmd(client.noop()), "NOOP")
+        search = _ok(await self._cmd(client.uid_search("UNSEEN", charset=None)), "UID SEARCH")
+        uids = [int(u) for line in search.lines[:-1] for u in bytes(line).split() if u.isdigit()]
+        for uid in sorted(uids):
+            raw = await self._fetch(client, uid)
+            if raw is None:
+                continue  # expunged meanwhile
+            stats.fetched += 1
+            try:
+                await self.handle(raw)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                stats.failed += 1
+                log.exception("email: message uid %s not committed; it stays unseen for a retry", uid)
+                continue
+            _ok(await self._cmd(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")), "UID STORE")
+            stats.delivered += 1
+        stats.seconds = time.monotonic() - started
+        self.last_cycle = stats
+        self.cycles += 1
+        if stats.fetched:
+            log.info("email: fetched %d, delivered %d, failed %d in %.3fs", stats.fetched, stats.delivered, stats.failed, stats.seconds)
+        return stats
+
+    async def _fetch(self, client: IMAP4, uid: int) -> bytes | None:
+        response = _ok(await self._cmd(client.uid("fetch", str(uid), "(UID BODY.PEEK[])")), "UID FETCH")
+        for line in response.lines:
+            if isinstance(line, bytearray):
+                return bytes(line)
+        return None

@@ -1,0 +1,163 @@
+"""Outbound email: one OutboundMessage -> one RFC 5322 reply sent with aiosmtplib.
+
+Each reply carries a Message-ID we generate (returned to the core as the provider id, so a
+customer's answer to it threads back), In-Reply-To/References from the conversation's
+thread (RFC 5322 §3.6.4), "Re: <original subject>", a text/plain and an escaped text/html
+alternative, and the files the message carries. Bot replies and notices are marked
+`Auto-Submitted: auto-replied` (RFC 3834 §5) so other responders do not answer them.
+Every header value is stripped of CR/LF: no header injection from names or subjects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import re
+import secrets
+from dataclasses import dataclass, field
+from email.headerregistry import Address as MailAddress
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, parseaddr
+
+import aiosmtplib
+
+from handoff.channels.base import DeliveryError
+from handoff.schema import Address, OutboundMessage
+
+TLS_MODES = ("starttls", "tls", "none")
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|sv|wg|antw|vs|rif|tr)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_MAX_REFERENCES = 20
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to send: server, credentials, TLS mode and our From address."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    tls: str
+    from_address: str
+    from_name: str = ""
+    timeout: float = 30.0
+    # keys our Message-IDs: installations sharing a domain (staging, production) never collide
+    id_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    @classmethod
+    def parse_from(cls, value: str) -> tuple[str, str]:
+        """(display name, address) of a HANDOFF_EMAIL_FROM value like "Acme Support <help@acme.test>"."""
+        name, addr = parseaddr(value)
+        return clean(name), clean(addr)
+
+
+def clean(value: object) -> str:
+    """A header-safe value: CR, LF and other control characters become spaces."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", str(value or "")).strip()
+
+
+def reply_subject(subject: str) -> str:
+    """ "Re: " + the original subject without its chain of Re:/Fwd:/AW:/SV: prefixes."""
+    base = _REPLY_PREFIX.sub("", clean(subject))
+    return f"Re: {base}" if base else "Re: your message"
+
+
+def references(thread: dict) -> tuple[str | None, list[str]]:
+    """(In-Reply-To, References) for a reply to the thread's latest customer message:
+    its References followed by its Message-ID (RFC 5322 §3.6.4)."""
+    message_id = thread.get("message_id")
+    parent = thread.get("references")
+    if parent is None:
+        parent = list(reversed(thread.get("reply_to") or []))
+    chain = [clean(i) for i in parent]
+    if message_id:
+        chain.append(clean(message_id))
+    chain = [i for i in dict.fromkeys(chain) if i]
+    if len(chain) > _MAX_REFERENCES:  # keep the root and the newest ones
+        chain = chain[:1] + chain[-(_MAX_REFERENCES - 1):]
+    return (clean(message_id) or None), chain
+
+
+def _html_body(text: str) -> str:
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    body = "\n".join("<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>" for p in paragraphs)
+    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n{body}\n</body></html>\n'
+
+
+def _sender_name(config: SmtpConfig, message: OutboundMessage) -> str:
+    if message.kind == "agent" and message.author_name:
+        agent = clean(message.author_name)
+        return f"{agent} ({config.from_name})" if config.from_name else agent
+    return config.from_name
+
+
+def message_id(config: SmtpConfig, message: OutboundMessage) -> str:
+    """Our Message-ID for an outbound message: the same on every retry of that message, so
+    a retry after a lost SMTP answer is a duplicate the recipient's mailbox can collapse."""
+    domain = config.from_address.rpartition("@")[2] or "localhost"
+    digest = hmac.new(config.id_secret.encode(), f"{message.conversation_id}:{message.id}".encode(), hashlib.sha256)
+    return f"<handoff.{message.conversation_id}.{message.id}.{digest.hexdigest()[:20]}@{domain}>"
+
+
+def build_message(config: SmtpConfig, address: Address, message: OutboundMessage) -> EmailMessage:
+    """The complete reply, Message-ID included."""
+    msg = EmailMessage()
+    msg["Message-ID"] = message_id(config, message)
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["From"] = formataddr((_sender_name(config, message), config.from_address))
+    msg["To"] = str(MailAddress(addr_spec=clean(address.contact_id)))
+    msg["Subject"] = reply_subject(address.thread.get("subject", ""))
+    in_reply_to, chain = references(address.thread)
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if chain:
+        msg["References"] = " ".join(chain)
+    if message.kind != "agent":
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"  # Exchange: no out-of-office replies to the bot
+
+    text = message.text
+    links = [a for a in message.attachments if a.data is None and a.url]
+    if links:  # files we only have a link to travel as text
+        text += "\n\n" + "\n".join(f"{a.filename or 'Attachment'}: {a.url}" for a in links)
+    msg.set_content(text)
+    msg.add_alternative(_html_body(text), subtype="html")
+    for attachment in message.attachments:
+        if attachment.data is None:
+            continue
+        maintype, _, subtype = attachment.content_type.partition("/")
+        msg.add_attachment(
+            attachment.data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=clean(attachment.filename) or "attachment",
+        )
+    return msg
+
+
+def _error_for(exc: Exception) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        code = exc.recipients[0].code
+        return DeliveryError(f"recipient refused: {exc.recipients[0].message}", retryable=400 <= code < 500, code=str(code))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(f"SMTP {exc.code}: {exc.message}", retryable=not 500 <= exc.code < 600, code=str(exc.code))
+    return DeliveryError(f"SMTP connection failed: {exc!r}", retryable=True)
+
+
+async def send_message(config: SmtpConfig, msg: EmailMessage) -> None:
+    """Hand the message to the SMTP server; DeliveryError says whether a retry can help."""
+    try:
+        await aiosmtplib.send(
+            msg,
+            sender=config.from_address,
+            hostname=config.host,
+            port=config.port,
+            username=config.user or None,
+            password=config.password or None,
+            use_tls=config.tls == "tls",
+            start_tls=config.tls == "starttls",
+            timeout=config.timeout,
+        )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise _error_for(exc) from exc

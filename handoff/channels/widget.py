@@ -1,0 +1,499 @@
+"""The web chat widget channel: one `<script>` tag on any site, a WebSocket per browser tab.
+
+Routes (added to the app by `routes()`):
+- `GET /widget.js`, `GET /widget.css`: the embeddable script and its style;
+- `POST /widget/session`: a visitor session (see widget_session.py), optionally for a
+  verified user (`user_id` + `user_hash`);
+- `GET /widget/ws?token=...&since=<last message id>`: the live connection. The client sends
+  `{"type": "message", "client_id", "text", "attachments"}` and `{"type": "typing"}`; the
+  client id becomes the provider id, so a resend after a reconnect is deduplicated by the
+  core. On connect, every stored message after `since` is replayed from the database;
+- `POST /widget/upload`: one attachment (multipart field `file`, size-limited);
+- `GET /widget/files/{id}/{name}`: an uploaded file (capability URL, 192-bit id).
+
+Every widget endpoint checks the page's Origin against `HANDOFF_WIDGET_ORIGINS` (plus the
+server's own origin) and rate-limits per visitor. A visitor only ever reads and writes the
+conversations of its own visitor id, which comes from its session, never from the client.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aiohttp import WSMsgType, web
+
+from handoff.channels.base import Capabilities, InvalidSignature, ParsedItem
+from handoff.channels.widget_session import OriginPolicy, RateLimiter, SessionStore, verify_identity
+from handoff.config import Settings
+from handoff.models import Conversation, Message
+from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_TEXT = 8000
+REPLAY_LIMIT = 500
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_FILE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
+
+Deliver = Callable[[ParsedItem], Awaitable[Any]]
+Listener = Callable[[str, dict[str, Any]], Any]
+
+
+class WidgetChannel:
+    """The `widget` channel: visitor sessions, live WebSockets, replay and uploads."""
+
+    name: ClassVar[str] = "widget"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        max_length=MAX_TEXT, attachments=True, typing=True, status_events=True
+    )
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.origins = OriginPolicy(settings.widget_origins, settings.public_url)
+        self.identity_secret = settings.widget_identity_secret
+        self.media_dir = Path(settings.media_dir) / "widget"
+        self.sessions = SessionStore()
+        self.session_limit = RateLimiter(rate=0.2, burst=20)
+        self.message_limit = RateLimiter(rate=1.0, burst=10)
+        self.typing_limit = RateLimiter(rate=1.0, burst=5)
+        self.upload_limit = RateLimiter(rate=0.1, burst=5)
+        self.connect_limit = RateLimiter(rate=0.5, burst=10)
+        self.listener: Listener | None = None
+        self._deliver: Deliver | None = None
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WidgetChannel:
+        """The widget needs no provider secrets: it is always on."""
+        return cls(settings)
+
+    # -- Channel protocol -------------------------------------------------------------
+
+    async def verify(self, request: web.Request, body: bytes) -> None:
+        """The widget has no webhooks: it talks over its own routes only."""
+        raise InvalidSignature("the widget channel takes no webhooks")
+
+    def parse(self, body: bytes, content_type: str) -> list[ParsedItem]:
+        """No webhook payloads exist for the widget."""
+        return []
+
+    async def start(self, deliver: Deliver) -> None:
+        """Keep the gateway's `deliver` to commit what visitors send."""
+        self._deliver = deliver
+
+    async def close(self) -> None:
+        """Close every live visitor socket."""
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=1001, message=b"server shutdown")
+        self._sockets.clear()
+
+    async def send(self, address: Address, message: OutboundMessage) -> str:
+        """Push a bot, agent or notice message to the visitor's open tabs; offline visitors get it on replay."""
+        payload = {"type": "message", "message": outbound_json(message)}
+        await self._broadcast(address.conversation_key or address.contact_id, payload)
+        return f"out:{message.id}"
+
+    async def push_typing(self, conversation_key: str, typing: bool, name: str | None = None) -> None:
+        """Show or hide the agent typing indicator in the visitor's open tabs."""
+        await self._broadcast(conversation_key, {"type": "typing", "typing": bool(typing), "name": name})
+
+    def online(self, conversation_key: str) -> bool:
+        """True when the visitor has at least one open tab."""
+        return bool(self._sockets.get(conversation_key))
+
+    # -- routes -----------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        """The widget's HTTP and WebSocket routes."""
+        return [
+            web.get("/widget.js", self._script),
+            web.get("/widget.css", self._style),
+            web.post("/widget/session", self._create_session),
+            web.options("/widget/session", self._preflight),
+            web.get("/widget/ws", self._websocket),
+            web.post("/widget/upload", self._upload),
+            web.options("/widget/upload", self._preflight),
+            web.get("/widget/files/{file_id}/{filename}", self._file),
+        ]
+
+    async def _script(self, request: web.Request) -> web.StreamResponse:
+        return _asset("widget.js", "application/javascript")
+
+    async def _style(self, request: web.Request) -> web.StreamResponse:
+        return _asset("widget.css", "text/css")
+
+    def _origin_ok(self, request: web.Request) -> bool:
+        own = f"{request.scheme}://{request.host}"
+        return self.origins.allows(request.headers.get("Origin"), own)
+
+    def _cors(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin and self._origin_ok(request):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    async def _preflight(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_ok(request):
+            return _error(403, "origin not allowed")
+        response = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        response.headers["Access-Control-Max-Age"] = "600"
+        return self._cors(request, response)
+
+    async def _create_session(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_ok(request):
+            return _error(403, "origin not allowed")
+        if not self.session_limit.allow(request.remote or "?"):
+            return self._cors(request, _error(429, "too many sessions, slow down"))
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return self._cors(request, _error(400, "body must be JSON"))
+        if not isinstance(body, dict):
+            return self._cors(request, _error(400, "body must be a JSON object"))
+        user_id = body.get("user_id")
+        if user_id is not None:
+            user_id = str(user_id)
+            if not verify_identity(self.identity_secret, user_id, body.get("user_hash") or ""):
+                return self._cors(request, _error(403, "identity verification failed"))
+        name = _short(body.get("name"), 200)
+        email = _short(body.get("email"), 320) if user_id is not None else None
+        previous = await self.sessions.get(body.get("token"))
+        if previous is not None and previous.user_id == user_id:
+            token, session = body["token"], previous
+        else:
+            token, session = await self.sessions.create(user_id=user_id, name=name, email=email)
+        return self._cors(
+            request,
+            web.json_response({"token": token, "visitor_id": session.visitor_id, "verified": session.verified}),
+        )
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_ok(request):
+            return _error(403, "origin not allowed")
+        session = await self.sessions.get(request.query.get("token"))
+        if session is None:
+            return _error(401, "unknown or expired session")
+        visitor = session.visitor_id
+        if not self.connect_limit.allow(visitor):
+            return _error(429, "reconnecting too fast")
+        try:
+            since = max(0, int(request.query.get("since") or 0))
+        except ValueError:
+            return _error(400, "since must be a message id")
+        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        # Register before replaying: a message sent meanwhile arrives twice, never zero times
+        # (the client drops ids it has already shown).
+        self._sockets.setdefault(visitor, set()).add(ws)
+        try:
+            for item in await self.history(visitor, since):
+                await ws.send_json({"type": "message", "message": item})
+            await ws.send_json({"type": "ready", "visitor_id": visitor})
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_frame(ws, session, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            sockets = self._sockets.get(visitor)
+            if sockets is not None:
+                sockets.discard(ws)
+                if not sockets:
+                    self._sockets.pop(visitor, None)
+        return ws
+
+    async def _on_frame(self, ws: web.WebSocketResponse, session: Any, data: str) -> None:
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            await ws.send_json({"type": "error", "error": "frames must be JSON"})
+            return
+        if not isinstance(frame, dict):
+            return
+        kind = frame.get("type")
+        if kind == "message":
+            await self._on_message(ws, session, frame)
+        elif kind == "typing":
+            await self._on_typing(session, bool(frame.get("typing", True)))
+        elif kind == "ping":
+            await ws.send_json({"type": "pong"})
+
+    async def _on_message(self, ws: web.WebSocketResponse, session: Any, frame: dict[str, Any]) -> None:
+        client_id = frame.get("client_id")
+        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+            await ws.send_json({"type": "error", "error": "client_id must be 8-64 url-safe characters"})
+            return
+        text = frame.get("text") or ""
+        if not isinstance(text, str) or len(text) > MAX_TEXT:
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "text too long", "final": True})
+            return
+        attachments = self._attachments(session.visitor_id, frame.get("attachments") or [])
+        if not text.strip() and not attachments:
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "empty message", "final": True})
+            return
+        if not self.message_limit.allow(session.visitor_id):
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "rate_limited", "retry": 2})
+            return
+        if self._deliver is None:
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "not ready", "retry": 2})
+            return
+        inbound = InboundMessage(
+            channel=self.name,
+            provider_id=f"{session.visitor_id}:{client_id}",
+            contact_id=session.visitor_id,
+            conversation_key=session.visitor_id,
+            text=text.strip(),
+            contact_name=session.name,
+            contact_email=session.email,
+            attachments=tuple(attachments),
+            sent_at=time.time(),
+        )
+        try:
+            receipt = await self._deliver(inbound)
+        except Exception:
+            log.exception("widget: could not store a visitor message")
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "not stored", "retry": 3})
+            return
+        message_id = getattr(receipt, "message_id", None)
+        if message_id is None:
+            row = await Message.get_or_none(channel=self.name, provider_id=inbound.provider_id)
+            message_id = row.id if row else None
+        item = {
+            "id": message_id,
+            "client_id": client_id,
+            "author": "customer",
+            "author_name": None,
+            "kind": "message",
+            "text": inbound.text,
+            "notice": None,
+            "attachments": [_attachment_json(a) for a in attachments],
+            "created_at": inbound.sent_at,
+        }
+        await ws.send_json({"type": "ack", "client_id": client_id, "id": message_id})
+        await self._broadcast(session.visitor_id, {"type": "message", "message": item}, skip=ws)
+
+    async def _on_typing(self, session: Any, typing: bool) -> None:
+        if self.listener is None or not self.typing_limit.allow(session.visitor_id):
+            return
+        conversation = (
+            await Conversation.filter(channel=self.name, external_key=session.visitor_id)
+            .exclude(state="ended")
+            .order_by("-id")
+            .first()
+        )
+        if conversation is None:
+            return
+        result = self.listener(
+            "typing",
+            {"conversation_id": conversation.id, "channel": self.name, "who": "customer", "typing": typing},
+        )
+        if inspect.isawaitable(result):
+            await result
+
+    async def _broadcast(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
+        for ws in list(self._sockets.get(visitor, ())):
+            if ws is skip or ws.closed:
+                continue
+            try:
+                await ws.send_json(payload)
+            except (ConnectionError, RuntimeError):
+                log.debug("widget: a visitor socket went away during send")
+
+    async def history(self, visitor: str, since: int = 0) -> list[dict[str, Any]]:
+        """The visitor's visible messages after message id `since` (its last REPLAY_LIMIT ones at most)."""
+        query = (
+            Message.filter(
+                conversation__channel=self.name,
+                conversation__external_key=visitor,
+                private=False,
+                id__gt=since,
+            )
+            .exclude(delivery_status="cancelled")
+            .prefetch_related("agent")
+        )
+        rows = await query.order_by("-id").limit(REPLAY_LIMIT)
+        return [stored_json(row, visitor) for row in reversed(rows)]
+
+    # -- attachments ------------------------------------------------------------------
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_ok(request):
+            return _error(403, "origin not allowed")
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else request.query.get("token")
+        session = await self.sessions.get(token)
+        if session is None:
+            return self._cors(request, _error(401, "unknown or expired session"))
+        if not self.upload_limit.allow(session.visitor_id):
+            return self._cors(request, _error(429, "too many uploads, slow down"))
+        if (request.content_length or 0) > MAX_UPLOAD_BYTES + 64 * 1024:
+            return self._cors(request, _too_large())
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+            while part is not None and getattr(part, "name", None) != "file":
+                part = await reader.next()
+        except (ValueError, AssertionError, KeyError):
+            return self._cors(request, _error(400, "expected multipart/form-data with a file field"))
+        if part is None or not hasattr(part, "read_chunk"):
+            return self._cors(request, _error(400, "expected multipart/form-data with a file field"))
+        file_id = secrets.token_urlsafe(24)
+        filename = _safe_filename(part.filename or "file")
+        content_type = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip().lower()
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        path = self.media_dir / file_id
+        size = 0
+        with path.open("wb") as out:
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    out.close()
+                    path.unlink(missing_ok=True)
+                    return self._cors(request, _too_large())
+                out.write(chunk)
+        meta = {"visitor_id": session.visitor_id, "filename": filename, "content_type": content_type, "size": size}
+        (self.media_dir / f"{file_id}.json").write_text(json.dumps(meta))
+        body = {"id": file_id, "filename": filename, "content_type": content_type, "size": size,
+                "url": self._file_url(file_id, filename)}
+        return self._cors(request, web.json_response(body, status=201))
+
+    def _file_url(self, file_id: str, filename: str) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/widget/files/{file_id}/{filename}"
+
+    def _attachments(self, visitor: str, ids: Any) -> list[Attachment]:
+        """Attachments a visitor uploaded; ids of other visitors' files are ignored."""
+        found: list[Attachment] = []
+        if not isinstance(ids, list):
+            return found
+        for file_id in ids[:10]:
+            meta = self._meta(file_id)
+            if meta is None or meta.get("visitor_id") != visitor:
+                continue
+            found.append(
+                Attachment(
+                    content_type=meta["content_type"],
+                    url=self._file_url(file_id, meta["filename"]),
+                    filename=meta["filename"],
+                    size=meta["size"],
+                )
+            )
+        return found
+
+    def _meta(self, file_id: Any) -> dict[str, Any] | None:
+        if not isinstance(file_id, str) or not _FILE_ID.match(file_id):
+            return None
+        try:
+            return json.loads((self.media_dir / f"{file_id}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["file_id"]
+        meta = self._meta(file_id)
+        if meta is None:
+            return _error(404, "no such file")
+        content_type = meta["content_type"]
+        inline = content_type in INLINE_TYPES
+        response = web.FileResponse(self.media_dir / file_id)
+        response.content_type = content_type if inline else "application/octet-stream"
+        disposition = "inline" if inline else "attachment"
+        response.headers["Content-Disposition"] = f'{disposition}; filename="{meta["filename"]}"'
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+def outbound_json(message: OutboundMessage) -> dict[str, Any]:
+    """The widget's JSON for a message being sent now."""
+    return {
+        "id": message.id,
+        "client_id": None,
+        "author": {"bot": "bot", "agent": "agent"}.get(message.kind, "system"),
+        "author_name": message.author_name,
+        "kind": "notice" if message.notice or message.kind == "notice" else "message",
+        "text": message.text,
+        "notice": message.notice,
+        "attachments": [_attachment_json(a) for a in message.attachments],
+        "created_at": time.time(),
+    }
+
+
+def stored_json(row: Message, visitor: str) -> dict[str, Any]:
+    """The widget's JSON for a stored message (replay); own client ids are given back for dedupe."""
+    client_id = None
+    if row.direction == "incoming" and row.provider_id and row.provider_id.startswith(visitor + ":"):
+        client_id = row.provider_id[len(visitor) + 1 :]
+    if row.direction == "activity":
+        kind = "separator"
+    elif row.notice or row.author_kind == "system":
+        kind = "notice"
+    else:
+        kind = "message"
+    agent = row.agent if row.author_kind == "agent" else None
+    return {
+        "id": row.id,
+        "client_id": client_id,
+        "author": row.author_kind,
+        "author_name": getattr(agent, "name", None),
+        "kind": kind,
+        "text": row.text,
+        "notice": row.notice,
+        "attachments": [a for a in (row.attachments or []) if isinstance(a, dict)],
+        "created_at": row.created_at.timestamp() if row.created_at else None,
+    }
+
+
+def _attachment_json(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "url": attachment.url,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+    }
+
+
+def _asset(name: str, content_type: str) -> web.StreamResponse:
+    response = web.FileResponse(STATIC / name)
+    response.content_type = content_type
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _too_large() -> web.Response:
+    # The rest of the body is never read: close the connection instead of draining it.
+    response = _error(413, f"files are limited to {MAX_UPLOAD_BYTES} bytes")
+    response.force_close()
+    return response
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _short(value: Any, limit: int) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:limit]
+
+
+def _safe_filename(name: str) -> str:
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
+    return cleaned[:100]

@@ -1,0 +1,127 @@
+"""The `handoff` command: serve, agents add, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from handoff.config import Settings
+
+CONTENT_TYPES = {".json": "application/json", ".txt": "application/x-www-form-urlencoded"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `handoff` console script."""
+    parser = argparse.ArgumentParser(prog="handoff", description="AI in front, humans on call.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (applies migrations first)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    agents = commands.add_parser("agents", help="manage agents")
+    agent_commands = agents.add_subparsers(dest="agents_command", required=True)
+    add = agent_commands.add_parser("add", help="create an agent and print its API token once")
+    add.add_argument("--name", required=True)
+    add.add_argument("--email", required=True)
+    add.add_argument("--password", default=None, help="also allow desk sign-in with this password")
+    replay = commands.add_parser("replay", help="sign a webhooks/<channel>/ fixture and post it")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--to", required=True, help="base URL of a running server, e.g. http://localhost:8080")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    try:
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port)
+        if args.command == "agents":
+            return asyncio.run(_add_agent(settings, args.name, args.email, args.password))
+        return asyncio.run(_replay(settings, args.file, args.to))
+    except CommandError as exc:
+        print(f"handoff: {exc}", file=sys.stderr)
+        return 2
+
+
+class CommandError(Exception):
+    """A user error the command reports without a traceback."""
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    from aiohttp import web
+
+    from handoff.app import create_app
+
+    app = create_app(settings)
+    app.on_startup.append(_announce_first_agent(settings))
+    web.run_app(app, host=host or settings.host, port=port or settings.port)
+    return 0
+
+
+def _announce_first_agent(settings: Settings):  # type: ignore[no-untyped-def]
+    async def announce(app: object) -> None:
+        try:
+            from handoff.web.auth import first_agent_link
+        except ImportError:
+            return
+        link = await first_agent_link(settings)
+        if link:
+            print(f"\n  No agents yet. Sign in to the desk (one-time link): {link}\n", flush=True)
+
+    return announce
+
+
+async def _add_agent(settings: Settings, name: str, email: str, password: str | None) -> int:
+    from tortoise.exceptions import IntegrityError
+
+    from handoff import db
+    from handoff.desk.auth import create_agent
+
+    await db.migrate(settings.database_url)
+    client = await db.connect(settings.database_url)
+    try:
+        agent, token = await create_agent(name, email)
+        if password:
+            from argon2 import PasswordHasher
+
+            agent.password_hash = PasswordHasher().hash(password)
+            await agent.save(update_fields=["password_hash"])
+    except IntegrityError:
+        raise CommandError(f"an agent with email {email} already exists") from None
+    finally:
+        await db.disconnect(client)
+    print(f"agent {agent.id} {agent.name} <{agent.email}>")
+    print(f"API token (shown once): {token}")
+    return 0
+
+
+async def _replay(settings: Settings, path: Path, base_url: str) -> int:
+    import aiohttp
+
+    from handoff.channels import CHANNELS
+
+    if not path.is_file():
+        raise CommandError(f"{path} is not a file")
+    name = path.parent.name
+    channel_class = CHANNELS.get(name)
+    sign = getattr(channel_class, "sign", None)
+    if channel_class is None or sign is None:
+        raise CommandError(f"{name!r} has no signed webhook to replay (expected webhooks/<channel>/<file>)")
+    channel = channel_class.from_settings(settings)
+    if channel is None:
+        raise CommandError(f"the {name} channel is not configured: set its secrets in the environment")
+    body = path.read_bytes()
+    content_type = CONTENT_TYPES.get(path.suffix, "application/json")
+    url = base_url.rstrip("/") + f"/webhooks/{name}"
+    signed_url = settings.public_url.rstrip("/") + f"/webhooks/{name}" if name == "whatsapp" else url
+    headers = channel.sign(body, signed_url, content_type)  # type: ignore[attr-defined]
+    headers.setdefault("Content-Type", content_type)
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
+        text = await resp.text()
+    await channel.close()
+    print(f"{resp.status} {text[:500]}")
+    return 0 if resp.status < 400 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

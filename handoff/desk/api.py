@@ -1,0 +1,222 @@
+"""The desk REST API (DESIGN.md §6): conversations, tickets, replies, transfer, handback,
+and the live event WebSocket. JSON in and out; errors are `{"error": ...}` with a 4xx."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from handoff.desk import operations as ops
+from handoff.desk.auth import authenticate
+from handoff.desk.errors import Conflict, DeskError
+from handoff.desk.openapi import OPENAPI
+from handoff.desk.serialize import agent_json, conversation_json, event_json, message_json, ticket_json
+from handoff.models import Agent, Conversation, Event, Message, Ticket
+from handoff.runtime import RUNTIME, Runtime
+
+PAGE_LIMIT = 200
+routes = web.RouteTableDef()
+AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    """A JSON error response."""
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Authenticate /api/v1 requests and turn desk errors into JSON 4xx answers."""
+    if not request.path.startswith("/api/v1/") or request.path == "/api/v1/openapi.json":
+        return await handler(request)
+    agent = await authenticate(request)
+    if agent is None:
+        return error(401, "missing or invalid agent token")
+    request[AGENT] = agent
+    try:
+        return await handler(request)
+    except Conflict as exc:
+        ticket = exc.ticket
+        return error(409, str(exc), ticket_id=ticket.id if ticket else None, assignee=agent_json(exc.assignee))
+    except DeskError as exc:
+        return error(exc.status, str(exc))
+
+
+def _rt(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def _id(request: web.Request, name: str = "id") -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise web.HTTPNotFound(text=json.dumps({"error": f"{name} must be a number"}),
+                               content_type="application/json") from None
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not valid JSON"}),
+                                 content_type="application/json") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
+                                 content_type="application/json")
+    return data
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document of this API."""
+    return web.json_response(OPENAPI)
+
+
+@routes.get("/api/v1/conversations")
+async def list_conversations(request: web.Request) -> web.Response:
+    """Conversations, newest activity first, optionally by state."""
+    query = Conversation.all()
+    state = request.query.get("state")
+    if state:
+        if state not in ("bot", "human", "ended"):
+            return error(400, "state must be bot, human or ended")
+        query = query.filter(state=state)
+    rows = await query.order_by("-last_activity_at").limit(PAGE_LIMIT)
+    return web.json_response({"conversations": [await conversation_json(c) for c in rows]})
+
+
+@routes.get("/api/v1/conversations/{id}")
+async def get_conversation(request: web.Request) -> web.Response:
+    """One conversation with its messages (including notes and separators) and timeline events."""
+    conversation = await Conversation.get_or_none(id=_id(request))
+    if conversation is None:
+        return error(404, "conversation not found")
+    return web.json_response(await _conversation_detail(conversation))
+
+
+async def _conversation_detail(conversation: Conversation) -> dict[str, Any]:
+    messages = await Message.filter(conversation_id=conversation.id).order_by("id")
+    agents = {a.id: a for a in await Agent.filter(id__in={m.agent_id for m in messages if m.agent_id})}  # type: ignore[attr-defined]
+    events = await Event.filter(conversation_id=conversation.id).order_by("id")
+    tickets = await Ticket.filter(conversation_id=conversation.id).order_by("id")
+    return {
+        **await conversation_json(conversation),
+        "messages": [message_json(m, agents) for m in messages],
+        "events": [event_json(e) for e in events],
+        "tickets": [await ticket_json(t) for t in tickets],
+    }
+
+
+@routes.post("/api/v1/conversations/{id}/takeover")
+async def takeover(request: web.Request) -> web.Response:
+    """Take a bot conversation over: 201 with the new ticket, or 409 naming who won."""
+    ticket = await ops.takeover(_rt(request), _id(request), request[AGENT])
+    return web.json_response(await ticket_json(ticket), status=201)
+
+
+@routes.get("/api/v1/tickets")
+async def list_tickets(request: web.Request) -> web.Response:
+    """Tickets, newest first; `status` and `assignee=me|none|<id>` filter."""
+    query = Ticket.all()
+    status = request.query.get("status")
+    if status:
+        if status not in ("open", "on_you", "on_customer", "closed"):
+            return error(400, "status must be open, on_you, on_customer or closed")
+        query = query.filter(status=status)
+    assignee = request.query.get("assignee")
+    if assignee == "me":
+        query = query.filter(assignee_id=request[AGENT].id)
+    elif assignee == "none":
+        query = query.filter(assignee_id=None)
+    elif assignee:
+        if not assignee.isdigit():
+            return error(400, "assignee must be me, none or an agent id")
+        query = query.filter(assignee_id=int(assignee))
+    rows = await query.order_by("-id").limit(PAGE_LIMIT)
+    return web.json_response({"tickets": [await ticket_json(t) for t in rows]})
+
+
+@routes.get("/api/v1/tickets/{id}")
+async def get_ticket(request: web.Request) -> web.Response:
+    """One ticket with its conversation's full timeline."""
+    ticket = await Ticket.get_or_none(id=_id(request))
+    if ticket is None:
+        return error(404, "ticket not found")
+    conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
+    return web.json_response({**await ticket_json(ticket), "conversation": await _conversation_detail(conversation)})
+
+
+@routes.post("/api/v1/tickets/{id}/messages")
+async def post_message(request: web.Request) -> web.Response:
+    """A reply to the customer, or an internal note with `"internal": true`."""
+    data = await _body(request)
+    internal = data.get("internal", False)
+    if not isinstance(internal, bool):
+        return error(400, "internal must be true or false")
+    message = await ops.reply(_rt(request), _id(request), request[AGENT], data.get("text"), internal=internal)
+    return web.json_response(message_json(message, {request[AGENT].id: request[AGENT]}), status=201)
+
+
+@routes.post("/api/v1/tickets/{id}/claim")
+async def claim(request: web.Request) -> web.Response:
+    """Assign an unassigned ticket to the calling agent."""
+    ticket = await ops.claim(_rt(request), _id(request), request[AGENT])
+    return web.json_response(await ticket_json(ticket))
+
+
+@routes.post("/api/v1/tickets/{id}/transfer")
+async def transfer(request: web.Request) -> web.Response:
+    """Pass the ticket to another agent with a note."""
+    data = await _body(request)
+    to_agent = data.get("agent_id")
+    if not isinstance(to_agent, int) or isinstance(to_agent, bool):
+        return error(400, "agent_id must be an agent's numeric id")
+    ticket = await ops.transfer(_rt(request), _id(request), request[AGENT], to_agent, data.get("note") or "")
+    return web.json_response(await ticket_json(ticket))
+
+
+@routes.post("/api/v1/tickets/{id}/allow-ai")
+async def allow_ai(request: web.Request) -> web.Response:
+    """Hand the conversation back to the AI and close the ticket."""
+    ticket = await ops.allow_ai(_rt(request), _id(request), request[AGENT])
+    return web.json_response(await ticket_json(ticket))
+
+
+@routes.post("/api/v1/tickets/{id}/close")
+async def close(request: web.Request) -> web.Response:
+    """Close the ticket and end the conversation."""
+    ticket = await ops.close(_rt(request), _id(request), request[AGENT])
+    return web.json_response(await ticket_json(ticket))
+
+
+@routes.get("/api/v1/agents")
+async def agents(request: web.Request) -> web.Response:
+    """Active agents (for transfer)."""
+    rows = await Agent.filter(is_active=True).order_by("name")
+    return web.json_response({"agents": [agent_json(a) for a in rows], "me": agent_json(request[AGENT])})
+
+
+@routes.get("/api/v1/stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """A WebSocket of live desk events (JSON objects with a `kind`)."""
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    rt = _rt(request)
+    async with rt.hub.subscribe() as events:
+        await ws.send_json({"kind": "stream.ready", "agent": agent_json(request[AGENT])})
+        sender = asyncio.create_task(_pump(events, ws))
+        try:
+            async for _ in ws:  # the desk sends nothing we act on; this ends when it closes
+                pass
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+    return ws
+
+
+async def _pump(events: Any, ws: web.WebSocketResponse) -> None:
+    async for event in events:
+        await ws.send_str(json.dumps(event, default=str))

@@ -1,0 +1,124 @@
+"""Live events for the desk: an in-process publish/subscribe hub, fanned out over Redis
+when several instances run (HANDOFF_REDIS_URL).
+
+Events are published after their transaction commits; subscribers get dicts
+`{"kind": ..., **data}`. A slow subscriber never blocks publishers: its bounded queue
+drops the oldest event and it is told with a `{"kind": "stream.lagged"}` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REDIS_CHANNEL = "handoff:events"
+
+
+class Subscription:
+    """One subscriber's bounded queue of events."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
+        self.lagged = False
+
+    def offer(self, event: dict[str, Any]) -> None:
+        """Queue an event, dropping the oldest one when full."""
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.lagged = True
+        self.queue.put_nowait(event)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self.lagged:
+            self.lagged = False
+            return {"kind": "stream.lagged"}
+        return await self.queue.get()
+
+
+class Hub:
+    """Publish/subscribe for desk events, optionally shared across instances through Redis."""
+
+    def __init__(self, redis_url: str = "", queue_size: int = 1000) -> None:
+        self._subscribers: set[Subscription] = set()
+        self._queue_size = queue_size
+        self._redis_url = redis_url
+        self._redis: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._origin = uuid.uuid4().hex
+
+    async def start(self) -> None:
+        """Connect to Redis (when configured) and start relaying other instances' events."""
+        if not self._redis_url:
+            return
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(self._redis_url)
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(REDIS_CHANNEL)
+        self._listener = asyncio.create_task(self._relay(pubsub))
+
+    async def close(self) -> None:
+        """Stop relaying and close the Redis connection."""
+        if self._listener:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def publish(self, kind: str, **data: Any) -> None:
+        """Deliver an event to local subscribers and, with Redis, to other instances."""
+        event = {"kind": kind, **data}
+        self._deliver(event)
+        if self._redis is not None:
+            payload = json.dumps({"origin": self._origin, "event": event}, default=str)
+            task = asyncio.ensure_future(self._redis.publish(REDIS_CHANNEL, payload))
+            task.add_done_callback(_log_failure)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[Subscription]:
+        """A subscription for the duration of the `async with` block."""
+        sub = Subscription(self._queue_size)
+        self._subscribers.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subscribers.discard(sub)
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        for sub in list(self._subscribers):
+            sub.offer(event)
+
+    async def _relay(self, pubsub: Any) -> None:
+        while True:
+            try:
+                async for item in pubsub.listen():
+                    if item.get("type") != "message":
+                        continue
+                    envelope = json.loads(item["data"])
+                    if envelope.get("origin") != self._origin:
+                        self._deliver(envelope["event"])
+            except asyncio.CancelledError:
+                await pubsub.aclose()
+                raise
+            except Exception:  # the connection dropped: resubscribe after a pause
+                log.exception("redis event relay failed; retrying")
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    await pubsub.subscribe(REDIS_CHANNEL)
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("publishing an event to redis failed: %s", task.exception())

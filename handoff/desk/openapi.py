@@ -1,0 +1,102 @@
+"""The OpenAPI 3.1 document of the desk REST API, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "400": _json(_ref("Error"), "Malformed request"),
+    "401": _json(_ref("Error"), "Missing or invalid token"),
+    "403": _json(_ref("Error"), "Not allowed for this agent"),
+    "404": _json(_ref("Error"), "Not found"),
+    "409": _json(_ref("Conflict"), "Wrong state, or another agent won the race"),
+}
+ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+
+
+def _op(summary: str, ok: dict[str, Any], *, params: list[Any] | None = None, body: dict[str, Any] | None = None,
+        status: str = "200") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **ERRORS}}
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "handoff desk API", "version": "1"},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/v1/conversations": {"get": _op(
+            "List conversations", _json({"type": "object", "properties": {
+                "conversations": {"type": "array", "items": _ref("Conversation")}}}),
+            params=[{"name": "state", "in": "query", "schema": {"enum": ["bot", "human", "ended"]}}])},
+        "/api/v1/conversations/{id}": {"get": _op("A conversation with messages and timeline",
+                                                  _json(_ref("ConversationDetail")), params=ID)},
+        "/api/v1/conversations/{id}/takeover": {"post": _op("Take over a bot conversation",
+                                                            _json(_ref("Ticket"), "Created"), params=ID, status="201")},
+        "/api/v1/tickets": {"get": _op(
+            "List tickets", _json({"type": "object", "properties": {"tickets": {"type": "array", "items": _ref("Ticket")}}}),
+            params=[{"name": "status", "in": "query", "schema": {"enum": ["open", "on_you", "on_customer", "closed"]}},
+                    {"name": "assignee", "in": "query", "schema": {"type": "string"},
+                     "description": "me, none or an agent id"}])},
+        "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation", _json(_ref("Ticket")), params=ID)},
+        "/api/v1/tickets/{id}/messages": {"post": _op(
+            "Reply to the customer, or add an internal note", _json(_ref("Message"), "Created"), params=ID,
+            status="201", body={"type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string", "maxLength": 10000}, "internal": {"type": "boolean", "default": False}}})},
+        "/api/v1/tickets/{id}/claim": {"post": _op("Assign an unassigned ticket to me", _json(_ref("Ticket")), params=ID)},
+        "/api/v1/tickets/{id}/transfer": {"post": _op(
+            "Transfer to another agent with a note", _json(_ref("Ticket")), params=ID,
+            body={"type": "object", "required": ["agent_id"], "properties": {
+                "agent_id": {"type": "integer"}, "note": {"type": "string"}}})},
+        "/api/v1/tickets/{id}/allow-ai": {"post": _op("Hand back to the AI and close the ticket",
+                                                      _json(_ref("Ticket")), params=ID)},
+        "/api/v1/tickets/{id}/close": {"post": _op("Close the ticket and end the conversation",
+                                                   _json(_ref("Ticket")), params=ID)},
+        "/api/v1/agents": {"get": _op("Active agents", _json({"type": "object", "properties": {
+            "agents": {"type": "array", "items": _ref("Agent")}, "me": _ref("Agent")}}))},
+        "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=)",
+                                      {"description": "Switching protocols"}, status="101")},
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Conflict": {"type": "object", "required": ["error"], "properties": {
+                "error": {"type": "string"}, "ticket_id": {"type": ["integer", "null"]},
+                "assignee": {"oneOf": [_ref("Agent"), {"type": "null"}]}}},
+            "Agent": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}}},
+            "Ticket": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "conversation_id": {"type": "integer"}, "kind": {"const": "live_chat"},
+                "channel": {"type": "string"}, "status": {"enum": ["open", "on_you", "on_customer", "closed"]},
+                "assignee": {"oneOf": [_ref("Agent"), {"type": "null"}]}, "subject": {"type": "string"},
+                "summary": {"type": "string"}, "language": {"type": ["string", "null"]},
+                "created_at": {"type": "string"}, "closed_at": {"type": ["string", "null"]}}},
+            "Message": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "direction": {"enum": ["incoming", "outgoing", "activity"]},
+                "author": {"enum": ["customer", "bot", "agent", "system"]}, "text": {"type": "string"},
+                "private": {"type": "boolean"}, "notice": {"type": ["string", "null"]},
+                "delivery_status": {"type": "string"}, "created_at": {"type": "string"}}},
+            "Conversation": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "channel": {"type": "string"}, "state": {"enum": ["bot", "human", "ended"]},
+                "language": {"type": ["string", "null"]}, "open_ticket_id": {"type": ["integer", "null"]}}},
+            "ConversationDetail": {"allOf": [_ref("Conversation"), {"type": "object", "properties": {
+                "messages": {"type": "array", "items": _ref("Message")},
+                "events": {"type": "array", "items": {"type": "object"}},
+                "tickets": {"type": "array", "items": _ref("Ticket")}}}]},
+        },
+    },
+}

@@ -1,0 +1,305 @@
+"""The desk operations of the conversation state machine (DESIGN.md §2).
+
+Every operation is one transaction; the state changes are compare-and-set updates on the
+conversation's state and version (or the ticket's open key), so of two racing agents
+exactly one wins and the other gets a `Conflict` naming the winner. Live events are
+published after commit; a ticket's summary is written in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from tortoise.transactions import in_transaction
+
+from handoff import metrics
+from handoff.bot.base import Turn
+from handoff.desk.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
+from handoff.desk.serialize import agent_json, ticket_json
+from handoff.models import Agent, Conversation, Message, Ticket
+from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, utcnow
+
+if TYPE_CHECKING:
+    from handoff.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 10_000
+SUMMARY_HISTORY = 40
+
+
+async def takeover(rt: Runtime, conversation_id: int, agent: Agent) -> Ticket:
+    """An agent takes a bot conversation: the AI stops at once, a ticket is assigned to them."""
+    return await _open_ticket(rt, conversation_id, agent=agent, reason="takeover")
+
+
+async def escalate(rt: Runtime, conversation_id: int, reason: str, expected_version: int | None = None) -> Ticket | None:
+    """The bot (or the customer) asks for a person: an unassigned ticket in the queue.
+
+    With `expected_version`, escalation only happens if the conversation has not changed
+    owner since; returns None when it already has a human (nothing to do).
+    """
+    try:
+        return await _open_ticket(rt, conversation_id, agent=None, reason=reason[:200] or "escalated",
+                                  expected_version=expected_version)
+    except (Conflict, InvalidState):
+        return None
+
+
+async def _open_ticket(
+    rt: Runtime, conversation_id: int, *, agent: Agent | None, reason: str, expected_version: int | None = None
+) -> Ticket:
+    pending = Pending()
+    async with in_transaction():
+        conversation = await Conversation.get_or_none(id=conversation_id)
+        if conversation is None:
+            raise NotFound("conversation not found")
+        version = conversation.version if expected_version is None else expected_version
+        won = False
+        if conversation.state == "bot":
+            now = utcnow()
+            won = bool(
+                await Conversation.filter(id=conversation.id, state="bot", version=version).update(
+                    state="human",
+                    version=version + 1,
+                    assignee_id=agent.id if agent else None,
+                    waiting_since=now,
+                    last_activity_at=now,
+                )
+            )
+        if won:
+            await conversation.refresh_from_db()
+            ticket = await Ticket.create(
+                conversation=conversation,
+                open_key=conversation.id,
+                channel=conversation.channel,
+                status="on_you" if agent else "open",
+                assignee=agent,
+                language=conversation.language,
+                subject=await _provisional_subject(conversation),
+                reason=reason,
+            )
+            await add_separator(pending, conversation, ticket, "live_chat")
+            await add_event(pending, conversation, "takeover" if agent else "escalated", ticket=ticket,
+                            agent=agent, reason=reason)
+            await add_notice(pending, conversation, "waiting", ticket=ticket)
+    if not won:
+        raise await _lost_race(conversation)
+    metrics.TAKEOVERS.labels("takeover" if agent else "escalation").inc()
+    pending.add("ticket.created", ticket=await ticket_json(ticket))
+    pending.add("conversation.updated", conversation_id=conversation.id, state="human")
+    await publish(rt, pending)
+    rt.spawn(write_summary(rt, ticket.id), name=f"summary-{ticket.id}")
+    return ticket
+
+
+async def _lost_race(conversation: Conversation) -> Exception:
+    fresh = await Conversation.get(id=conversation.id)
+    if fresh.state == "ended":
+        return InvalidState("the conversation has ended")
+    ticket = await Ticket.get_or_none(open_key=conversation.id)
+    if fresh.state == "bot" or ticket is None:
+        return InvalidState("the conversation changed; try again")
+    assignee = await Agent.get_or_none(id=ticket.assignee_id) if ticket.assignee_id else None  # type: ignore[attr-defined]
+    who = assignee.name if assignee else "the unassigned queue"
+    return Conflict(f"already taken over by {who}", ticket=ticket, assignee=assignee)
+
+
+async def _provisional_subject(conversation: Conversation) -> str:
+    last = await Message.filter(conversation_id=conversation.id, direction="incoming").order_by("-id").first()
+    text = " ".join((last.text if last else "").split())
+    return text[:77] + "..." if len(text) > 80 else text
+
+
+async def claim(rt: Runtime, ticket_id: int, agent: Agent) -> Ticket:
+    """"Assign to me" on an unassigned ticket: one winner."""
+    pending = Pending()
+    async with in_transaction():
+        ticket = await _open_ticket_or_fail(ticket_id)
+        won = bool(await Ticket.filter(id=ticket.id, assignee_id=None, open_key__not_isnull=True).update(
+            assignee_id=agent.id, status="on_you"))
+        if won:
+            await Conversation.filter(id=ticket.conversation_id).update(assignee_id=agent.id)  # type: ignore[attr-defined]
+            conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
+            await add_event(pending, conversation, "claimed", ticket=ticket, agent=agent)
+    if not won:
+        await ticket.refresh_from_db()
+        assignee = await Agent.get_or_none(id=ticket.assignee_id) if ticket.assignee_id else None  # type: ignore[attr-defined]
+        if assignee is None:
+            raise InvalidState("the ticket is closed")
+        raise Conflict(f"already assigned to {assignee.name}", ticket=ticket, assignee=assignee)
+    await ticket.refresh_from_db()
+    pending.add("ticket.updated", ticket=await ticket_json(ticket))
+    await publish(rt, pending)
+    return ticket
+
+
+async def transfer(rt: Runtime, ticket_id: int, agent: Agent, to_agent_id: int, note: str = "") -> Ticket:
+    """Pass a ticket to another agent with a note (internal) and tell the customer."""
+    note = _clean(note, required=False)
+    target = await Agent.get_or_none(id=to_agent_id, is_active=True)
+    if target is None:
+        raise NotFound("agent not found")
+    pending = Pending()
+    async with in_transaction():
+        ticket = await _open_ticket_or_fail(ticket_id)
+        if ticket.assignee_id == target.id:  # type: ignore[attr-defined]
+            raise InvalidState(f"the ticket is already assigned to {target.name}")
+        if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(
+                assignee_id=target.id, status="on_you"):
+            raise InvalidState("the ticket is closed")
+        await Conversation.filter(id=ticket.conversation_id).update(assignee_id=target.id)  # type: ignore[attr-defined]
+        conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
+        await ticket.refresh_from_db()
+        if note:
+            await add_note(pending, conversation, ticket, agent, note)
+        await add_event(pending, conversation, "transferred", ticket=ticket, agent=agent,
+                        to_agent=agent_json(target), note=note)
+        await add_notice(pending, conversation, "transferred", ticket=ticket, agent=target.name)
+    pending.add("ticket.updated", ticket=await ticket_json(ticket), transferred_to=agent_json(target),
+                note=note)
+    await publish(rt, pending)
+    return ticket
+
+
+async def allow_ai(rt: Runtime, ticket_id: int, agent: Agent | None) -> Ticket:
+    """Handback: resume the bot and close the ticket in one step."""
+    return await _finish(rt, ticket_id, agent, resume_bot=True)
+
+
+async def close(rt: Runtime, ticket_id: int, agent: Agent | None) -> Ticket:
+    """Close the ticket and end the conversation without resuming the AI."""
+    return await _finish(rt, ticket_id, agent, resume_bot=False)
+
+
+async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bot: bool) -> Ticket:
+    pending = Pending()
+    now = utcnow()
+    async with in_transaction():
+        ticket = await _open_ticket_or_fail(ticket_id)
+        if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(
+                open_key=None, status="closed", closed_at=now):
+            raise InvalidState("the ticket is already closed")
+        conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
+        changes: dict[str, object] = {
+            "version": conversation.version + 1, "assignee_id": None, "waiting_since": None,
+            "last_activity_at": now,
+        }
+        if resume_bot:
+            changes["state"] = "bot"
+        else:
+            changes.update(state="ended", open_key=None, ended_at=now)
+        await Conversation.filter(id=conversation.id).update(**changes)
+        await conversation.refresh_from_db()
+        await ticket.refresh_from_db()
+        if resume_bot:
+            await add_separator(pending, conversation, ticket, "ai_resumed")
+            await add_event(pending, conversation, "ai_resumed", ticket=ticket, agent=agent)
+            await add_notice(pending, conversation, "ai_resumed", ticket=ticket)
+        else:
+            await add_event(pending, conversation, "closed", ticket=ticket, agent=agent)
+            await add_notice(pending, conversation, "closed", ticket=ticket)
+    pending.add("ticket.updated", ticket=await ticket_json(ticket))
+    pending.add("conversation.updated", conversation_id=conversation.id, state=conversation.state)
+    await publish(rt, pending)
+    return ticket
+
+
+async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: bool = False,
+                attachments: list[dict[str, object]] | None = None) -> Message:
+    """An agent's reply to the customer on the conversation's channel, or an internal note.
+
+    A reply on an unassigned ticket assigns it to the replying agent; a reply on someone
+    else's ticket is refused (transfer it first). The first reply after takeover tells the
+    customer who joined, which clears their "waiting for an agent" indicator.
+    """
+    text = _clean(text, required=not attachments)
+    pending = Pending()
+    async with in_transaction():
+        ticket = await _open_ticket_or_fail(ticket_id)
+        conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
+        if internal:
+            message = await add_note(pending, conversation, ticket, agent, text)
+        else:
+            if ticket.assignee_id is None:  # type: ignore[attr-defined]
+                if not await Ticket.filter(id=ticket.id, assignee_id=None).update(assignee_id=agent.id):
+                    raise Conflict("the ticket was just assigned to someone else", ticket=ticket)
+                await Conversation.filter(id=conversation.id).update(assignee_id=agent.id)
+                await add_event(pending, conversation, "claimed", ticket=ticket, agent=agent)
+            elif ticket.assignee_id != agent.id:  # type: ignore[attr-defined]
+                assignee = await Agent.get(id=ticket.assignee_id)  # type: ignore[attr-defined]
+                raise Forbidden(f"the ticket is assigned to {assignee.name}; ask for a transfer")
+            if conversation.waiting_since is not None:
+                await Conversation.filter(id=conversation.id).update(waiting_since=None)
+                await add_notice(pending, conversation, "agent_joined", ticket=ticket, agent=agent.name)
+            message = await add_outgoing(pending, conversation, "agent", text, ticket=ticket, agent=agent,
+                                         attachments=attachments)
+            await Ticket.filter(id=ticket.id).update(status="on_customer")
+            await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=utcnow())
+    await ticket.refresh_from_db()
+    pending.add("ticket.updated", ticket=await ticket_json(ticket))
+    await publish(rt, pending)
+    return message
+
+
+async def write_summary(rt: Runtime, ticket_id: int) -> None:
+    """Ask the summarizer for the ticket's subject and summary (outside any transaction)."""
+    ticket = await Ticket.get(id=ticket_id)
+    conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
+    history = await recent_turns(conversation.id, SUMMARY_HISTORY)
+    try:
+        summary = await rt.summarizer.summarize(history, conversation.language or "en")
+    except Exception:
+        log.exception("summary for ticket %s failed", ticket_id)
+        return
+    await Ticket.filter(id=ticket_id).update(subject=summary.subject[:200] or ticket.subject,
+                                             summary=summary.summary)
+    await ticket.refresh_from_db()
+    pending = Pending()
+    pending.add("ticket.summary", ticket=await ticket_json(ticket))
+    await publish(rt, pending)
+
+
+async def recent_turns(conversation_id: int, limit: int) -> list[Turn]:
+    """The last `limit` visible customer/bot/agent messages, oldest first."""
+    rows = await Message.filter(
+        conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent")
+    ).order_by("-id").limit(limit)
+    return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
+
+
+async def _open_ticket_or_fail(ticket_id: int) -> Ticket:
+    ticket = await Ticket.get_or_none(id=ticket_id)
+    if ticket is None:
+        raise NotFound("ticket not found")
+    if ticket.status == "closed":
+        raise InvalidState("the ticket is closed")
+    return ticket
+
+
+def _clean(text: object, *, required: bool) -> str:
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise InvalidInput("text must be a string")
+    text = text.strip()
+    if required and not text:
+        raise InvalidInput("text must not be empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
+    return text
+
+
+async def publish(rt: Runtime, pending: Pending) -> None:
+    """Publish a committed operation's live events and wake the outbox."""
+    from handoff.desk.serialize import message_json
+
+    agents = {a.id: a for a in await Agent.filter(id__in={m.agent_id for m in pending.messages if m.agent_id})}  # type: ignore[attr-defined]
+    for message in pending.messages:
+        rt.hub.publish("message.created", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+                       ticket_id=message.ticket_id, message=message_json(message, agents))  # type: ignore[attr-defined]
+    for kind, data in pending.events:
+        rt.hub.publish(kind, **data)
+    if pending.outbound and rt.outbox is not None:
+        rt.outbox.wake()

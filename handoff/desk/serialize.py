@@ -1,0 +1,100 @@
+"""JSON shapes of the desk API and the live stream (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from handoff.models import Agent, Conversation, Event, Message, Ticket
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of a timestamp, or None."""
+    return value.isoformat() if value else None
+
+
+def agent_json(agent: Agent | None) -> dict[str, Any] | None:
+    """An agent as the API shows it (never its token or password hash)."""
+    if agent is None:
+        return None
+    return {"id": agent.id, "name": agent.name, "email": agent.email}
+
+
+async def _agent(agent_id: int | None) -> Agent | None:
+    return await Agent.get_or_none(id=agent_id) if agent_id else None
+
+
+async def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    """A ticket: id, conversation_id, kind, channel, status, assignee, subject, summary, ..."""
+    return {
+        "id": ticket.id,
+        "conversation_id": ticket.conversation_id,  # type: ignore[attr-defined]
+        "kind": ticket.kind,
+        "channel": ticket.channel,
+        "status": ticket.status,
+        "assignee": agent_json(await _agent(ticket.assignee_id)),  # type: ignore[attr-defined]
+        "subject": ticket.subject,
+        "summary": ticket.summary,
+        "language": ticket.language,
+        "reason": ticket.reason,
+        "created_at": iso(ticket.created_at),
+        "closed_at": iso(ticket.closed_at),
+    }
+
+
+def message_json(message: Message, agents: dict[int, Agent] | None = None) -> dict[str, Any]:
+    """A timeline message: customer, bot, agent, notice, note or separator."""
+    agent_id = message.agent_id  # type: ignore[attr-defined]
+    agent = (agents or {}).get(agent_id) if agent_id else None
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,  # type: ignore[attr-defined]
+        "ticket_id": message.ticket_id,  # type: ignore[attr-defined]
+        "direction": message.direction,
+        "author": message.author_kind,
+        "agent": agent_json(agent) if agent else ({"id": agent_id} if agent_id else None),
+        "text": message.text,
+        "private": message.private,
+        "notice": message.notice,
+        "attachments": message.attachments,
+        "delivery_status": message.delivery_status,
+        "delivery_error": message.delivery_error,
+        "created_at": iso(message.created_at),
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """A timeline event (takeover, transfer, handback, delivery failure...)."""
+    return {
+        "id": event.id,
+        "kind": event.kind,
+        "ticket_id": event.ticket_id,  # type: ignore[attr-defined]
+        "agent_id": event.agent_id,  # type: ignore[attr-defined]
+        "data": event.data,
+        "created_at": iso(event.created_at),
+    }
+
+
+async def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    """A conversation summary: state, channel, contact, assignee and its open ticket."""
+    await conversation.fetch_related("contact")
+    open_ticket = await Ticket.get_or_none(open_key=conversation.id)
+    return {
+        "id": conversation.id,
+        "channel": conversation.channel,
+        "state": conversation.state,
+        "version": conversation.version,
+        "language": conversation.language,
+        "contact": {
+            "id": conversation.contact.id,
+            "name": conversation.contact.name,
+            "email": conversation.contact.email,
+            "external_id": conversation.contact_external_id,
+        },
+        "assignee": agent_json(await _agent(conversation.assignee_id)),  # type: ignore[attr-defined]
+        "open_ticket_id": open_ticket.id if open_ticket else None,
+        "waiting_since": iso(conversation.waiting_since),
+        "last_activity_at": iso(conversation.last_activity_at),
+        "created_at": iso(conversation.created_at),
+        "ended_at": iso(conversation.ended_at),
+    }

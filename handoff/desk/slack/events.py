@@ -1,0 +1,153 @@
+"""Events API handling: a dispatch table from event type to handler.
+
+Follows https://api.slack.com/apis/events-api. `url_verification` is answered with its
+challenge; an `event_callback` is deduplicated on `event_id` (Slack redelivers with
+X-Slack-Retry-Num when it did not get a 2xx within 3 s) and acknowledged at once, its work
+spawned after the ack. The only event that does anything is a message in a ticket's thread
+(https://api.slack.com/events/message): a reply by a person becomes an agent reply to the
+customer, or an internal note when it starts with `note:`. Bot messages, our own posts, edits
+and other subtypes are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from tortoise.exceptions import IntegrityError
+
+from handoff.desk.slack import agents, threads
+from handoff.models import Conversation, ProcessedKey, Ticket
+
+if TYPE_CHECKING:
+    from handoff.desk.slack import SlackIntegration
+
+log = logging.getLogger(__name__)
+
+EVENT_SCOPE = "slack.event"
+NOTE_PREFIX = re.compile(r"^\s*note:\s*", re.IGNORECASE)
+# Subtypes that are still a person writing in the thread; everything else (edits, joins, bots) is dropped.
+PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}
+
+Handler = Callable[["SlackIntegration", dict[str, Any], dict[str, Any]], Awaitable[None]]
+
+
+async def handle_body(slack: SlackIntegration, body: dict[str, Any], retry_num: int | None = None) -> dict[str, Any]:
+    """Acknowledge one Events API body (from HTTP or Socket Mode); the work runs after the ack."""
+    kind = body.get("type")
+    if kind == "url_verification":
+        return {"challenge": str(body.get("challenge", ""))}
+    if kind != "event_callback":
+        log.info("ignoring slack body of type %r", kind)
+        return {"ok": True}
+    event = body.get("event") or {}
+    event_id = str(body.get("event_id") or "")
+    if not event_id:
+        log.info("slack event without event_id ignored")
+        return {"ok": True}
+    try:
+        await ProcessedKey.create(scope=EVENT_SCOPE, key=event_id)
+    except IntegrityError:
+        log.info("duplicate slack event %s (retry %s) ignored", event_id, retry_num)
+        return {"ok": True, "duplicate": True}
+    handler = EVENT_HANDLERS.get(str(event.get("type")))
+    if handler is None:
+        log.info("unhandled slack event type %r", event.get("type"))
+        return {"ok": True}
+    slack.spawn(handler(slack, body, event))
+    return {"ok": True}
+
+
+def is_person_in_thread(slack: SlackIntegration, event: dict[str, Any]) -> bool:
+    """True for a message a person wrote as a reply in some thread (never ours, never a bot's)."""
+    if event.get("bot_id") or event.get("app_id") or event.get("subtype") not in PERSON_SUBTYPES:
+        return False
+    user = event.get("user")
+    if not user or user == slack.bot_user_id:
+        return False
+    thread_ts = event.get("thread_ts")
+    return bool(thread_ts) and thread_ts != event.get("ts")
+
+
+async def on_message(slack: SlackIntegration, body: dict[str, Any], event: dict[str, Any]) -> None:
+    """A thread reply in a ticket's thread: relay it to the customer, or store it as a note."""
+    if not is_person_in_thread(slack, event):
+        return
+    # One thread's replies are handled one at a time, in the order Slack delivered them.
+    async with slack.thread_lock(str(event.get("channel")), str(event["thread_ts"])):
+        await _on_thread_reply(slack, body, event)
+
+
+async def _on_thread_reply(slack: SlackIntegration, body: dict[str, Any], event: dict[str, Any]) -> None:
+    team = str(body.get("team_id") or event.get("team") or slack.team_id)
+    channel = str(event.get("channel") or "")
+    thread = await threads.by_thread(team, channel, str(event["thread_ts"]))
+    if thread is None:
+        return
+    user = str(event["user"])
+
+    async def tell(text: str) -> None:
+        await slack.ephemeral(channel, user, text, thread_ts=thread.ts)
+
+    agent = await agents.agent_for(slack.client, user)
+    if agent is None:
+        await tell(agents.UNKNOWN_USER_TEXT)
+        return
+    text = str(event.get("text") or "")
+    internal = bool(NOTE_PREFIX.match(text))
+    if internal:
+        text = NOTE_PREFIX.sub("", text, count=1)
+    if event.get("files"):
+        await tell("Files attached in Slack are not forwarded to the customer; only the text was sent.")
+    if not text.strip():
+        return
+    ticket_id = await _ticket_for_reply(slack, thread, agent, internal, tell)
+    if ticket_id is None:
+        return
+    from handoff.desk import errors
+
+    try:
+        await slack.reply(ticket_id, agent, text, internal=internal)
+    except errors.DeskError as error:
+        await tell(f"Not sent: {error}.")
+
+
+async def _ticket_for_reply(slack: SlackIntegration, thread: threads.SlackThread, agent: Any, internal: bool,
+                            tell: Callable[[str], Awaitable[None]]) -> int | None:
+    """The open ticket a thread reply goes to; a reply on a conversation the bot owns takes it over."""
+    from handoff.desk import errors, operations
+
+    ticket = await Ticket.get_or_none(id=thread.ticket_id)
+    if ticket is None:
+        await tell("This ticket no longer exists.")
+        return None
+    if ticket.status != "closed":
+        return ticket.id
+    conversation = await Conversation.get_or_none(id=thread.conversation_id)
+    if conversation is None or conversation.state == "ended":
+        await tell(f"Ticket #{ticket.id} is closed and the conversation has ended; nothing was sent.")
+        return None
+    if conversation.state == "human":
+        current = await Ticket.filter(conversation_id=conversation.id).exclude(status="closed").first()
+        where = f" It continues in ticket #{current.id}." if current else ""
+        await tell(f"Ticket #{ticket.id} is closed; nothing was sent.{where}")
+        return None
+    if internal:
+        await tell("The AI is handling this conversation; a note needs an open ticket. Nothing was saved.")
+        return None
+    try:
+        new_ticket = await operations.takeover(slack.rt, conversation.id, agent)
+    except errors.Conflict as conflict:
+        await tell(f"{agents.mention(conflict.assignee)} took over this conversation first; nothing was sent.")
+        return None
+    except (errors.NotFound, errors.InvalidState) as error:
+        await tell(f"Couldn't take over this conversation: {error}")
+        return None
+    return int(new_ticket.id)
+
+
+EVENT_HANDLERS: dict[str, Handler] = {
+    "message": on_message,
+}

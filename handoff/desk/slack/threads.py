@@ -1,0 +1,81 @@
+"""The durable map between tickets and Slack threads, kept in the `KeyValue` model.
+
+Each ticket is one thread in the configured Slack channel. A thread is identified the way
+Slack identifies it — (team, channel, thread_ts), the ts of the root message
+(https://api.slack.com/messaging/managing#threading) — and looked up both ways: a thread
+reply finds its ticket, a ticket event finds the thread to post into or the root to update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+
+from handoff.models import KeyValue
+
+THREAD_SCOPE = "slack.thread"
+TICKET_SCOPE = "slack.ticket"
+
+
+@dataclass(frozen=True)
+class SlackThread:
+    """One ticket's thread: where its root message lives."""
+
+    team: str
+    channel: str
+    ts: str
+    ticket_id: int
+    conversation_id: int
+
+    @property
+    def key(self) -> str:
+        """The (team, channel, thread_ts) key as one string."""
+        return thread_key(self.team, self.channel, self.ts)
+
+
+def thread_key(team: str, channel: str, thread_ts: str) -> str:
+    """The KeyValue key of a thread."""
+    return f"{team}:{channel}:{thread_ts}"
+
+
+def _from_value(value: dict) -> SlackThread:
+    return SlackThread(
+        team=value["team"],
+        channel=value["channel"],
+        ts=value["ts"],
+        ticket_id=int(value["ticket_id"]),
+        conversation_id=int(value["conversation_id"]),
+    )
+
+
+async def remember(thread: SlackThread) -> None:
+    """Store the thread of a ticket (idempotent: a second store of the same ticket keeps the first)."""
+    value = {
+        "team": thread.team,
+        "channel": thread.channel,
+        "ts": thread.ts,
+        "ticket_id": thread.ticket_id,
+        "conversation_id": thread.conversation_id,
+    }
+    try:
+        await KeyValue.create(scope=THREAD_SCOPE, key=thread.key, value=value)
+    except IntegrityError:
+        pass
+    try:
+        await KeyValue.create(scope=TICKET_SCOPE, key=str(thread.ticket_id), value=value)
+    except IntegrityError:
+        pass
+
+
+async def by_thread(team: str, channel: str, thread_ts: str) -> SlackThread | None:
+    """The ticket thread with this root, or None for a thread we did not start."""
+    row = await KeyValue.get_or_none(scope=THREAD_SCOPE, key=thread_key(team, channel, thread_ts))
+    return _from_value(row.value) if row else None
+
+
+async def by_ticket(ticket_id: int) -> SlackThread | None:
+    """The thread of a ticket, or None when its root message is not posted yet."""
+    row = await KeyValue.get_or_none(scope=TICKET_SCOPE, key=str(ticket_id))
+    return _from_value(row.value) if row else None
+

@@ -1,0 +1,196 @@
+"""The gateway: every inbound customer message is stored once, in one transaction, and
+routed to whoever answers it now — the bot, the assigned agent, or the unassigned queue.
+
+`decide()` is pure; `receive()` does the I/O around it. The bot's work is spawned after
+the commit, so a webhook is acknowledged as soon as its message is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from handoff import metrics
+from handoff.bot.language import detect_language
+from handoff.desk.operations import publish
+from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket
+from handoff.schema import DeliveryUpdate, InboundMessage
+from handoff.timeline import Pending, utcnow
+
+if TYPE_CHECKING:
+    from handoff.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Route = Literal["bot", "agent", "queue", "duplicate"]
+RECEIVE_ATTEMPTS = 3
+LANGUAGE_SAMPLE = 5
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What happened to one inbound message."""
+
+    message_id: int
+    conversation_id: int
+    duplicate: bool
+    route: Route
+
+
+def decide(state: str, assignee_id: int | None) -> Route:
+    """Who answers a new customer message in a conversation of this state."""
+    if state == "bot":
+        return "bot"
+    if state == "human":
+        return "agent" if assignee_id is not None else "queue"
+    raise ValueError(f"an {state!r} conversation takes no messages")
+
+
+async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
+    """Store an inbound message exactly once and route it; returns after commit."""
+    for attempt in range(RECEIVE_ATTEMPTS):
+        try:
+            receipt, pending = await _store(inbound)
+            break
+        except IntegrityError:
+            # A concurrent replay of the same message, or a concurrent first message of the
+            # same contact/conversation: the transaction rolled back; look again.
+            existing = await Message.get_or_none(channel=inbound.channel, provider_id=inbound.provider_id)
+            if existing is not None:
+                return _duplicate(existing)
+            if attempt == RECEIVE_ATTEMPTS - 1:
+                raise
+    if receipt.duplicate:
+        return receipt
+    metrics.MESSAGES_IN.labels(inbound.channel).inc()
+    await publish(rt, pending)
+    if receipt.route == "bot":
+        from handoff.bot.turn import run_bot_turn
+
+        rt.spawn(run_bot_turn(rt, receipt.conversation_id), name=f"bot-turn-{receipt.conversation_id}")
+    return receipt
+
+
+def _duplicate(message: Message) -> Receipt:
+    return Receipt(message.id, message.conversation_id, True, "duplicate")  # type: ignore[attr-defined]
+
+
+async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
+    pending = Pending()
+    async with in_transaction():
+        existing = await Message.get_or_none(channel=inbound.channel, provider_id=inbound.provider_id)
+        if existing is not None:
+            return _duplicate(existing), pending
+        contact = await _contact(inbound)
+        conversation = await _conversation(inbound, contact)
+        language = await _language(conversation, inbound.text)
+        now = utcnow()
+        message = await Message.create(
+            conversation=conversation,
+            channel=inbound.channel,
+            direction="incoming",
+            author_kind="customer",
+            text=inbound.text,
+            attachments=[_attachment_json(a) for a in inbound.attachments],
+            provider_id=inbound.provider_id,
+            delivery_status="none",
+        )
+        thread = {**conversation.thread, **{k: v for k, v in inbound.thread.items() if k != "reply_to"}}
+        await Conversation.filter(id=conversation.id).update(
+            last_customer_message_at=now,
+            last_activity_at=now,
+            last_responder="customer",
+            thread=thread,
+            language=language or conversation.language,
+        )
+        conversation.language = language or conversation.language
+        ticket = await Ticket.get_or_none(open_key=conversation.id)
+        if ticket is not None:
+            message.ticket_id = ticket.id  # type: ignore[attr-defined]
+            await Message.filter(id=message.id).update(ticket_id=ticket.id)
+            if ticket.status == "on_customer":
+                await Ticket.filter(id=ticket.id).update(status="on_you")
+        route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
+        pending.messages.append(message)
+        pending.add("conversation.updated", conversation_id=conversation.id, state=conversation.state)
+    return Receipt(message.id, conversation.id, False, route), pending
+
+
+async def _language(conversation: Conversation, text: str) -> str | None:
+    """The customer's language judged from this message and their few before it."""
+    if not text.strip():
+        return None
+    earlier = await Message.filter(conversation_id=conversation.id, direction="incoming").order_by("-id").limit(
+        LANGUAGE_SAMPLE - 1).values_list("text", flat=True)
+    return detect_language([*reversed(earlier), text])
+
+
+async def _contact(inbound: InboundMessage) -> Contact:
+    identity = await ContactIdentity.get_or_none(channel=inbound.channel, external_id=inbound.contact_id)
+    if identity is not None:
+        contact = await Contact.get(id=identity.contact_id)  # type: ignore[attr-defined]
+        if (inbound.contact_name and not contact.name) or (inbound.contact_email and not contact.email):
+            contact.name = contact.name or inbound.contact_name
+            contact.email = contact.email or inbound.contact_email
+            await contact.save(update_fields=["name", "email"])
+        return contact
+    contact = await Contact.create(name=inbound.contact_name, email=inbound.contact_email)
+    await ContactIdentity.create(contact=contact, channel=inbound.channel, external_id=inbound.contact_id)
+    return contact
+
+
+async def _conversation(inbound: InboundMessage, contact: Contact) -> Conversation:
+    replied = inbound.thread.get("reply_to") or []
+    if replied:
+        earlier = await Message.filter(channel=inbound.channel, provider_id__in=list(replied)).order_by("-id").first()
+        if earlier is not None:
+            conversation = await Conversation.get(id=earlier.conversation_id)  # type: ignore[attr-defined]
+            if conversation.state != "ended":
+                return conversation
+    open_key = f"{inbound.channel}:{inbound.key}"
+    conversation = await Conversation.get_or_none(open_key=open_key)
+    if conversation is not None:
+        return conversation
+    return await Conversation.create(
+        contact=contact,
+        channel=inbound.channel,
+        external_key=inbound.key,
+        contact_external_id=inbound.contact_id,
+        open_key=open_key,
+        state="bot",
+        thread={},
+    )
+
+
+def _attachment_json(attachment: object) -> dict[str, object]:
+    return {
+        k: getattr(attachment, k)
+        for k in ("content_type", "url", "filename", "size")
+        if getattr(attachment, k, None) is not None
+    }
+
+
+async def record_delivery(rt: Runtime, update: DeliveryUpdate) -> bool:
+    """Apply a provider receipt to the message it is about; False when the message is unknown."""
+    message = await Message.get_or_none(channel=update.channel, provider_id=update.provider_id)
+    if message is None:
+        return False
+    order = ("pending", "queued", "sent", "delivered", "read")
+    if update.state in order and message.delivery_status in order:
+        if order.index(update.state) <= order.index(message.delivery_status):
+            return True  # receipts arrive out of order; never move backwards
+    error = None
+    if update.state in ("failed", "undelivered"):
+        error = " ".join(filter(None, [update.error_code and f"error {update.error_code}", update.error])) or None
+    await Message.filter(id=message.id).update(delivery_status=update.state, delivery_error=error)
+    rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+                   message_id=message.id, delivery_status=update.state, delivery_error=error)
+    if error:
+        from handoff.outbox import record_failure
+
+        await record_failure(rt, message, error)
+    return True

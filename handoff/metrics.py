@@ -1,0 +1,21 @@
+"""Prometheus metrics (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+MESSAGES_IN = Counter("handoff_messages_in_total", "Inbound customer messages stored", ["channel"],
+                      registry=REGISTRY)
+MESSAGES_OUT = Counter("handoff_messages_out_total", "Outbound messages by delivery result",
+                       ["channel", "result"], registry=REGISTRY)
+TAKEOVERS = Counter("handoff_takeovers_total", "Tickets opened, by agent takeover or bot escalation",
+                    ["kind"], registry=REGISTRY)
+BOT_REPLIES_FENCED = Counter("handoff_bot_replies_fenced_total",
+                             "Bot replies dropped because a human took the conversation", registry=REGISTRY)
+OUTBOX_BACKLOG = Gauge("handoff_outbox_backlog", "Outbox rows waiting for delivery", registry=REGISTRY)
+OUTBOX_FAILURES = Counter("handoff_outbox_failures_total", "Messages that failed after their last attempt",
+                          ["channel"], registry=REGISTRY)
+WEBHOOK_LATENCY = Histogram("handoff_webhook_latency_seconds", "Time to acknowledge a webhook",
+                            ["channel"], registry=REGISTRY)

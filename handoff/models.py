@@ -1,0 +1,233 @@
+"""Tortoise models: the one conversation model every channel is normalized into.
+
+Words follow help-desk usage: a Contact has per-channel identities; a Conversation is in
+state bot/human/ended; Messages are incoming, outgoing or activity (private = internal
+note); a Ticket is one live-chat cycle; Events are the append-only timeline; Outbox rows
+carry outbound messages to their channel.
+
+Two invariants are enforced by the database itself, portably on SQLite and PostgreSQL,
+through nullable unique "open keys" (NULLs never collide):
+- `Conversation.open_key` = "<channel>:<conversation key>" while not ended: one running
+  conversation per channel conversation key;
+- `Ticket.open_key` = the conversation id while the ticket is not closed: at most one
+  open ticket per conversation.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+CONVERSATION_STATES = ("bot", "human", "ended")
+TICKET_STATUSES = ("open", "on_you", "on_customer", "closed")
+DIRECTIONS = ("incoming", "outgoing", "activity")
+AUTHOR_KINDS = ("customer", "bot", "agent", "system")
+DELIVERY_STATES = ("none", "pending", "queued", "sent", "delivered", "read", "failed", "undelivered", "cancelled")
+
+
+class Agent(Model):
+    """A human support agent. Only a hash of the API token is stored."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    email = fields.CharField(max_length=320, unique=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    password_hash = fields.CharField(max_length=200, null=True)
+    slack_user_id = fields.CharField(max_length=64, null=True, unique=True)
+    is_active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "agent"
+
+
+class Contact(Model):
+    """A customer, possibly known on several channels."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, null=True)
+    email = fields.CharField(max_length=320, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "contact"
+
+
+class ContactIdentity(Model):
+    """The id of a contact on one channel (phone number, PSID, email address, visitor id)."""
+
+    id = fields.IntField(primary_key=True)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="identities", on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=32)
+    external_id = fields.CharField(max_length=320)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "contact_identity"
+        unique_together = (("channel", "external_id"),)
+
+
+class Conversation(Model):
+    """One conversation with a contact on one channel. Its state says who answers.
+
+    `version` is the ownership epoch: every state change increments it, and a bot reply is
+    only written if the version it was generated under is still current (the fence).
+    """
+
+    id = fields.IntField(primary_key=True)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="conversations", on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=32, db_index=True)
+    external_key = fields.CharField(max_length=320)
+    contact_external_id = fields.CharField(max_length=320)
+    open_key = fields.CharField(max_length=360, null=True, unique=True)
+    state = fields.CharField(max_length=8, default="bot", db_index=True)
+    version = fields.IntField(default=0)
+    language = fields.CharField(max_length=8, null=True)
+    assignee: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="conversations", null=True, on_delete=fields.SET_NULL
+    )
+    last_responder = fields.CharField(max_length=8, null=True)
+    waiting_since = fields.DatetimeField(null=True)
+    last_customer_message_at = fields.DatetimeField(null=True)
+    last_activity_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    thread = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "conversation"
+
+
+class Ticket(Model):
+    """One live-chat cycle of a conversation: takeover or escalation until handback or close."""
+
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="tickets", on_delete=fields.CASCADE
+    )
+    open_key = fields.IntField(null=True, unique=True)
+    kind = fields.CharField(max_length=16, default="live_chat")
+    channel = fields.CharField(max_length=32)
+    status = fields.CharField(max_length=12, default="open", db_index=True)
+    assignee: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="tickets", null=True, on_delete=fields.SET_NULL
+    )
+    subject = fields.CharField(max_length=200, default="")
+    summary = fields.TextField(default="")
+    language = fields.CharField(max_length=8, null=True)
+    reason = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "ticket"
+
+
+class Message(Model):
+    """A message on the timeline of a conversation. Incoming messages come from the customer, outgoing are
+    bot, agent and notice messages (private ones are internal notes, never sent);
+    activity messages are separators and system lines.
+
+    `provider_id` is unique per channel: a provider retry of an inbound message, or a
+    receipt for an outbound one, finds the same row.
+    """
+
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="messages", on_delete=fields.CASCADE
+    )
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="messages", null=True, on_delete=fields.SET_NULL
+    )
+    channel = fields.CharField(max_length=32)
+    direction = fields.CharField(max_length=8)
+    author_kind = fields.CharField(max_length=8)
+    agent: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="messages", null=True, on_delete=fields.SET_NULL
+    )
+    text = fields.TextField(default="")
+    private = fields.BooleanField(default=False)
+    notice = fields.CharField(max_length=32, null=True)
+    notice_params = fields.JSONField(default=dict)
+    attachments = fields.JSONField(default=list)
+    provider_id = fields.CharField(max_length=255, null=True)
+    epoch = fields.IntField(null=True)
+    delivery_status = fields.CharField(max_length=12, default="none")
+    delivery_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "message"
+        unique_together = (("channel", "provider_id"),)
+
+
+class Event(Model):
+    """An append-only timeline entry: takeover, transfer, handback, failures, summaries."""
+
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="events", on_delete=fields.CASCADE
+    )
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    kind = fields.CharField(max_length=32)
+    agent: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "event"
+
+
+class Outbox(Model):
+    """A pending delivery of one outgoing message to its channel."""
+
+    id = fields.IntField(primary_key=True)
+    message: fields.OneToOneRelation[Message] = fields.OneToOneField(
+        "models.Message", related_name="outbox", on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=32)
+    conversation_id = fields.IntField(db_index=True)
+    status = fields.CharField(max_length=10, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outbox"
+
+
+class ProcessedKey(Model):
+    """Keys of provider events already handled (Slack event_id, callback ids): replays are no-ops."""
+
+    id = fields.IntField(primary_key=True)
+    scope = fields.CharField(max_length=32)
+    key = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "processed_key"
+        unique_together = (("scope", "key"),)
+
+
+class KeyValue(Model):
+    """Small durable state for integrations (Slack thread map, email cursors, contact name cache)."""
+
+    id = fields.IntField(primary_key=True)
+    scope = fields.CharField(max_length=32)
+    key = fields.CharField(max_length=255)
+    value = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "key_value"
+        unique_together = (("scope", "key"),)

@@ -1,0 +1,224 @@
+"""Durable delivery of outgoing messages.
+
+Each outgoing message is committed together with an outbox row; this worker claims due
+rows (compare-and-set, so several instances can share the table), delivers them through
+their channel in order per conversation, and retries failures with exponential backoff
+and full jitter, honouring the provider's Retry-After. After the last attempt the message
+is marked failed and the failure is recorded on its ticket's timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from handoff import metrics
+from handoff.channels.base import DeliveryError
+from handoff.desk.serialize import message_json
+from handoff.models import Agent, Conversation, Message, Outbox
+from handoff.notices import render
+from handoff.schema import Address, Attachment, OutboundMessage
+from handoff.timeline import Pending, add_event, utcnow
+
+if TYPE_CHECKING:
+    from handoff.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 120
+SEND_TIMEOUT = 60.0
+KIND_OF_AUTHOR = {"bot": "bot", "agent": "agent", "system": "notice"}
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+def address_of(conversation: Conversation) -> Address:
+    """Where a conversation's messages go on its channel."""
+    return Address(
+        channel=conversation.channel,
+        contact_id=conversation.contact_external_id,
+        conversation_key=conversation.external_key,
+        thread=dict(conversation.thread or {}),
+    )
+
+
+class OutboxWorker:
+    """Claims due outbox rows and delivers them; `wake()` makes it look at once."""
+
+    def __init__(self, rt: Runtime, poll_interval: float = 2.0, batch: int = 100, concurrency: int = 16) -> None:
+        self.rt = rt
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Look for due rows now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the delivery loop in the background."""
+        self._task = asyncio.create_task(self._loop(), name="outbox")
+
+    async def stop(self) -> None:
+        """Stop the loop; rows being sent finish, the rest stay pending for next start."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                busy = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox round failed")
+                busy = False
+            if busy:
+                continue
+            try:
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def run_once(self) -> bool:
+        """Deliver what is due now; True when it found a full batch (more may be waiting)."""
+        self._wake.clear()
+        now = utcnow()
+        due = Q(status="pending", next_attempt_at__lte=now) | Q(status="sending", claimed_until__lt=now)
+        rows = await Outbox.filter(due).order_by("id").limit(self.batch)
+        by_conversation: dict[int, list[Outbox]] = defaultdict(list)
+        for row in rows:
+            by_conversation[row.conversation_id].append(row)
+        await asyncio.gather(*(self._deliver_in_order(group) for group in by_conversation.values()))
+        return len(rows) == self.batch
+
+    async def _deliver_in_order(self, rows: list[Outbox]) -> None:
+        first = rows[0]
+        blocked = await Outbox.filter(
+            conversation_id=first.conversation_id, status__in=("pending", "sending"), id__lt=first.id
+        ).exists()
+        if blocked:  # an earlier message of this conversation is waiting for a retry
+            return
+        async with self._slots:
+            for row in rows:
+                if not await self._claim(row):
+                    return
+                if not await self._deliver(row):
+                    return
+
+    async def _claim(self, row: Outbox) -> bool:
+        now = utcnow()
+        claimed = await Outbox.filter(id=row.id, status=row.status, attempts=row.attempts).update(
+            status="sending", claimed_until=now + timedelta(seconds=CLAIM_SECONDS)
+        )
+        return bool(claimed)
+
+    async def _deliver(self, row: Outbox) -> bool:
+        """Send one row; True when the conversation's next message may follow."""
+        message = await Message.get(id=row.message_id)  # type: ignore[attr-defined]
+        conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
+        if message.author_kind == "bot" and message.epoch != conversation.version:
+            await self._finish(row, message, "cancelled", "the conversation was taken over before delivery")
+            metrics.BOT_REPLIES_FENCED.inc()
+            return True
+        channel = self.rt.channels.get(row.channel)
+        if channel is None:
+            await self._fail(row, message, f"the {row.channel} channel is not configured")
+            return True
+        outbound = await _outbound(message, conversation)
+        try:
+            provider_id = await asyncio.wait_for(channel.send(address_of(conversation), outbound), SEND_TIMEOUT)
+        except DeliveryError as exc:
+            return await self._retry_or_fail(row, message, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("sending message %s on %s failed", message.id, row.channel)
+            return await self._retry_or_fail(row, message, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True))
+        await self._finish(row, message, "sent", None, provider_id)
+        metrics.MESSAGES_OUT.labels(row.channel, "sent").inc()
+        return True
+
+    async def _retry_or_fail(self, row: Outbox, message: Message, exc: DeliveryError) -> bool:
+        attempts = row.attempts + 1
+        reason = str(exc) + (f" (code {exc.code})" if exc.code else "")
+        if not exc.retryable or attempts >= self.rt.settings.outbox_max_attempts:
+            await self._fail(row, message, reason, attempts)
+            return True
+        settings = self.rt.settings
+        delay = backoff_delay(attempts, settings.outbox_base_delay, settings.outbox_max_delay)
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        await Outbox.filter(id=row.id).update(
+            status="pending", attempts=attempts, last_error=reason,
+            next_attempt_at=utcnow() + timedelta(seconds=delay), claimed_until=None,
+        )
+        metrics.MESSAGES_OUT.labels(row.channel, "retry").inc()
+        return False
+
+    async def _fail(self, row: Outbox, message: Message, reason: str, attempts: int | None = None) -> None:
+        await Outbox.filter(id=row.id).update(status="failed", last_error=reason,
+                                              attempts=attempts if attempts is not None else row.attempts + 1)
+        await Message.filter(id=message.id).update(delivery_status="failed", delivery_error=reason)
+        metrics.MESSAGES_OUT.labels(row.channel, "failed").inc()
+        metrics.OUTBOX_FAILURES.labels(row.channel).inc()
+        await record_failure(self.rt, message, reason)
+
+    async def _finish(self, row: Outbox, message: Message, status: str, error: str | None,
+                      provider_id: str | None = None) -> None:
+        await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
+                                              attempts=row.attempts + 1, last_error=error)
+        try:
+            await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error,
+                                                       provider_id=provider_id or None)
+        except IntegrityError:  # the provider reused an id we already hold: keep the status only
+            await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error)
+        self.rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+                            message_id=message.id, delivery_status=status, delivery_error=error)
+
+
+async def _outbound(message: Message, conversation: Conversation) -> OutboundMessage:
+    text = message.text
+    if message.notice:
+        text = render(message.notice, conversation.language, **message.notice_params)
+    agent = await Agent.get_or_none(id=message.agent_id) if message.agent_id else None  # type: ignore[attr-defined]
+    last_in = conversation.last_customer_message_at
+    return OutboundMessage(
+        id=message.id,
+        kind=KIND_OF_AUTHOR[message.author_kind],  # type: ignore[arg-type]
+        text=text,
+        conversation_id=conversation.id,
+        author_name=agent.name if agent else None,
+        notice=message.notice,
+        attachments=tuple(Attachment(**a) for a in message.attachments),
+        last_customer_message_at=last_in.timestamp() if last_in else None,
+    )
+
+
+async def record_failure(rt: Runtime, message: Message, reason: str) -> None:
+    """Put a delivery failure on the timeline, on the message's ticket when it has one."""
+    conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
+    pending = Pending()
+    ticket = await message.ticket if message.ticket_id else None  # type: ignore[attr-defined]
+    await add_event(pending, conversation, "delivery_failed", ticket=ticket, message_id=message.id, reason=reason)
+    fresh = await Message.get(id=message.id)
+    pending.add("message.updated", conversation_id=conversation.id, message_id=message.id,
+                delivery_status=fresh.delivery_status, delivery_error=fresh.delivery_error,
+                message=message_json(fresh))
+    for kind, data in pending.events:
+        rt.hub.publish(kind, **data)

@@ -1,0 +1,104 @@
+"""The one route table: webhooks, health, metrics, the desk API (and what channels and
+integrations add, see app.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from handoff import gateway, metrics
+from handoff.channels.base import BadPayload, InvalidSignature, webhook_response
+from handoff.desk.api import routes as desk_routes
+from handoff.runtime import RUNTIME
+from handoff.schema import DeliveryUpdate
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refusing more than `limit` bytes with 413."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length,
+                                            text=json.dumps({"error": "body too large"}),
+                                            content_type="application/json")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body),
+                                            text=json.dumps({"error": "body too large"}),
+                                            content_type="application/json")
+    return body
+
+
+@routes.post("/webhooks/{channel}")
+async def webhook(request: web.Request) -> web.StreamResponse:
+    """Verify, parse and commit a provider webhook; answer only after the commit."""
+    started = time.perf_counter()
+    rt = request.app[RUNTIME]
+    name = request.match_info["channel"]
+    channel = rt.channels.get(name)
+    if channel is None:
+        return _error(404, f"channel {name!r} is not configured")
+    body = await read_body(request, rt.settings.max_body_bytes)
+    try:
+        await channel.verify(request, body)
+    except InvalidSignature as exc:
+        return _error(401, str(exc) or "invalid signature")
+    try:
+        items = channel.parse(body, request.content_type)
+    except (BadPayload, ValueError) as exc:
+        return _error(400, str(exc) or "malformed body")
+    enrich = getattr(channel, "enrich", None)
+    for item in items:
+        if isinstance(item, DeliveryUpdate):
+            await gateway.record_delivery(rt, item)
+            continue
+        if enrich is not None:
+            item = await enrich(item)
+        await gateway.receive(rt, item)
+    metrics.WEBHOOK_LATENCY.labels(name).observe(time.perf_counter() - started)
+    return webhook_response(channel)
+
+
+@routes.get("/webhooks/{channel}")
+async def webhook_handshake(request: web.Request) -> web.StreamResponse:
+    """A provider's subscription handshake (Meta's hub.challenge), where the channel has one."""
+    rt = request.app[RUNTIME]
+    channel = rt.channels.get(request.match_info["channel"])
+    handshake = getattr(channel, "handshake", None)
+    if handshake is None:
+        return _error(405, "this channel has no handshake")
+    return await handshake(request)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and database reachability."""
+    from handoff.models import Agent
+
+    try:
+        await Agent.all().limit(1).values_list("id", flat=True)
+    except Exception as exc:
+        return web.json_response({"ok": False, "database": str(exc)}, status=503)
+    rt = request.app[RUNTIME]
+    return web.json_response({"ok": True, "channels": sorted(rt.channels)})
+
+
+@routes.get("/metrics")
+async def prometheus(request: web.Request) -> web.Response:
+    """Prometheus metrics; the outbox backlog is counted at scrape time, not on every delivery round."""
+    from handoff.models import Outbox
+
+    metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status__in=("pending", "sending")).count())
+    return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+ALL_ROUTES = [*routes, *desk_routes]

@@ -1,0 +1,78 @@
+"""The running system's shared parts, handed to the gateway, the desk and the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from handoff.bot.base import Bot, Summarizer
+from handoff.channels.base import Channel
+from handoff.config import Settings
+from handoff.desk.hub import Hub
+
+if TYPE_CHECKING:
+    from handoff.outbox import OutboxWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Settings, channel instances, the bot, the live-event hub, the outbox and background tasks."""
+
+    settings: Settings
+    channels: dict[str, Channel]
+    bot: Bot
+    summarizer: Summarizer
+    hub: Hub
+    outbox: OutboxWorker | None = None
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _turn_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
+        """Run `coro` in the background; failures are logged; shutdown waits for it."""
+        task = asyncio.create_task(coro, name=name or None)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for running background tasks (bot turns, summaries) to finish."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    async def cancel_tasks(self) -> None:
+        """Cancel what is still running (on shutdown, after drain)."""
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def turn_lock(self, conversation_id: int) -> asyncio.Lock:
+        """A lock serializing bot turns of one conversation in this process."""
+        lock = self._turn_locks.get(conversation_id)
+        if lock is None:
+            if len(self._turn_locks) > 10_000:
+                for key, old in list(self._turn_locks.items()):
+                    if not old.locked():
+                        del self._turn_locks[key]
+            lock = self._turn_locks[conversation_id] = asyncio.Lock()
+        return lock
+
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)

@@ -1,0 +1,102 @@
+"""The provider-neutral shapes that cross the edge between channels and the core.
+
+Channels turn provider payloads into `InboundMessage` / `DeliveryUpdate` and deliver
+`OutboundMessage` to an `Address`; the gateway and the desk never see provider formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OutboundKind = Literal["bot", "agent", "notice"]
+DeliveryState = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file a customer or agent sent: a URL the channel can fetch, or inline bytes."""
+
+    content_type: str
+    url: str | None = None
+    filename: str | None = None
+    size: int | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a conversation's outbound messages go on its channel.
+
+    `contact_id` is the customer's id on the channel (phone number, PSID, email address,
+    visitor id); `conversation_key` is the channel's own conversation key; `thread` holds
+    channel-specific threading data (email Message-IDs and subject, for instance).
+    """
+
+    channel: str
+    contact_id: str
+    conversation_key: str
+    thread: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One customer message, normalized.
+
+    `provider_id` is unique per channel and is the deduplication key for provider retries.
+    `conversation_key` groups messages into one conversation on that channel (defaults to
+    the contact id: one running conversation per customer per channel).
+    """
+
+    channel: str
+    provider_id: str
+    contact_id: str
+    text: str
+    contact_name: str | None = None
+    contact_email: str | None = None
+    conversation_key: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    thread: dict[str, Any] = field(default_factory=dict)
+    sent_at: float | None = None
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """The conversation key this message belongs to on its channel."""
+        return self.conversation_key or self.contact_id
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """A provider's receipt for a message we sent (Twilio status callback, Meta delivery/read)."""
+
+    channel: str
+    provider_id: str
+    state: DeliveryState
+    error_code: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message to a customer: a bot reply, an agent reply or a notice.
+
+    `notice` names the notice event ("waiting", "agent_joined", "transferred", "ai_resumed")
+    so channels with status events (the widget) can render it as such; `text` is always set
+    and is what text-only channels send. `human` marks replies written by a person, which
+    some providers allow in a longer messaging window (Meta's HUMAN_AGENT tag).
+    """
+
+    id: int
+    kind: OutboundKind
+    text: str
+    conversation_id: int
+    author_name: str | None = None
+    notice: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    last_customer_message_at: float | None = None
+
+    @property
+    def human(self) -> bool:
+        """True when a person wrote this message."""
+        return self.kind == "agent"

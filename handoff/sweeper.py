@@ -1,0 +1,63 @@
+"""Housekeeping loops: end bot conversations left inactive, and on start answer customer
+messages whose bot turn was interrupted by a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from handoff.desk.operations import publish
+from handoff.models import Conversation
+from handoff.timeline import Pending, add_event, utcnow
+
+if TYPE_CHECKING:
+    from handoff.runtime import Runtime
+
+log = logging.getLogger(__name__)
+RECOVERY_WINDOW = timedelta(hours=1)
+
+
+async def end_inactive(rt: Runtime) -> int:
+    """End bot conversations idle longer than the inactivity timeout; returns how many.
+
+    Conversations with a human (an open ticket) are left to their agent: a ticket is
+    never closed behind an agent's back.
+    """
+    cutoff = utcnow() - timedelta(seconds=rt.settings.inactivity_timeout)
+    ended = 0
+    for conversation in await Conversation.filter(state="bot", last_activity_at__lt=cutoff).limit(500):
+        now = utcnow()
+        if not await Conversation.filter(id=conversation.id, state="bot", version=conversation.version).update(
+                state="ended", version=conversation.version + 1, open_key=None, ended_at=now):
+            continue
+        pending = Pending()
+        await add_event(pending, conversation, "ended", reason="inactivity")
+        pending.add("conversation.updated", conversation_id=conversation.id, state="ended")
+        await publish(rt, pending)
+        ended += 1
+    return ended
+
+
+async def resume_unanswered(rt: Runtime) -> int:
+    """Spawn bot turns for recent bot conversations whose last word is the customer's."""
+    from handoff.bot.turn import run_bot_turn
+
+    since = utcnow() - RECOVERY_WINDOW
+    rows = await Conversation.filter(state="bot", last_responder="customer",
+                                     last_customer_message_at__gte=since).limit(1000)
+    for conversation in rows:
+        rt.spawn(run_bot_turn(rt, conversation.id), name=f"bot-turn-{conversation.id}")
+    return len(rows)
+
+
+async def sweep_forever(rt: Runtime) -> None:
+    """Run `end_inactive` periodically."""
+    interval = max(1.0, min(60.0, rt.settings.inactivity_timeout / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await end_inactive(rt)
+        except Exception:
+            log.exception("inactivity sweep failed")

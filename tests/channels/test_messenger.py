@@ -1,0 +1,359 @@
+"""Messenger: fixture parsing, handshake and signature checks, settings, and the Send API,
+typing and contact names against the local fake Graph API."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from handoff.channels.base import BadPayload, ChannelConfigError, DeliveryError, InvalidSignature
+from handoff.channels.messenger import MessengerChannel
+from handoff.config import Settings
+from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
+from handoff.models import Conversation, Message
+from tests.channels import full_cycle, nothing_stored, replayed_four_times
+from tests.conftest import settle
+from tests.fakes.graph_api import FakeGraph, Reply
+
+FIXTURES = Path(__file__).parents[2] / "webhooks" / "messenger"
+SECRET = "test-app-secret"
+VERIFY = "test-verify-token"
+TOKEN = "test-page-token"
+PSID = "6845720194837261"
+PSID2 = "7012938475610293"
+
+
+def make_channel(graph_base: str = "http://127.0.0.1:9/v21.0") -> MessengerChannel:
+    return MessengerChannel(app_secret=SECRET, verify_token=VERIFY, token=TOKEN, graph_base=graph_base)
+
+
+def msg(mid: str, text: str, ts: int, sender: str = PSID, **kw: object) -> InboundMessage:
+    return InboundMessage(channel="messenger", provider_id=mid, contact_id=sender, text=text, sent_at=ts / 1000, **kw)  # type: ignore[arg-type]
+
+
+def delivered(mid: str) -> DeliveryUpdate:
+    return DeliveryUpdate(channel="messenger", provider_id=mid, state="delivered")
+
+
+IMAGE = "https://scontent.xx.fbcdn.net/v/t1.15752-9/photo_damaged_box.jpg"
+EXPECTED = {
+    "message__text": [
+        msg("m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P",
+            "Hello, is the store open on Sunday?", 1717430399870)
+    ],
+    "message__quick_reply": [msg("m_quickreply0001", "Talk to a person", 1717430412001)],
+    "message__reply_to": [msg("m_reply0001", "Yes, that one", 1717430415321)],
+    "message__image": [
+        msg("m_image0001", f"[image] {IMAGE}", 1717430420555, attachments=(Attachment("image/*", url=IMAGE),))
+    ],
+    "message__echo": [],
+    "message__batched": [
+        msg("m_batch0001", "first", 1717430499001),
+        msg("m_batch0002", "second, another customer", 1717430499002, sender=PSID2),
+        msg("m_batch0003", "third", 1717430499003),
+        delivered("m_fake000001"),
+    ],
+    "postback__button": [msg("m_postback0001", "Track my order", 1717430440000)],
+    "postback__get_started": [msg(f"postback:{PSID2}:1717430441000", "Get Started", 1717430441000, sender=PSID2)],
+    "delivery__mids": [delivered("m_fake000001"), delivered("m_fake000002")],
+    "read__watermark": [],
+    "reaction__love": [],
+}
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+def test_every_fixture_has_an_expected_result() -> None:
+    assert {p.stem for p in FIXTURES.glob("*.json")} == set(EXPECTED)
+    assert (FIXTURES / "README.md").exists()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_parses_to_normalized_items(name: str) -> None:
+    assert make_channel().parse(fixture(name), "application/json") == EXPECTED[name]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{not json", b"[]", b'{"object": "page"}', b'{"object": "page", "entry": [1]}',
+     b'{"object": "page", "entry": [{"messaging": [{"message": {"text": "no sender"}}]}]}'],
+)
+def test_malformed_bodies_are_bad_payloads(body: bytes) -> None:
+    with pytest.raises(BadPayload):
+        make_channel().parse(body, "application/json")
+
+
+def test_other_objects_are_ignored() -> None:
+    body = fixture("message__text").replace(b'"object": "page"', b'"object": "instagram"')
+    assert make_channel().parse(body, "application/json") == []
+
+
+# -- handshake and signatures -------------------------------------------------------------------
+
+
+async def test_handshake_echoes_the_challenge() -> None:
+    req = make_mocked_request("GET", f"/webhooks/messenger?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444")
+    response = await make_channel().handshake(req)
+    assert response.status == 200 and response.text == "1158201444"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", "hub.mode=unsubscribe&hub.verify_token=" + VERIFY + "&hub.challenge=1",
+     "hub.challenge=1", ""],
+)
+async def test_handshake_with_a_wrong_token_is_forbidden(query: str) -> None:
+    response = await make_channel().handshake(make_mocked_request("GET", "/webhooks/messenger?" + query))
+    assert response.status == 403
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_signed_fixture_verifies(name: str) -> None:
+    channel = make_channel()
+    body = fixture(name)
+    await channel.verify(make_mocked_request("POST", "/webhooks/messenger", headers=channel.sign(body)), body)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Hub-Signature-256": ""},
+        {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+        {"X-Hub-Signature": "sha1=whatever"},
+        MessengerChannel(app_secret="other", verify_token=VERIFY, token=TOKEN, graph_base="").sign(b"x"),
+    ],
+    ids=["missing", "empty", "forged", "sha1-only", "other-secret"],
+)
+async def test_bad_signatures_are_rejected(headers: dict[str, str]) -> None:
+    body = fixture("message__text")
+    with pytest.raises(InvalidSignature):
+        await make_channel().verify(make_mocked_request("POST", "/webhooks/messenger", headers=headers), body)
+
+
+async def test_signature_of_an_earlier_body_is_rejected() -> None:
+    channel = make_channel()
+    stale = fixture("message__text")
+    tampered = stale.replace(b"Sunday", b"Monday")
+    with pytest.raises(InvalidSignature):
+        await channel.verify(make_mocked_request("POST", "/", headers=channel.sign(stale)), tampered)
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+def test_from_settings() -> None:
+    assert MessengerChannel.from_settings(Settings()) is None
+    # Only Instagram configured: Messenger is simply off.
+    assert MessengerChannel.from_settings(
+        Settings(meta_app_secret=SECRET, meta_verify_token=VERIFY, instagram_access_token="ig")
+    ) is None
+    with pytest.raises(ChannelConfigError, match="META_APP_SECRET, META_VERIFY_TOKEN"):
+        MessengerChannel.from_settings(Settings(messenger_page_token=TOKEN))
+    with pytest.raises(ChannelConfigError, match="META_VERIFY_TOKEN"):
+        MessengerChannel.from_settings(Settings(messenger_page_token=TOKEN, meta_app_secret=SECRET))
+    with pytest.raises(ChannelConfigError, match="MESSENGER_PAGE_TOKEN"):
+        MessengerChannel.from_settings(Settings(meta_app_secret=SECRET, meta_verify_token=VERIFY))
+    channel = MessengerChannel.from_settings(
+        Settings(meta_app_secret=SECRET, meta_verify_token=VERIFY, messenger_page_token=TOKEN, meta_graph_base="http://x/v21.0/")
+    )
+    assert isinstance(channel, MessengerChannel) and channel.graph.base == "http://x/v21.0"
+
+
+# -- Send API -----------------------------------------------------------------------------------
+
+ADDRESS = Address(channel="messenger", contact_id=PSID, conversation_key=PSID)
+HOUR = 3600
+
+
+def outbound(text: str = "We open at 10.", *, kind: str = "bot", age: float | None = 60, **kw: object) -> OutboundMessage:
+    last = None if age is None else time.time() - age
+    return OutboundMessage(id=1, kind=kind, text=text, conversation_id=1, last_customer_message_at=last, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def fake():
+    async with FakeGraph(token=TOKEN, profiles={PSID: {"name": "Ana Souza", "first_name": "Ana"}}) as server:
+        yield server
+
+
+@pytest.fixture
+async def channel(fake: FakeGraph):
+    ch = make_channel(fake.url + "/v21.0")
+    yield ch
+    await ch.close()
+
+
+async def test_reply_inside_the_window_is_a_response(fake: FakeGraph, channel: MessengerChannel) -> None:
+    mid = await channel.send(ADDRESS, outbound())
+    assert mid == "m_fake000001"
+    [sent] = fake.sent
+    assert sent.path == "/v21.0/me/messages" and sent.query["access_token"] == TOKEN
+    assert sent.json == {"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"text": "We open at 10."}}
+
+
+async def test_attachments_and_long_text(fake: FakeGraph, channel: MessengerChannel) -> None:
+    await channel.send(ADDRESS, outbound("word " * 500, attachments=(Attachment("image/png", url="https://cdn.example.com/a.png"),)))
+    texts = [r.json["message"].get("text") for r in fake.sent if "text" in r.json["message"]]
+    assert len(texts) == 2 and all(len(t) <= 2000 for t in texts)
+    assert fake.sent[-1].json["message"] == {"attachment": {"type": "image", "payload": {"url": "https://cdn.example.com/a.png"}}}
+
+
+async def test_agent_reply_after_24h_uses_the_human_agent_tag(fake: FakeGraph, channel: MessengerChannel) -> None:
+    await channel.send(ADDRESS, outbound("Sorry for the wait!", kind="agent", age=3 * 24 * HOUR))
+    [sent] = fake.sent
+    assert sent.json["messaging_type"] == "MESSAGE_TAG" and sent.json["tag"] == "HUMAN_AGENT"
+
+
+@pytest.mark.parametrize(("kind", "age"), [("agent", 8 * 24 * HOUR), ("bot", 25 * HOUR), ("notice", 30 * HOUR)])
+async def test_outside_the_allowed_window_nothing_is_sent(fake: FakeGraph, channel: MessengerChannel, kind: str, age: float) -> None:
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, outbound(kind=kind, age=age))
+    assert not err.value.retryable and "window" in str(err.value)
+    assert fake.sent == []
+
+
+async def test_rate_limit_is_retryable_with_retry_after(fake: FakeGraph, channel: MessengerChannel) -> None:
+    fake.rate_limited(retry_after=12)
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, outbound())
+    assert err.value.retryable and err.value.retry_after == 12.0
+
+
+async def test_server_error_is_retryable(fake: FakeGraph, channel: MessengerChannel) -> None:
+    fake.server_error(502)
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, outbound())
+    assert err.value.retryable
+
+
+async def test_slow_graph_times_out_retryable(fake: FakeGraph, channel: MessengerChannel) -> None:
+    channel.graph.timeout = 0.2
+    fake.slow(0.6)
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, outbound())
+    assert err.value.retryable and err.value.code == "network"
+
+
+async def test_window_error_from_meta_is_final(fake: FakeGraph, channel: MessengerChannel) -> None:
+    fake.window_closed()
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, outbound(age=None))
+    assert not err.value.retryable and err.value.code == "10/2018278"
+    assert "window" in str(err.value)
+
+
+async def test_bad_token_is_final(fake: FakeGraph) -> None:
+    channel = MessengerChannel(app_secret=SECRET, verify_token=VERIFY, token="wrong", graph_base=fake.url + "/v21.0")
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, outbound())
+    await channel.close()
+    assert not err.value.retryable and err.value.code == "190"
+
+
+async def test_typing_sends_sender_actions(fake: FakeGraph, channel: MessengerChannel) -> None:
+    await channel.typing(ADDRESS, True)
+    await channel.typing(ADDRESS, False)
+    assert fake.actions == ["typing_on", "typing_off"]
+    fake.server_error()
+    await channel.typing(ADDRESS, True)  # best effort: no exception
+
+
+async def test_enrich_fetches_and_caches_the_name(fake: FakeGraph, channel: MessengerChannel) -> None:
+    [message] = channel.parse(fixture("message__text"), "application/json")
+    enriched = await channel.enrich(message)
+    assert enriched.contact_name == "Ana Souza"
+    assert await channel.enrich(message) == enriched
+    lookups = [r for r in fake.requests if r.method == "GET"]
+    assert len(lookups) == 1 and lookups[0].path == f"/v21.0/{PSID}" and lookups[0].query["fields"] == "name"
+
+
+async def test_enrich_failure_keeps_the_message(fake: FakeGraph, channel: MessengerChannel) -> None:
+    [message] = channel.parse(fixture("postback__get_started"), "application/json")  # PSID2: unknown profile
+    assert await channel.enrich(message) == message
+    fake.profile_script.append(Reply(status=503))
+    [known] = channel.parse(fixture("message__text"), "application/json")
+    assert (await channel.enrich(known)).contact_name is None  # transient failure: not cached
+    assert (await channel.enrich(known)).contact_name == "Ana Souza"
+
+
+def test_name_cache_is_bounded() -> None:
+    channel = make_channel()
+    channel.names.maxsize = 3
+    for i in range(10):
+        channel.names.put(str(i), f"n{i}")
+    assert len(channel.names) == 3 and channel.names.get("9") == (True, "n9") and channel.names.get("0") == (False, None)
+
+
+def test_fixtures_are_valid_json_in_the_documented_envelope() -> None:
+    for path in FIXTURES.glob("*.json"):
+        data = json.loads(path.read_bytes())
+        assert data["object"] == "page" and isinstance(data["entry"], list)
+
+
+# -- through the app (/webhooks/messenger), on SQLite and PostgreSQL -----------------------------
+
+
+@pytest.fixture
+def settings(settings: Settings, fake: FakeGraph) -> Settings:
+    """The conftest settings with the messenger channel on, pointed at the fake Graph API."""
+    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token=VERIFY,
+                               messenger_page_token=TOKEN, meta_graph_base=fake.url + "/v21.0")
+
+
+@pytest.fixture
+def post(client):
+    """Posts a JSON body to /webhooks/messenger signed as Meta would."""
+    async def send(body: bytes, headers: dict[str, str] | None = None):
+        return await client.post("/webhooks/messenger", data=body, headers=headers if headers is not None else make_channel().sign(body))
+
+    return send
+
+
+async def test_full_cycle(client, rt, make_agent, post, fake: FakeGraph) -> None:
+    first = fixture("message__text")
+    second = first.replace(b"Sunday", b"Monday").replace("m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P".encode(), b"m_second0001")
+    await full_cycle(client, rt, make_agent, "messenger", post, first, second, "Hello, is the store open on Sunday?", "Hello, is the store open on Monday?",
+                     lambda: [r.json["message"].get("text") for r in fake.sent])
+    assert all(r.json["recipient"] == {"id": PSID} for r in fake.sent)
+    [contact_conversation] = await Conversation.filter(channel="messenger").prefetch_related("contact")
+    assert contact_conversation.contact_external_id == PSID
+
+
+async def test_handshake_through_the_app(client) -> None:
+    ok = await client.get("/webhooks/messenger", params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "31337"})
+    assert ok.status == 200 and await ok.text() == "31337"
+    bad = await client.get("/webhooks/messenger", params={"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"})
+    assert bad.status == 403
+
+
+@pytest.mark.parametrize("name", ["message__text", "postback__button", "message__image"])
+async def test_replay_stores_one_message(client, rt, post, name: str) -> None:
+    [item] = make_channel().parse(fixture(name), "application/json")
+    await replayed_four_times(rt, "messenger", post, fixture(name), item.provider_id)
+
+
+async def test_batched_entries_are_stored_in_order(client, rt, post) -> None:
+    assert (await post(fixture("message__batched"))).status == 202
+    await settle(rt)
+    stored = await Message.filter(channel="messenger", author_kind="customer").order_by("id")
+    assert [m.provider_id for m in stored] == [i.provider_id for i in make_channel().parse(fixture("message__batched")) if isinstance(i, InboundMessage)]
+
+
+async def test_bad_requests_are_rejected_and_store_nothing(client, post) -> None:
+    body = fixture("message__text")
+    other = MessengerChannel(app_secret="forged", verify_token=VERIFY, token=TOKEN, graph_base="")
+    assert (await post(body, {})).status == 401
+    assert (await post(body, other.sign(body))).status == 401
+    assert (await post(body.replace(b"Sunday", b"Monday"), make_channel().sign(body))).status == 401
+    assert (await post(b"{not json")).status == 400
+    assert (await post(b'{"object": "page", "entry": "x"}')).status == 400
+    assert (await post(fixture("message__echo"))).status == 202
+    assert await nothing_stored()

@@ -1,0 +1,116 @@
+"""Concurrency guarantees, on SQLite and PostgreSQL: one takeover winner, one open ticket,
+and the fence that stops an in-flight bot reply."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tortoise.exceptions import IntegrityError
+
+from handoff.bot.turn import write_bot_reply
+from handoff.desk import operations as ops
+from handoff.desk.errors import Conflict
+from handoff.models import Contact, Conversation, Message, Ticket
+from tests.conftest import settle
+
+AGENTS = 32
+ROUNDS = 200
+
+
+async def _bot_conversation(say, rt, key: str) -> Conversation:
+    await say("hello", conversation=key)
+    await settle(rt)
+    return await Conversation.get(external_key=key)
+
+
+async def _fresh_conversation(key: str) -> Conversation:
+    contact = await Contact.create(name=key)
+    return await Conversation.create(contact=contact, channel="api", external_key=key, contact_external_id=key,
+                                     open_key=f"api:{key}")
+
+
+async def _race(rt, conversation_id: int, agents: list) -> list:
+    return await asyncio.gather(*(ops.takeover(rt, conversation_id, a) for a in agents), return_exceptions=True)
+
+
+async def test_32_agents_take_over_at_once_and_exactly_one_wins(client, rt, say, make_agent):
+    agents = [(await make_agent(f"Agent{i}"))[0] for i in range(AGENTS)]
+    for round_ in range(ROUNDS):
+        conversation = await _fresh_conversation(f"race-{round_}")
+        results = await _race(rt, conversation.id, agents)
+        winners = [r for r in results if isinstance(r, Ticket)]
+        losers = [r for r in results if isinstance(r, Conflict)]
+        assert len(winners) == 1, results
+        assert len(losers) == AGENTS - 1
+        assert {loser.ticket.id for loser in losers} == {winners[0].id}
+        assert {loser.assignee.id for loser in losers} == {winners[0].assignee_id}
+        assert await Ticket.filter(conversation_id=conversation.id).count() == 1
+
+
+async def test_http_takeover_race_tells_the_loser_who_won(client, rt, say, make_agent):
+    conversation = await _bot_conversation(say, rt, "http-race")
+    (_, ana), (_, ben) = await make_agent("Ana"), await make_agent("Ben")
+    responses = await asyncio.gather(
+        client.post(f"/api/v1/conversations/{conversation.id}/takeover", headers=ana),
+        client.post(f"/api/v1/conversations/{conversation.id}/takeover", headers=ben),
+    )
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [201, 409]
+    winner = next(r for r in responses if r.status == 201)
+    loser = next(r for r in responses if r.status == 409)
+    won, lost = await winner.json(), await loser.json()
+    assert lost["ticket_id"] == won["id"]
+    assert lost["assignee"]["name"] == won["assignee"]["name"]
+    assert "already taken over by " + won["assignee"]["name"] == lost["error"]
+
+
+async def test_the_database_refuses_a_second_open_ticket(client, rt, say):
+    conversation = await _bot_conversation(say, rt, "one-open")
+    await Ticket.create(conversation=conversation, open_key=conversation.id, channel="api")
+    with pytest.raises(IntegrityError):
+        await Ticket.create(conversation=conversation, open_key=conversation.id, channel="api")
+    closed = await Ticket.create(conversation=conversation, open_key=None, channel="api", status="closed")
+    assert closed.id
+
+
+async def test_bot_reply_in_flight_during_takeover_is_never_delivered(client, rt, say, bot, callback, make_agent):
+    agent, _ = await make_agent()
+    bot.gate = asyncio.Event()
+    await say("slow question", conversation="fence")
+    await asyncio.wait_for(bot.started.wait(), 5)
+    conversation = await Conversation.get(external_key="fence")
+    await ops.takeover(rt, conversation.id, agent)
+    bot.gate.set()
+    await settle(rt)
+    assert [m["kind"] for m in callback.for_conversation("fence")] == ["notice"]
+    assert await Message.filter(conversation_id=conversation.id, author_kind="bot").count() == 0
+    events = await conversation.events.all().values_list("kind", flat=True)
+    assert "bot_reply_dropped" in events
+
+
+async def test_bot_reply_written_just_before_takeover_is_cancelled_by_the_outbox(client, rt, say, callback, make_agent):
+    agent, _ = await make_agent()
+    conversation = await _bot_conversation(say, rt, "late")
+    await rt.outbox.stop()
+    assert await write_bot_reply(rt, conversation.id, conversation.version, "stale answer") == "replied"
+    await ops.takeover(rt, conversation.id, agent)
+    await rt.outbox.run_once()
+    await settle(rt)
+    assert "stale answer" not in [m["text"] for m in callback.for_conversation("late")]
+    stale = await Message.get(text="stale answer")
+    assert stale.delivery_status == "cancelled"
+
+
+async def test_stale_version_reply_is_fenced(client, rt, say, make_agent):
+    conversation = await _bot_conversation(say, rt, "fenced")
+    assert await write_bot_reply(rt, conversation.id, conversation.version - 1, "old") == "fenced"
+
+
+@pytest.mark.stress
+async def test_takeover_race_stress(client, rt, say, make_agent):
+    agents = [(await make_agent(f"S{i}"))[0] for i in range(AGENTS)]
+    for round_ in range(1000):
+        conversation = await _fresh_conversation(f"stress-{round_}")
+        results = await _race(rt, conversation.id, agents)
+        assert sum(isinstance(r, Ticket) for r in results) == 1

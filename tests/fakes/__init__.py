@@ -1,0 +1,1 @@
+"""Local fakes of provider APIs, shared by tests and benchmarks."""

@@ -1,0 +1,51 @@
+"""A local receiver for the api channel's signed callbacks: the integrator's side."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from handoff.channels.api import SIGNATURE_HEADER, sign
+
+
+class CallbackReceiver:
+    """Records verified callbacks; can be told to fail with a status (and Retry-After)."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.received: list[dict[str, Any]] = []
+        self.rejected = 0
+        self.fail_next: list[tuple[int, str | None]] = []
+        self._arrived = asyncio.Condition()
+        self.app = web.Application()
+        self.app.router.add_post("/callback", self._handle)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if request.headers.get(SIGNATURE_HEADER) != sign(self.secret, body):
+            self.rejected += 1
+            return web.json_response({"error": "bad signature"}, status=401)
+        if self.fail_next:
+            status, retry_after = self.fail_next.pop(0)
+            headers = {"Retry-After": retry_after} if retry_after else {}
+            return web.json_response({"error": "try later"}, status=status, headers=headers)
+        async with self._arrived:
+            self.received.append(json.loads(body))
+            self._arrived.notify_all()
+        return web.json_response({"ok": True})
+
+    def for_conversation(self, key: str) -> list[dict[str, Any]]:
+        """Callbacks of one conversation, in arrival order."""
+        return [m for m in self.received if m["conversation"] == key]
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until `predicate(received)` is true; returns the received list."""
+        async def until() -> None:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: predicate(self.received))
+
+        await asyncio.wait_for(until(), timeout)
+        return self.received

@@ -1,0 +1,108 @@
+"""The gateway end to end through the api channel: storage, dedupe, routing, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from handoff.gateway import decide
+from handoff.models import Conversation, Message
+from tests.conftest import API_SECRET, api_body, settle
+
+
+@pytest.mark.parametrize(
+    ("state", "assignee", "route"),
+    [("bot", None, "bot"), ("human", 7, "agent"), ("human", None, "queue")],
+)
+def test_decide_routes_by_state(state, assignee, route):
+    assert decide(state, assignee) == route
+
+
+def test_decide_refuses_ended_conversations():
+    with pytest.raises(ValueError):
+        decide("ended", None)
+
+
+async def test_customer_message_is_answered_by_the_bot(client, rt, say, callback):
+    response = await say("where is my order?", conversation="order-1")
+    assert response.status == 202
+    await settle(rt)
+    replies = callback.for_conversation("order-1")
+    assert [(m["kind"], m["text"]) for m in replies] == [("bot", "echo: where is my order?")]
+    conversation = await Conversation.get(external_key="order-1")
+    assert conversation.state == "bot"
+    messages = await Message.filter(conversation_id=conversation.id).order_by("id")
+    assert [(m.author_kind, m.delivery_status) for m in messages] == [("customer", "none"), ("bot", "sent")]
+
+
+async def test_replayed_webhook_stores_one_message(client, rt, say, callback):
+    body = api_body("hello", message_id="m-1")
+    headers = {"X-Handoff-Signature": __import__("handoff.channels.api", fromlist=["sign"]).sign(API_SECRET, body)}
+    for _ in range(4):
+        response = await client.post("/webhooks/api", data=body, headers=headers)
+        assert response.status == 202
+    responses = await asyncio.gather(*(client.post("/webhooks/api", data=body, headers=headers) for _ in range(4)))
+    assert {r.status for r in responses} == {202}
+    await settle(rt)
+    assert await Message.filter(provider_id="m-1").count() == 1
+    assert len(callback.received) == 1
+
+
+async def test_concurrent_distinct_messages_of_a_new_contact_share_one_conversation(client, rt, say):
+    responses = await asyncio.gather(*(say(f"message {i}", conversation="burst") for i in range(8)))
+    assert {r.status for r in responses} == {202}
+    await settle(rt)
+    assert await Conversation.filter(external_key="burst").count() == 1
+    assert await Message.filter(direction="incoming").count() == 8
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"conversation": "c", "contact": {"id": "u"}, "text": "hi"}', "id must be"),
+        (b'{"id": "1", "contact": {"id": "u"}, "text": "hi"}', "conversation must be"),
+        (b'{"id": "1", "conversation": "c", "text": "hi"}', "contact must be"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "text": ""}', "text must be"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "text": 5}', "text must be"),
+    ],
+)
+async def test_malformed_bodies_are_rejected_and_change_nothing(client, body, error):
+    from handoff.channels.api import sign
+
+    response = await client.post("/webhooks/api", data=body, headers={"X-Handoff-Signature": sign(API_SECRET, body)})
+    assert response.status == 400
+    assert error in (await response.json())["error"]
+    assert await Message.all().count() == 0
+
+
+@pytest.mark.parametrize("signature", [None, "sha256=" + "0" * 64, "sha256=bad", "md5=abc"])
+async def test_bad_signatures_are_rejected(client, signature):
+    body = api_body("hi")
+    headers = {"X-Handoff-Signature": signature} if signature else {}
+    response = await client.post("/webhooks/api", data=body, headers=headers)
+    assert response.status == 401
+    assert "error" in await response.json()
+    assert await Message.all().count() == 0
+
+
+async def test_signature_of_another_body_is_rejected(client):
+    from handoff.channels.api import sign
+
+    response = await client.post("/webhooks/api", data=api_body("evil"),
+                                 headers={"X-Handoff-Signature": sign(API_SECRET, api_body("nice"))})
+    assert response.status == 401
+
+
+async def test_oversized_body_is_rejected(client):
+    body = api_body("x" * (2 * 1024 * 1024))
+    response = await client.post("/webhooks/api", data=body, headers={"X-Handoff-Signature": "sha256=00"})
+    assert response.status == 413
+    assert await Message.all().count() == 0
+
+
+async def test_unknown_channel_is_404(client):
+    response = await client.post("/webhooks/nope", data=b"{}")
+    assert response.status == 404

@@ -1,0 +1,1 @@
+"""Tests of the widget channel, desk sign-in and the browser faces."""
