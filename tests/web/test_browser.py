@@ -130,8 +130,15 @@ async def open_widget(browser: Any, base: str) -> Any:
     page.set_default_timeout(TIMEOUT)
     await page.goto(base + "/")
     await page.click(".hw-launcher")
-    await page.wait_for_function("window.HandoffWidget && window.HandoffWidget.connected")
+    await wait_for_connection(page, "online")
     return page
+
+
+async def wait_for_connection(page: Any, connection: str) -> None:
+    """Waits until the widget shows the connection state (a DOM wait: the page's CSP forbids eval)."""
+    from playwright.async_api import expect
+
+    await expect(page.locator(".hw-panel")).to_have_attribute("data-connection", connection)
 
 
 async def customer_says(page: Any, text: str) -> None:
@@ -280,7 +287,7 @@ async def test_reconnect_loses_nothing_and_shows_nothing_twice(
     await expect(customer.locator(".hw-spinner")).to_be_visible()
 
     await customer.evaluate("window.HandoffWidget.disconnect()")
-    await customer.wait_for_function("!window.HandoffWidget.connected")
+    await wait_for_connection(customer, "offline")
     await ann.fill("[data-field=composer]", "Sent while you were offline")
     await ann.click("[data-action=send]")
     await expect(ann.locator(".msg.agent")).to_contain_text("Sent while you were offline")
@@ -297,7 +304,7 @@ async def test_reconnect_loses_nothing_and_shows_nothing_twice(
     # A full page reload replays the history once, from the database.
     await customer.reload()
     await customer.click(".hw-launcher")
-    await customer.wait_for_function("window.HandoffWidget.connected")
+    await wait_for_connection(customer, "online")
     await expect(customer.locator(".hw-msg", has_text="typed while offline")).to_have_count(1)
     await expect(customer.locator(".hw-msg", has_text="Sent while you were offline")).to_have_count(1)
     assert await Message.filter(channel="widget", text="typed while offline").count() == 1

@@ -54,7 +54,7 @@
   const attachBtn = h("button", { type: "button", class: "hw-attach", title: "Attach a file", "aria-label": "Attach a file" }, "+");
   const sendBtn = h("button", { type: "submit", class: "hw-send", "aria-label": "Send" }, "Send");
   const form = h("form", { class: "hw-composer" }, attachBtn, fileInput, input, sendBtn);
-  const panel = h("section", { class: "hw-panel", hidden: true, "aria-label": "Chat" },
+  const panel = h("section", { class: "hw-panel", hidden: true, "aria-label": "Chat", "data-connection": "connecting" },
     h("header", { class: "hw-header" },
       h("div", {}, h("strong", {}, opts.title || "Chat with us"), status),
       h("button", { type: "button", class: "hw-close", "aria-label": "Close chat", onclick: () => toggle(false) }, "×")),
@@ -213,7 +213,7 @@
     if (frame.type === "message") render(frame.message);
     else if (frame.type === "ready") {
       state.ready = true; state.failures = 0; state.backoff = 500;
-      status.textContent = "online";
+      showConnection("online", "online");
       // Messages stored before the connection dropped came back in the replay with their
       // client ids: they need no resend. The rest (typed offline, or unacknowledged) go again.
       state.pending = state.pending.filter((p) => {
@@ -247,6 +247,12 @@
     } else if (frame.type === "typing") {
       if (frame.typing) showAgentTyping(frame.name); else hideAgentTyping();
     }
+  }
+
+  /** Shows the connection state in the header and as `data-connection` on the panel. */
+  function showConnection(connection, label) {
+    status.textContent = label;
+    panel.dataset.connection = connection;
   }
 
   function showAgentTyping(name) {
@@ -288,7 +294,7 @@
       if (state.ws !== ws) return;
       state.ready = false;
       state.ws = null;
-      status.textContent = "reconnecting…";
+      showConnection("offline", "reconnecting…");
       for (const item of state.pending) item.inflight = false;
       if (!state.paused) retry();
     };
