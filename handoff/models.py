@@ -22,7 +22,7 @@ CONVERSATION_STATES = ("bot", "human", "ended")
 TICKET_STATUSES = ("open", "on_you", "on_customer", "closed")
 DIRECTIONS = ("incoming", "outgoing", "activity")
 AUTHOR_KINDS = ("customer", "bot", "agent", "system")
-DELIVERY_STATES = ("none", "pending", "queued", "sent", "delivered", "read", "failed", "undelivered", "cancelled")
+DELIVERY_STATES = ("none", "pending", "queued", "sent", "delivered", "read", "failed", "undelivered", "cancelled", "skipped")
 
 
 class Agent(Model):

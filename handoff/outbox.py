@@ -23,7 +23,7 @@ from handoff import metrics
 from handoff.channels.base import DeliveryError
 from handoff.desk.serialize import message_json
 from handoff.models import Agent, Conversation, Message, Outbox
-from handoff.notices import render
+from handoff.notices import render, sends_notice
 from handoff.schema import Address, Attachment, OutboundMessage
 from handoff.timeline import Pending, add_event, utcnow
 
@@ -140,7 +140,11 @@ class OutboxWorker:
         if channel is None:
             await self._fail(row, message, f"the {row.channel} channel is not configured")
             return True
-        outbound = await _outbound(message, conversation)
+        style = channel.capabilities.notice_style
+        if message.notice and not sends_notice(style, message.notice):
+            await self._finish(row, message, "skipped", f"{row.channel} conversations get no such notice")
+            return True
+        outbound = await _outbound(message, conversation, style)
         try:
             provider_id = await asyncio.wait_for(channel.send(address_of(conversation), outbound), SEND_TIMEOUT)
         except DeliveryError as exc:
@@ -150,6 +154,8 @@ class OutboxWorker:
         except Exception as exc:
             log.exception("sending message %s on %s failed", message.id, row.channel)
             return await self._retry_or_fail(row, message, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True))
+        if outbound.text != message.text:  # a notice in the channel's own wording: keep what was sent
+            await Message.filter(id=message.id).update(text=outbound.text)
         await self._finish(row, message, "sent", None, provider_id)
         metrics.MESSAGES_OUT.labels(row.channel, "sent").inc()
         return True
@@ -192,10 +198,10 @@ class OutboxWorker:
                             message_id=message.id, delivery_status=status, delivery_error=error)
 
 
-async def _outbound(message: Message, conversation: Conversation) -> OutboundMessage:
+async def _outbound(message: Message, conversation: Conversation, notice_style: str) -> OutboundMessage:
     text = message.text
     if message.notice:
-        text = render(message.notice, conversation.language, **message.notice_params)
+        text = render(message.notice, conversation.language, notice_style, **message.notice_params)
     agent = await Agent.get_or_none(id=message.agent_id) if message.agent_id else None  # type: ignore[attr-defined]
     last_in = conversation.last_customer_message_at
     return OutboundMessage(

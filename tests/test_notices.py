@@ -7,27 +7,42 @@ from importlib import resources
 import pytest
 
 from handoff import notices
-from handoff.notices import LANGUAGES, NOTICES, label, normalize_language, render
+from handoff.notices import LANGUAGES, NOTICE_STYLES, NOTICES, label, normalize_language, render, sends_notice
 
 PARAMS = {"agent_joined": {"agent": "Ana Souza"}, "transferred": {"agent": "Ana Souza"}}
 
 
+STYLED_NOTICES = sorted((style, notice) for style, texts in NOTICE_STYLES.items() for notice in texts)
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("notice", sorted(NOTICES))
-def test_every_language_renders_every_notice(language: str, notice: str) -> None:
-    text = render(notice, language, **PARAMS.get(notice, {}))
+@pytest.mark.parametrize(("style", "notice"), STYLED_NOTICES)
+def test_every_language_renders_every_notice(language: str, style: str, notice: str) -> None:
+    text = render(notice, language, style, **PARAMS.get(notice, {}))
     assert text.strip()
     assert "{" not in text and "}" not in text
     if notice in PARAMS:
         assert "Ana Souza" in text
     if language != "en":
-        assert text != render(notice, "en", **PARAMS.get(notice, {})), "untranslated"
+        assert text != render(notice, "en", style, **PARAMS.get(notice, {})), "untranslated"
+
+
+def test_mail_style_sends_only_the_waiting_notice_in_its_own_wording() -> None:
+    assert [n for n in NOTICES if sends_notice("mail", n)] == ["waiting"]
+    assert all(sends_notice("chat", n) for n in NOTICES)
+    assert render("waiting", "es", "mail") == (
+        "Gracias por tu mensaje. Una persona de nuestro equipo de soporte responderá a este correo."
+    )
+    assert render("waiting", "en", "mail") != render("waiting", "en")
+    with pytest.raises(KeyError):
+        render("agent_joined", "en", "mail", agent="Ana")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_catalog_is_complete_and_not_fuzzy(language: str) -> None:
     catalog = notices._catalog(language)
-    wanted = [*notices.NOTICES.values(), *notices.LABELS.values(), *notices.PHRASES.values()]
+    wanted = [*notices.NOTICES.values(), *notices.MAIL_NOTICES.values(), *notices.LABELS.values(),
+              *notices.PHRASES.values()]
     for msgid in wanted:
         entry = catalog.get(msgid)
         assert entry is not None and entry.string and not entry.fuzzy, (language, msgid)

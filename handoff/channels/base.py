@@ -57,7 +57,11 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a channel can show; the outbox renders what it lacks as plain text."""
+    """What a channel can show; the outbox renders what it lacks as plain text.
+
+    `notice_style` "mail" sends only the notices that make sense as an email of their own
+    (see handoff.notices.MAIL_NOTICES); the others stay on the timeline, marked skipped.
+    """
 
     max_length: int = 4096
     attachments: bool = False
@@ -65,6 +69,7 @@ class Capabilities:
     status_events: bool = False
     messaging_window_hours: float | None = None
     human_window_hours: float | None = None
+    notice_style: str = "chat"
 
 
 ParsedItem = InboundMessage | DeliveryUpdate

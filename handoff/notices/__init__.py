@@ -27,6 +27,14 @@ NOTICES: dict[str, str] = {
     "closed": "This conversation has been closed.",
 }
 
+# Notices for mail-like channels, where chat notices would each be a separate email: only these
+# are sent there, in this wording. The reply itself names the agent, so no "agent joined" email.
+MAIL_NOTICES: dict[str, str] = {
+    "waiting": "Thanks for your message. A member of our support team will reply to this email.",
+}
+
+NOTICE_STYLES: dict[str, dict[str, str]] = {"chat": NOTICES, "mail": MAIL_NOTICES}
+
 # Timeline separators -> English source text.
 LABELS: dict[str, str] = {
     "live_chat": "Live Chat",
@@ -67,12 +75,17 @@ def gettext(message: str, language: str | None) -> str:
     return str(entry.string)
 
 
-def render(notice: str, language: str | None, **params: str) -> str:
-    """The customer notice `notice` in `language`, with `{agent}`-style params filled in.
+def render(notice: str, language: str | None, style: str = "chat", **params: str) -> str:
+    """The customer notice `notice` in `language` and `style`, with `{agent}`-style params filled in.
 
-    Raises KeyError for an unknown notice or a missing parameter.
+    Raises KeyError for an unknown notice, a notice the style does not send, or a missing parameter.
     """
-    return gettext(NOTICES[notice], language).format_map(params)
+    return gettext(NOTICE_STYLES[style][notice], language).format_map(params)
+
+
+def sends_notice(style: str, notice: str) -> bool:
+    """Whether a channel with notice `style` ("chat" or "mail") sends the customer notice `notice`."""
+    return notice in NOTICE_STYLES[style]
 
 
 def label(name: str, language: str | None) -> str:

@@ -562,11 +562,11 @@ async def test_email_question_takeover_reply_and_handback(
     assert second["References"].split() == [ROOT, bot_answer["Message-ID"], "<q2.jane@mail.example.com>"]
     assert [c["id"] for c in await conversations(client, auth)] == [conv["id"]]
 
-    # 3. an agent takes over; the customer is told by email, in the thread
+    # 3. an agent takes over; the customer is told by email, in the thread, in email wording
     response = await client.post(f"/api/v1/conversations/{conv['id']}/takeover", headers=auth)
     assert response.status == 201
     ticket = await response.json()
-    waiting = await sent(smtp_sink, "Waiting for a support agent")
+    waiting = await sent(smtp_sink, "A member of our support team will reply to this email.")
     assert waiting["In-Reply-To"] == "<q2.jane@mail.example.com>"
 
     # 4. the agent replies from the desk: the email shows the agent's name and stays in the thread
@@ -574,8 +574,6 @@ async def test_email_question_takeover_reply_and_handback(
                                  json={"text": "I have reset it for you.\nTry again?"})
     assert response.status in (200, 201)
     human = await sent(smtp_sink, "I have reset it for you.")
-    joined = await sent(smtp_sink, "You're now chatting with Ana.")
-    assert joined["In-Reply-To"] == "<q2.jane@mail.example.com>"
     assert human["From"].addresses[0].display_name == "Ana (Acme Support)"
     assert human["From"].addresses[0].addr_spec == "support@acme.test"
     assert human["In-Reply-To"] == "<q2.jane@mail.example.com>"
@@ -589,17 +587,21 @@ async def test_email_question_takeover_reply_and_handback(
     assert detail["state"] == "human"
     assert not [r for r in smtp_sink.messages if "echo: Works now" in plain(r.message)]  # the bot stays out
 
-    # 6. handback: the bot is back (notice by email), and answers the next email in the thread
+    # 6. handback: no email of its own (chat notices are not emailed); the bot answers the next email
     response = await client.post(f"/api/v1/tickets/{ticket['id']}/allow-ai", headers=auth)
     assert response.status == 200
-    before = len(smtp_sink.messages)
-    await wait_for(lambda: len(smtp_sink.messages) > before, timeout=15)
-    resumed = smtp_sink.messages[-1].message  # the "back to the AI assistant" notice
-    assert resumed["In-Reply-To"] == "<q3.jane@mail.example.com>"
-    await dovecot.append(customer_email("<q4.jane@mail.example.com>", "One more thing", "Re: Password reset", resumed))
+    await dovecot.append(customer_email("<q4.jane@mail.example.com>", "One more thing", "Re: Password reset", human))
     last = await sent(smtp_sink, "echo: One more thing")
+    assert last["In-Reply-To"] == "<q4.jane@mail.example.com>"
     assert last["References"].split()[0] == ROOT
     assert [c["id"] for c in await conversations(client, auth)] == [conv["id"]]
+    # the chat notices (agent joined, AI resumed) stay on the timeline, marked skipped, never emailed
+    emailed = [plain(r.message) for r in smtp_sink.messages]
+    assert not [t for t in emailed if "chatting with" in t or "AI assistant" in t]
+    detail = await (await client.get(f"/api/v1/conversations/{conv['id']}", headers=auth)).json()
+    notices = {m["notice"]: m["delivery_status"] for m in detail["messages"]
+               if m.get("notice") and m["direction"] == "outgoing"}
+    assert notices == {"waiting": "sent", "agent_joined": "skipped", "ai_resumed": "skipped"}
 
     # every email was marked seen once committed; nothing was stored twice
     flags = await dovecot.flags()

@@ -53,7 +53,7 @@ class EmailChannel:
     """Customer email over IMAP and SMTP, threaded by Message-ID."""
 
     name: ClassVar[str] = "email"
-    capabilities: ClassVar[Capabilities] = Capabilities(max_length=100_000, attachments=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(max_length=100_000, attachments=True, notice_style="mail")
 
     def __init__(self, imap: ImapConfig, smtp: SmtpConfig) -> None:
         self.imap = imap

@@ -328,7 +328,8 @@
       el = h("div", { class: "separator", role: "separator", "data-id": m.id }, h("span", {}, m.text || m.notice || ""));
     } else if (m.notice || author === "system") {
       el = h("div", { class: "notice", "data-id": m.id, "data-notice": m.notice || "" }, m.text || "",
-        h("time", {}, when(m.created_at)));
+        h("time", {}, when(m.created_at)),
+        m.delivery_status === "skipped" ? badge("not sent on this channel", "skipped") : null);
     } else {
       const who = author === "customer" ? contactName(state.conversation) : author === "bot" ? "AI assistant"
         : (m.agent && m.agent.name) || (m.agent ? agentName(m.agent.id) : "Agent");
