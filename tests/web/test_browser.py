@@ -327,3 +327,25 @@ async def test_html_in_messages_is_rendered_as_text(server: Any, agents: dict[st
     for page in (customer, ann):
         assert await page.evaluate("window.__pwned") is None
         assert await page.locator("img[src=x], img[src=y]").count() == 0
+
+
+async def test_a_reply_draft_survives_a_rerender_of_the_ticket_page(
+    server: Any, agents: dict[str, Agent], browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    customer = await open_widget(browser, server.base)
+    await customer_says(customer, "my parcel is late")
+    await expect(bot_lines(customer).last).to_contain_text("parcel")
+    ann = await open_desk(browser, server.base, "ann@example.com")
+    await ann.locator("[data-action=takeover]").first.click()
+    await ann.wait_for_url("**/desk#ticket/*")
+    await expect(ann.locator(".msg.customer").first).to_contain_text("my parcel is late")
+    await ann.fill("[data-field=composer]", "Half-written answer")
+    # A catch-up after a reconnect re-renders the page, as a navigation does.
+    await ann.evaluate("window.dispatchEvent(new HashChangeEvent('hashchange'))")
+    await expect(ann.locator(".timeline .msg.customer")).to_have_count(1)
+    await expect(ann.locator("[data-field=composer]")).to_have_value("Half-written answer")
+    await ann.click("[data-action=send]")
+    await expect(customer.locator(".hw-msg[data-author=agent]")).to_contain_text("Half-written answer")
+    await expect(ann.locator("[data-field=composer]")).to_have_value("")

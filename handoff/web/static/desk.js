@@ -10,7 +10,8 @@
   const $toasts = document.getElementById("toasts");
   const $topbar = document.querySelector(".topbar");
   const state = { me: null, route: "", ticket: null, conversation: null, seen: new Set(), agents: null,
-    stream: null, streamBackoff: 500, reloadTimer: null, typingSent: 0, customerTypingTimer: null };
+    stream: null, streamBackoff: 500, reloadTimer: null, typingSent: 0, customerTypingTimer: null,
+    drafts: new Map(), viewSeq: 0 };
 
   // ---- helpers -----------------------------------------------------------------------
   function h(tag, attrs, ...children) {
@@ -101,6 +102,7 @@
   function route() {
     const hash = location.hash.replace(/^#/, "") || "conversations";
     state.route = hash;
+    clearTimeout(state.reloadTimer);  // a list reload scheduled before navigating must not re-render this page
     state.ticket = null; state.conversation = null; state.seen = new Set();
     // Live events that arrive while a ticket page loads are kept and applied once it has.
     state.buffer = hash.startsWith("ticket/") ? [] : null;
@@ -196,11 +198,14 @@
   const ticketEls = {};
 
   async function viewTicket(id) {
+    const seq = state.viewSeq = (state.viewSeq || 0) + 1;
     const res = await api("GET", "/api/v1/tickets/" + id);
+    if (seq !== state.viewSeq) return;  // a newer render of the page started meanwhile
     if (!res.ok) { state.buffer = null; $view.replaceChildren(h("p", { class: "empty" }, res.data.error || "Ticket not found")); return; }
     const ticket = res.data;
     const conv = ticket.conversation || {};
     await loadAgents();
+    if (seq !== state.viewSeq) return;
     state.ticket = ticket; state.conversation = conv; state.seen = new Set();
 
     ticketEls.subject = h("h1", { class: "subject" });
@@ -220,6 +225,7 @@
       h("dt", {}, "Conversation"), h("dd", {}, "#" + ticket.conversation_id));
 
     const text = h("textarea", { rows: 3, "data-field": "composer", placeholder: "Write a reply…", "aria-label": "Message" });
+    text.value = state.drafts.get(ticket.id) || "";  // a re-render (reconnect, catch-up) keeps the draft
     let internal = false;
     const tabReply = h("button", { type: "button", class: "tab active", "data-action": "mode-reply" }, "Reply");
     const tabNote = h("button", { type: "button", class: "tab", "data-action": "mode-note" }, "Internal note");
@@ -236,6 +242,7 @@
     tabNote.addEventListener("click", () => mode(true));
     text.addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) composer.requestSubmit(); });
     text.addEventListener("input", () => {
+      state.drafts.set(ticket.id, text.value);
       const now = Date.now();
       if (!internal && now - state.typingSent > 2500) {
         state.typingSent = now;
@@ -249,6 +256,7 @@
       const res = await api("POST", "/api/v1/tickets/" + ticket.id + "/messages", { text: value, internal: internal });
       if (!res.ok) { toast(res.data.error || "Not sent", "error"); return; }
       text.value = "";
+      state.drafts.delete(ticket.id);
       state.typingSent = 0;
       const message = res.data.message || res.data;
       if (message && message.id) appendMessage(message);
