@@ -163,6 +163,19 @@ def bot_lines(page: Any) -> Any:
     return page.locator(".hw-msg[data-author=bot]")
 
 
+async def ann_takes_over(browser: Any, base: str, first_words: str) -> tuple[Any, Any]:
+    """A customer says `first_words` in the widget, the bot answers, Ann takes it over: (customer, ann)."""
+    from playwright.async_api import expect
+
+    customer = await open_widget(browser, base)
+    await customer_says(customer, first_words)
+    await expect(bot_lines(customer).last).to_contain_text(first_words[:20])
+    ann = await open_desk(browser, base, "ann@example.com")
+    await ann.locator("[data-action=takeover]").first.click()
+    await ann.wait_for_url("**/desk#ticket/*")
+    return customer, ann
+
+
 async def test_full_cycle_between_widget_and_desk(server: Any, agents: dict[str, Agent], browser: Any) -> None:
     from playwright.async_api import expect
 
@@ -278,12 +291,7 @@ async def test_reconnect_loses_nothing_and_shows_nothing_twice(
 ) -> None:
     from playwright.async_api import expect
 
-    customer = await open_widget(browser, server.base)
-    await customer_says(customer, "first message")
-    await expect(bot_lines(customer).last).to_contain_text("first message")
-    ann = await open_desk(browser, server.base, "ann@example.com")
-    await ann.locator("[data-action=takeover]").first.click()
-    await ann.wait_for_url("**/desk#ticket/*")
+    customer, ann = await ann_takes_over(browser, server.base, "first message")
     await expect(customer.locator(".hw-spinner")).to_be_visible()
 
     await customer.evaluate("window.HandoffWidget.disconnect()")
@@ -314,12 +322,7 @@ async def test_html_in_messages_is_rendered_as_text(server: Any, agents: dict[st
     from playwright.async_api import expect
 
     attack = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-    customer = await open_widget(browser, server.base)
-    await customer_says(customer, attack)
-    await expect(bot_lines(customer).last).to_contain_text("<img src=x")
-    ann = await open_desk(browser, server.base, "ann@example.com")
-    await ann.locator("[data-action=takeover]").first.click()
-    await ann.wait_for_url("**/desk#ticket/*")
+    customer, ann = await ann_takes_over(browser, server.base, attack)
     await expect(ann.locator(".msg.customer").first).to_contain_text('<img src=x onerror="window.__pwned=1">')
     await ann.fill("[data-field=composer]", "<b>not bold</b><img src=y onerror=window.__pwned=3>")
     await ann.click("[data-action=send]")
@@ -334,12 +337,7 @@ async def test_a_reply_draft_survives_a_rerender_of_the_ticket_page(
 ) -> None:
     from playwright.async_api import expect
 
-    customer = await open_widget(browser, server.base)
-    await customer_says(customer, "my parcel is late")
-    await expect(bot_lines(customer).last).to_contain_text("parcel")
-    ann = await open_desk(browser, server.base, "ann@example.com")
-    await ann.locator("[data-action=takeover]").first.click()
-    await ann.wait_for_url("**/desk#ticket/*")
+    customer, ann = await ann_takes_over(browser, server.base, "my parcel is late")
     await expect(ann.locator(".msg.customer").first).to_contain_text("my parcel is late")
     await ann.fill("[data-field=composer]", "Half-written answer")
     # A catch-up after a reconnect re-renders the page, as a navigation does.
