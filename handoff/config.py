@@ -63,6 +63,9 @@ class Settings:
     imap_user: str = ""
     imap_password: str = ""
     imap_tls: bool = True
+    imap_mailbox: str = "INBOX"
+    imap_poll_interval: float = 30.0
+    imap_quarantine: str = "handoff-quarantine"
     email_from: str = ""
     # Web chat widget (handoff/channels/widget.py): allowed embedding origins (comma-separated,
     # "*" for any; the server's own origin is always allowed), the per-site secret for
@@ -111,6 +114,7 @@ _PROVIDER_NAMES = [
     "slack_bot_token", "slack_signing_secret", "slack_channel", "slack_api_base", "slack_app_token",
     "smtp_host", "smtp_port", "smtp_user", "smtp_password", "smtp_tls",
     "imap_host", "imap_port", "imap_user", "imap_password", "imap_tls",
+    "imap_mailbox", "imap_poll_interval", "imap_quarantine",
 ]
 _ENV_NAMES = {name: name.upper() for name in _PROVIDER_NAMES}
 _ENV_NAMES.update(

@@ -17,5 +17,8 @@ BOT_REPLIES_FENCED = Counter("handoff_bot_replies_fenced_total",
 OUTBOX_BACKLOG = Gauge("handoff_outbox_backlog", "Outbox rows waiting for delivery", registry=REGISTRY)
 OUTBOX_FAILURES = Counter("handoff_outbox_failures_total", "Messages that failed after their last attempt",
                           ["channel"], registry=REGISTRY)
+EMAIL_QUARANTINED = Counter("handoff_email_quarantined_total",
+                            "Emails moved to the quarantine folder because they could not be processed",
+                            registry=REGISTRY)
 WEBHOOK_LATENCY = Histogram("handoff_webhook_latency_seconds", "Time to acknowledge a webhook",
                             ["channel"], registry=REGISTRY)

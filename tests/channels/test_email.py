@@ -270,6 +270,16 @@ def test_from_settings() -> None:
         EmailChannel.from_settings(Settings(**FULL, smtp_tls="ssl3"))
 
 
+def test_mailbox_polling_and_quarantine_come_from_the_environment() -> None:
+    env = {"IMAP_HOST": "127.0.0.1", "IMAP_USER": "support", "IMAP_PASSWORD": "pw", "SMTP_HOST": "127.0.0.1",
+           "HANDOFF_EMAIL_FROM": "support@acme.test", "IMAP_MAILBOX": "Support", "IMAP_POLL_INTERVAL": "7.5",
+           "IMAP_QUARANTINE": "Support/failed"}
+    channel = EmailChannel.from_settings(Settings.from_env(env))
+    assert channel is not None
+    assert (channel.imap.mailbox, channel.imap.poll_interval, channel.imap.quarantine) == (
+        "Support", 7.5, "Support/failed")
+
+
 async def test_webhooks_are_refused() -> None:
     channel = EmailChannel.from_settings(Settings(**FULL))
     with pytest.raises(InvalidSignature):
@@ -471,6 +481,50 @@ async def test_reconnects_after_the_server_drops(dovecot: Dovecot) -> None:
         await wait_for(lambda: delivered == ["<20250304083000.5f2a@example.org>"], timeout=15)
     finally:
         await channel.close()
+
+
+async def test_unparseable_and_failing_mail_is_quarantined_not_lost(dovecot: Dovecot) -> None:
+    """A message the channel cannot parse goes to the quarantine folder at once; one whose commit
+    keeps failing goes there after `max_failures` tries; the rest of the mailbox keeps flowing."""
+    broken, failing, fine = ("<0100018e5b2c-attach-42@email.example.net>", "<20250304083000.5f2a@example.org>",
+                             "<CAJx9f0Q1-plain@mail.example.com>")
+    await dovecot.append(crlf(fixture("question__attachment.eml")))
+    await dovecot.append(crlf(fixture("question__html_only.eml")))
+    await dovecot.append(crlf(fixture("question__plain.eml")))
+    delivered: list[str] = []
+    tries: list[str] = []
+
+    async def deliver(item: InboundMessage) -> None:
+        tries.append(item.provider_id)
+        if item.provider_id == failing:
+            raise RuntimeError("the database refuses this one")
+        delivered.append(item.provider_id)
+
+    channel = imap_channel(dovecot, max_failures=3)
+    parse = channel.parse
+
+    def parse_or_break(body: bytes, content_type: str = "message/rfc822") -> list:
+        if broken.encode() in body:
+            raise ValueError("a parser bug")
+        return parse(body, content_type)
+
+    channel.parse = parse_or_break  # type: ignore[method-assign]
+    await channel.start(deliver)
+    try:
+        await wait_for(lambda: _inbox_holds(dovecot, {fine}), timeout=15)
+    finally:
+        await channel.close()
+    assert delivered == [fine]
+    assert tries.count(failing) == 3
+    quarantined = await dovecot.flags("handoff-quarantine")
+    assert set(quarantined) == {broken, failing}
+    assert not any("\\Seen" in flags for flags in quarantined.values())  # left for a person to read
+    assert dovecot.seen(await dovecot.flags(), fine)
+
+
+async def _inbox_holds(server: Dovecot, message_ids: set[str]) -> bool:
+    flags = await server.flags()
+    return {mid for mid, f in flags.items() if "\\Deleted" not in f} == message_ids
 
 
 def test_fixture_roundtrip_through_email_package() -> None:

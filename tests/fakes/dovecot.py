@@ -183,14 +183,16 @@ class Dovecot:
         shutil.rmtree(self.root / "mail" / self.user, ignore_errors=True)
 
     @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[IMAP4]:
-        """A logged-in IMAP client with INBOX selected."""
+    async def connect(self, mailbox: str = "INBOX") -> AsyncIterator[IMAP4]:
+        """A logged-in IMAP client with `mailbox` selected."""
         client = IMAP4(self.host, self.port, timeout=10)
         await client.wait_hello_from_server()
         response = await client.login(self.user, self.password)
         if response.result != "OK":
             raise RuntimeError(f"IMAP login failed: {response.lines}\n{self.log()}")
-        await client.select("INBOX")
+        response = await client.select(mailbox)
+        if response.result != "OK":
+            raise RuntimeError(f"SELECT {mailbox} failed: {response.lines}")
         try:
             yield client
         finally:
@@ -204,9 +206,9 @@ class Dovecot:
             if response.result != "OK":
                 raise RuntimeError(f"APPEND failed: {response.lines}")
 
-    async def flags(self) -> dict[str, set[str]]:
-        """Message-ID -> flags of every message in INBOX."""
-        async with self.connect() as client:
+    async def flags(self, mailbox: str = "INBOX") -> dict[str, set[str]]:
+        """Message-ID -> flags of every message in `mailbox` (messages flagged \\Deleted included)."""
+        async with self.connect(mailbox) as client:
             response = await client.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
         result: dict[str, set[str]] = {}
         lines = [bytes(line) for line in response.lines]

@@ -26,7 +26,7 @@ from handoff.channels.base import (
     InvalidSignature,
     ParsedItem,
 )
-from handoff.channels.email.imap import ImapConfig, ImapLoop
+from handoff.channels.email.imap import ImapConfig, ImapLoop, Unprocessable
 from handoff.channels.email.parse import parse_email
 from handoff.channels.email.smtp import TLS_MODES, SmtpConfig, build_message, send_message
 from handoff.schema import Address, OutboundMessage
@@ -81,7 +81,8 @@ class EmailChannel:
             raise ChannelConfigError(f"HANDOFF_EMAIL_FROM is not an email address: {settings.email_from!r}")
         imap = ImapConfig(
             host=settings.imap_host, port=settings.imap_port, user=settings.imap_user,
-            password=settings.imap_password, tls=settings.imap_tls,
+            password=settings.imap_password, tls=settings.imap_tls, mailbox=settings.imap_mailbox,
+            poll_interval=settings.imap_poll_interval, quarantine=settings.imap_quarantine,
         )
         smtp = SmtpConfig(
             host=settings.smtp_host, port=settings.smtp_port, user=settings.smtp_user,
@@ -113,9 +114,9 @@ class EmailChannel:
         async def handle(raw: bytes) -> None:
             try:
                 items = self.parse(raw)
-            except Exception:  # a message we cannot parse must not block the mailbox
-                log.exception("email: unparseable message skipped (it stays in the mailbox)")
-                return
+            except Exception as exc:  # a message we cannot parse must not block the mailbox
+                log.exception("email: unparseable message")
+                raise Unprocessable(f"unparseable: {type(exc).__name__}") from exc
             for item in items:
                 await deliver(item)
 

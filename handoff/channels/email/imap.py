@@ -6,6 +6,10 @@ is committed — and only then stores `\\Seen`. A crash between fetch and commit
 message unseen, so the next cycle fetches it again; the core's unique index on
 (channel, Message-ID) makes that redelivery a no-op if the commit had in fact happened.
 
+A message that cannot be handled — unparseable, or failing `max_failures` times in a row — is
+moved to the `quarantine` folder (created when missing), unseen, so it neither blocks the loop
+nor disappears: an operator finds it there with any mail client.
+
 Between cycles the loop waits in IDLE (RFC 2177) when the server offers it, re-issued every
 `idle_refresh` seconds, and polls every `poll_interval` seconds otherwise. A dropped
 connection or a server error reconnects with exponential backoff and jitter.
@@ -26,6 +30,8 @@ from typing import TypeVar
 from aioimaplib import IMAP4
 from aioimaplib.aioimaplib import STOP_WAIT_SERVER_PUSH
 
+from handoff import metrics
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -33,6 +39,10 @@ T = TypeVar("T")
 
 class ImapError(Exception):
     """The IMAP server refused a command; the loop reconnects."""
+
+
+class Unprocessable(Exception):
+    """`handle` can never process this message (e.g. unparseable): quarantine it at once."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class ImapConfig:
     backoff_min: float = 1.0
     backoff_max: float = 60.0
     use_idle: bool = True
+    quarantine: str = "handoff-quarantine"
+    max_failures: int = 5
 
 
 @dataclass
@@ -60,6 +72,7 @@ class CycleStats:
     fetched: int = 0
     delivered: int = 0
     failed: int = 0
+    quarantined: int = 0
     seconds: float = 0.0
 
 
@@ -80,6 +93,7 @@ class ImapLoop:
         self.connected = asyncio.Event()
         self._client: IMAP4 | None = None
         self._lost = asyncio.Event()
+        self._failures: dict[int, int] = {}  # uid -> failed attempts in a row
 
     async def run(self) -> None:
         """Run until cancelled, reconnecting with backoff after any failure."""
@@ -204,18 +218,41 @@ class ImapLoop:
                 await self.handle(raw)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                failures = self._failures[uid] = self._failures.get(uid, 0) + 1
+                if isinstance(exc, Unprocessable) or failures >= self.config.max_failures:
+                    log.error("email: message uid %s failed %d time(s) (%r); moving it to %s",
+                              uid, failures, exc, self.config.quarantine)
+                    await self._quarantine(client, uid)
+                    stats.quarantined += 1
+                    continue
                 stats.failed += 1
                 log.exception("email: message uid %s not committed; it stays unseen for a retry", uid)
                 continue
+            self._failures.pop(uid, None)
             _ok(await self._cmd(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")), "UID STORE")
             stats.delivered += 1
         stats.seconds = time.monotonic() - started
         self.last_cycle = stats
         self.cycles += 1
         if stats.fetched:
-            log.info("email: fetched %d, delivered %d, failed %d in %.3fs", stats.fetched, stats.delivered, stats.failed, stats.seconds)
+            log.info("email: fetched %d, delivered %d, failed %d, quarantined %d in %.3fs",
+                     stats.fetched, stats.delivered, stats.failed, stats.quarantined, stats.seconds)
         return stats
+
+    async def _quarantine(self, client: IMAP4, uid: int) -> None:
+        """Move one message, unseen, to the quarantine folder (MOVE, else COPY + \\Deleted)."""
+        folder = self.config.quarantine
+        await self._cmd(client.create(folder))  # NO when it exists already: fine
+        if client.has_capability("MOVE"):
+            _ok(await self._cmd(client.uid("move", str(uid), folder)), "UID MOVE")
+        else:
+            _ok(await self._cmd(client.uid("copy", str(uid), folder)), "UID COPY")
+            _ok(await self._cmd(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Deleted)")), "UID STORE")
+            if client.has_capability("UIDPLUS"):
+                _ok(await self._cmd(client.uid("expunge", str(uid))), "UID EXPUNGE")
+        self._failures.pop(uid, None)
+        metrics.EMAIL_QUARANTINED.inc()
 
     async def _fetch(self, client: IMAP4, uid: int) -> bytes | None:
         response = _ok(await self._cmd(client.uid("fetch", str(uid), "(UID BODY.PEEK[])")), "UID FETCH")
