@@ -61,3 +61,14 @@ async def test_a_slow_subscriber_is_told_it_lagged():
             hub.publish("x", i=i)
         assert await events.__anext__() == {"kind": "stream.lagged"}
         assert [(await events.__anext__())["i"] for _ in range(3)] == [2, 3, 4]
+
+
+async def test_internal_kinds_reach_only_subscribers_that_ask_for_them():
+    hub = Hub()
+    async with hub.subscribe() as desk, hub.subscribe(kinds=frozenset({"internal.widget.push"})) as relay:
+        hub.publish("internal.widget.push", visitor="v1")
+        hub.publish("ticket.updated", ticket_id=1)
+        hub.publish("internal.widget.push", local=False, visitor="v2")  # for other instances only
+        assert await desk.__anext__() == {"kind": "ticket.updated", "ticket_id": 1}
+        assert await relay.__anext__() == {"kind": "internal.widget.push", "visitor": "v1"}
+        assert desk.queue.empty() and relay.queue.empty()

@@ -18,6 +18,8 @@ conversations of its own visitor id, which comes from its session, never from th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -43,6 +45,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_TEXT = 8000
 REPLAY_LIMIT = 500
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+PUSH_EVENT = "internal.widget.push"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _FILE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
@@ -70,8 +73,10 @@ class WidgetChannel:
         self.upload_limit = RateLimiter(rate=0.1, burst=5)
         self.connect_limit = RateLimiter(rate=0.5, burst=10)
         self.listener: Listener | None = None
+        self.hub: Any = None  # the live-event hub: with Redis, pushes reach tabs on other instances
         self._deliver: Deliver | None = None
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._relay: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WidgetChannel:
@@ -89,29 +94,30 @@ class WidgetChannel:
         return []
 
     async def start(self, deliver: Deliver) -> None:
-        """Keep the gateway's `deliver` to commit what visitors send."""
+        """Keep the gateway's `deliver` to commit what visitors send; relay other instances' pushes."""
         self._deliver = deliver
+        if self.hub is not None and self.hub.shared:
+            self._relay = asyncio.create_task(self._relay_pushes(), name="widget-relay")
 
     async def close(self) -> None:
-        """Close every live visitor socket."""
-        for sockets in list(self._sockets.values()):
-            for ws in list(sockets):
-                await ws.close(code=1001, message=b"server shutdown")
+        """Stop relaying and close every live visitor socket."""
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+        await self._close_sockets(code=1001, message=b"server shutdown")
         self._sockets.clear()
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
         """Push a bot, agent or notice message to the visitor's open tabs; offline visitors get it on replay."""
         payload = {"type": "message", "message": outbound_json(message)}
-        await self._broadcast(address.conversation_key or address.contact_id, payload)
+        await self._fan_out(address.conversation_key or address.contact_id, payload)
         return f"out:{message.id}"
 
     async def push_typing(self, conversation_key: str, typing: bool, name: str | None = None) -> None:
         """Show or hide the agent typing indicator in the visitor's open tabs."""
-        await self._broadcast(conversation_key, {"type": "typing", "typing": bool(typing), "name": name})
-
-    def online(self, conversation_key: str) -> bool:
-        """True when the visitor has at least one open tab."""
-        return bool(self._sockets.get(conversation_key))
+        await self._fan_out(conversation_key, {"type": "typing", "typing": bool(typing), "name": name})
 
     # -- routes -----------------------------------------------------------------------
 
@@ -285,7 +291,7 @@ class WidgetChannel:
             "created_at": inbound.sent_at,
         }
         await ws.send_json({"type": "ack", "client_id": client_id, "id": message_id})
-        await self._broadcast(session.visitor_id, {"type": "message", "message": item}, skip=ws)
+        await self._fan_out(session.visitor_id, {"type": "message", "message": item}, skip=ws)
 
     async def _on_typing(self, session: Any, typing: bool) -> None:
         if self.listener is None or not self.typing_limit.allow(session.visitor_id):
@@ -305,7 +311,27 @@ class WidgetChannel:
         if inspect.isawaitable(result):
             await result
 
-    async def _broadcast(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
+    async def _fan_out(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
+        """Push to the visitor's tabs here and, through the hub's Redis, on the other instances."""
+        await self._push_local(visitor, payload, skip)
+        if self.hub is not None and self.hub.shared:
+            self.hub.publish(PUSH_EVENT, local=False, visitor=visitor, payload=payload)
+
+    async def _relay_pushes(self) -> None:
+        async with self.hub.subscribe(kinds=frozenset({PUSH_EVENT, "stream.lagged"})) as events:
+            async for event in events:
+                if event["kind"] == PUSH_EVENT:
+                    await self._push_local(str(event.get("visitor")), event.get("payload") or {})
+                else:  # pushes were dropped: every tab reconnects and replays what it missed
+                    log.warning("widget: relay lagged; reconnecting %d visitors", len(self._sockets))
+                    await self._close_sockets(code=1012, message=b"reconnect and replay")
+
+    async def _close_sockets(self, code: int, message: bytes) -> None:
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=code, message=message)
+
+    async def _push_local(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
         for ws in list(self._sockets.get(visitor, ())):
             if ws is skip or ws.closed:
                 continue

@@ -4,6 +4,9 @@ when several instances run (HANDOFF_REDIS_URL).
 Events are published after their transaction commits; subscribers get dicts
 `{"kind": ..., **data}`. A slow subscriber never blocks publishers: its bounded queue
 drops the oldest event and it is told with a `{"kind": "stream.lagged"}` event.
+
+Kinds under `internal.` (e.g. the widget's cross-instance pushes) reach only subscribers that
+ask for them by kind, never the desk's catch-all stream.
 """
 
 from __future__ import annotations
@@ -19,17 +22,25 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 REDIS_CHANNEL = "handoff:events"
+INTERNAL = "internal."
 
 
 class Subscription:
-    """One subscriber's bounded queue of events."""
+    """One subscriber's bounded queue of events: all public kinds, or only `kinds`."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, kinds: frozenset[str] | None = None) -> None:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
         self.lagged = False
+        self.kinds = kinds
+
+    def wants(self, kind: str) -> bool:
+        """True when this subscriber receives events of `kind`."""
+        return kind in self.kinds if self.kinds is not None else not kind.startswith(INTERNAL)
 
     def offer(self, event: dict[str, Any]) -> None:
         """Queue an event, dropping the oldest one when full."""
+        if not self.wants(str(event.get("kind", ""))):
+            return
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
@@ -77,19 +88,25 @@ class Hub:
         if self._redis is not None:
             await self._redis.aclose()
 
-    def publish(self, kind: str, **data: Any) -> None:
-        """Deliver an event to local subscribers and, with Redis, to other instances."""
+    @property
+    def shared(self) -> bool:
+        """True when events cross to other instances (Redis is configured and connected)."""
+        return self._redis is not None
+
+    def publish(self, kind: str, *, local: bool = True, **data: Any) -> None:
+        """Deliver an event to local subscribers (unless `local` is False) and, with Redis, to other instances."""
         event = {"kind": kind, **data}
-        self._deliver(event)
+        if local:
+            self._deliver(event)
         if self._redis is not None:
             payload = json.dumps({"origin": self._origin, "event": event}, default=str)
             task = asyncio.ensure_future(self._redis.publish(REDIS_CHANNEL, payload))
             task.add_done_callback(_log_failure)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[Subscription]:
-        """A subscription for the duration of the `async with` block."""
-        sub = Subscription(self._queue_size)
+    async def subscribe(self, kinds: frozenset[str] | None = None) -> AsyncIterator[Subscription]:
+        """A subscription (to `kinds` only, when given) for the duration of the `async with` block."""
+        sub = Subscription(self._queue_size, kinds)
         self._subscribers.add(sub)
         try:
             yield sub

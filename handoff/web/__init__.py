@@ -131,7 +131,8 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
 
 
 def _wire_widget_events(rt: Any) -> None:
-    """Let the widget channel publish visitor typing to the desk's live stream."""
+    """Let the widget channel publish visitor typing to the desk's live stream, and fan its
+    pushes out to visitors' tabs on other instances through the hub."""
     widget = getattr(rt, "channels", {}).get("widget")
     if widget is None or not hasattr(widget, "listener"):
         return
@@ -142,6 +143,7 @@ def _wire_widget_events(rt: Any) -> None:
             await result
 
     widget.listener = publish
+    widget.hub = rt.hub
 
 
 def _agent_json(agent: Any) -> dict[str, Any]:

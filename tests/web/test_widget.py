@@ -1,18 +1,30 @@
-"""Unit tests of the widget's security parts: identity HMAC vectors, origins, rate limits, tokens."""
+"""The widget channel: identity HMAC vectors, origins, rate limits and tokens, then through the app:
+sessions, isolation, replay, dedupe, uploads, and pushes across instances."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from dataclasses import replace
+from typing import Any
+
 import pytest
+from aiohttp import FormData
 
 from handoff.channels.widget import _safe_filename, outbound_json
 from handoff.channels.widget_session import (
+    SESSION_SCOPE,
     OriginPolicy,
     RateLimiter,
     identity_hash,
     origin_of,
     verify_identity,
 )
+from handoff.config import Settings
+from handoff.models import Conversation, KeyValue, Message
+from handoff.runtime import RUNTIME
 from handoff.schema import OutboundMessage
+from tests.conftest import settle
 
 # RFC 4231, test case 2 (key "Jefe"), and test case 1 (20 bytes of 0x0b, data "Hi There").
 RFC4231_2 = ("Jefe", "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
@@ -80,17 +92,6 @@ def test_outbound_json_marks_notices_and_agents() -> None:
 
 
 # -- through the app: sessions, origins, isolation, replay, dedupe ------------------------
-
-import asyncio  # noqa: E402
-import json  # noqa: E402
-from typing import Any  # noqa: E402
-
-from aiohttp import FormData  # noqa: E402
-
-from handoff.channels.widget_session import SESSION_SCOPE  # noqa: E402
-from handoff.models import KeyValue, Message  # noqa: E402
-from handoff.runtime import RUNTIME  # noqa: E402
-from tests.conftest import settle  # noqa: E402
 
 
 async def finish(client: Any, *sockets: Any) -> None:
@@ -312,3 +313,29 @@ async def test_typing_goes_both_ways(client: Any, make_agent: Any) -> None:
     frames = await frames_until(ws, lambda f: f["type"] == "typing")
     assert frames[-1] == {"type": "typing", "typing": True, "name": "Ann"}
     await finish(client, ws)
+
+
+async def test_a_visitor_on_one_instance_gets_what_another_instance_delivers(
+    aiohttp_client: Any, app_factory: Any, settings: Settings
+) -> None:
+    """Two instances share the database and Redis: the visitor's socket is on `front`, which runs no
+    outbox; `worker` delivers the bot's reply and the agent's typing, and they reach the visitor."""
+    shared = replace(settings, redis_url="redis://127.0.0.1:6379/0")
+    worker = await aiohttp_client(app_factory(settings=shared))
+    front = await aiohttp_client(app_factory(settings=shared, workers=False))
+    session = await new_session(front)
+    ws = await open_ws(front, session["token"])
+    await frames_until(ws, lambda f: f["type"] == "ready")
+    await asyncio.sleep(0.2)  # let both instances' Redis subscriptions settle
+    assert (await say(ws, "cross-0001", "hello across instances"))["type"] == "ack"
+    frames = await frames_until(ws, lambda f: f["type"] == "message" and f["message"]["author"] == "bot",
+                                timeout=15)
+    assert frames[-1]["message"]["text"] == "echo: hello across instances"
+
+    conversation = await Conversation.get(external_key=session["visitor_id"])
+    widget = worker.app[RUNTIME].channels["widget"]
+    await widget.push_typing(conversation.external_key, True, "Ana")
+    typing = await frames_until(ws, lambda f: f["type"] == "typing")
+    assert typing[-1] == {"type": "typing", "typing": True, "name": "Ana"}
+    await finish(front, ws)
+    await settle(worker.app[RUNTIME])
