@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handoff import db
 from handoff.desk.slack import threads
 from handoff.desk.slack.poster import Poster
+from handoff.lease import Lease
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -30,7 +32,7 @@ async def fake(aiohttp_server):
     return fake
 
 
-def poster_for(fake: FakeSlack, interval: float) -> tuple[Poster, AsyncWebClient]:
+def poster_for(fake: FakeSlack, interval: float, lease: Lease | None = None) -> tuple[Poster, AsyncWebClient]:
     client = AsyncWebClient(token=fake.token, base_url=fake.base)
     poster: Poster
 
@@ -38,7 +40,7 @@ def poster_for(fake: FakeSlack, interval: float) -> tuple[Poster, AsyncWebClient
         await poster.pace(job["channel"])
         await client.chat_postMessage(channel=job["channel"], text=job["text"])
 
-    poster = Poster(handler, interval=interval)
+    poster = Poster(handler, interval=interval, lease=lease)
     return poster, client
 
 
@@ -122,3 +124,20 @@ async def test_thread_map_both_ways(database) -> None:
     assert await threads.by_thread("T2", "C1", "1.2") is None
     assert await threads.by_thread("T1", "C1", "1.3") is None
     assert await threads.by_ticket(6) is None
+
+
+async def test_two_instances_post_each_message_once(database, fake) -> None:
+    """Both instances' posters see the same stored jobs; the lease lets one send, the other waits."""
+    first, _ = poster_for(fake, interval=0.0, lease=Lease("slack-poster"))
+    second, _ = poster_for(fake, interval=0.0, lease=Lease("slack-poster"))
+    for n in range(6):
+        await first.enqueue({"channel": "C0SUPPORT", "text": f"m{n}"})
+    done = await asyncio.gather(first.run_once(), second.run_once())
+    assert sorted(done) == [0, 6]
+    assert [c.args["text"] for c in fake.of("chat.postMessage")] == [f"m{n}" for n in range(6)]
+    holder = first if done[0] else second
+    other = second if holder is first else first
+    await holder.close()  # it shuts down: the other instance takes over at once
+    await other.enqueue({"channel": "C0SUPPORT", "text": "after the handover"})
+    assert await other.run_once() == 1
+    assert fake.of("chat.postMessage")[-1].args["text"] == "after the handover"

@@ -28,6 +28,7 @@ from handoff.desk.slack import actions, events
 from handoff.desk.slack.mirror import Mirror
 from handoff.desk.slack.poster import Poster
 from handoff.desk.slack.verify import SlackVerifier
+from handoff.lease import Lease
 
 if TYPE_CHECKING:
     from handoff.config import Settings
@@ -56,7 +57,7 @@ class SlackIntegration:
         self.bot_id = ""
         self.rt: Any = None
         self.mirror = Mirror(self)
-        self.poster = Poster(self.mirror.perform)
+        self.poster = Poster(self.mirror.perform, lease=Lease("slack-poster"))
         self.socket: Any = None
         self._hub_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

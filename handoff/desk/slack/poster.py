@@ -5,7 +5,9 @@ Retry-After header beyond that (https://api.slack.com/apis/rate-limits). Posts a
 `KeyValue` rows (scope "slack.post") before anything is sent, so a restart resumes where it
 stopped, and a single worker sends them in order: it paces each Slack channel, and on a 429
 it waits Retry-After and sends the same job again. A job with a fixed key ("msg:<id>") is
-enqueued at most once, so several subscribers of the same event produce one post.
+enqueued at most once, so several subscribers of the same event produce one post. With several
+instances, a database lease lets one poster at a time send (the others wait to take over), so
+nothing is posted twice and the pacing stays per Slack channel, not per instance.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from tortoise.exceptions import IntegrityError
 
+from handoff.lease import Lease
 from handoff.models import KeyValue
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,9 @@ class Poster:
     """The queue and its worker. `handler(job)` performs one job, calling `pace(channel)` before each post."""
 
     def __init__(self, handler: Callable[[Job], Awaitable[None]], *, interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, lease: Lease | None = None) -> None:
         self._handler = handler
+        self._lease = lease
         self.interval = DEFAULT_INTERVAL if interval is None else interval
         self._clock = clock
         self._next_slot: dict[str, float] = {}
@@ -109,6 +113,15 @@ class Poster:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._lease is not None:
+            try:
+                await self._lease.release()
+            except Exception:  # the database may be gone already at shutdown: the lease then expires
+                log.debug("slack poster lease not released", exc_info=True)
+
+    async def _may_send(self) -> bool:
+        """True while this instance holds (or needs no) lease; renews it."""
+        return self._lease is None or await self._lease.acquire()
 
     def wake(self) -> None:
         """Look for jobs now."""
@@ -155,6 +168,8 @@ class Poster:
             if not rows:
                 return done
             for row in rows:
+                if not await self._may_send():  # another instance is the poster now
+                    return done
                 job = dict(row.value)
                 job["_id"], job["_key"] = row.id, row.key
                 try:
