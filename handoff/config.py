@@ -16,7 +16,7 @@ class Settings:
     """Everything the server reads from its environment. Empty string means unset."""
 
     database_url: str = "sqlite://handoff.db"
-    public_url: str = "http://localhost:8080"
+    public_url: str = ""  # unset: http://localhost:<port> (see __post_init__)
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
@@ -74,6 +74,12 @@ class Settings:
     widget_identity_secret: str = ""
     media_dir: str = "handoff-media"
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.public_url:
+            local = self.host in ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost")
+            host = "localhost" if local else self.host
+            object.__setattr__(self, "public_url", f"http://{host}:{self.port}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
