@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from handoff import metrics
-from handoff.channels.base import DeliveryError
+from handoff.channels.base import DeliveryError, with_file_links
 from handoff.desk.serialize import message_json
 from handoff.models import Agent, Conversation, Message, Outbox
 from handoff.notices import render
@@ -140,7 +140,7 @@ class OutboxWorker:
         if channel is None:
             await self._fail(row, message, f"the {row.channel} channel is not configured")
             return True
-        outbound = await _outbound(message, conversation)
+        outbound = with_file_links(channel.capabilities, await _outbound(message, conversation))
         try:
             provider_id = await asyncio.wait_for(channel.send(address_of(conversation), outbound), SEND_TIMEOUT)
         except DeliveryError as exc:
