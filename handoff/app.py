@@ -74,6 +74,7 @@ def create_app(
     app[RUNTIME] = rt
     app[INTEGRATIONS_KEY] = integrations
     app.add_routes(ALL_ROUTES)
+    app.add_routes(rt.media.routes())
     for part in [*channel_map.values(), *integrations]:
         extra = getattr(part, "routes", None)
         if extra is not None:

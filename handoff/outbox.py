@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from handoff import metrics
-from handoff.channels.base import DeliveryError
+from handoff.channels.base import DeliveryError, with_file_links
 from handoff.desk.serialize import message_json
 from handoff.models import Agent, Conversation, Message, Outbox
 from handoff.notices import render, sends_notice
@@ -144,7 +144,7 @@ class OutboxWorker:
         if message.notice and not sends_notice(style, message.notice):
             await self._finish(row, message, "skipped", f"{row.channel} conversations get no such notice")
             return True
-        outbound = await _outbound(message, conversation, style)
+        outbound = with_file_links(channel.capabilities, await _outbound(message, conversation, style))
         try:
             provider_id = await asyncio.wait_for(channel.send(address_of(conversation), outbound), SEND_TIMEOUT)
         except DeliveryError as exc:
@@ -154,7 +154,7 @@ class OutboxWorker:
         except Exception as exc:
             log.exception("sending message %s on %s failed", message.id, row.channel)
             return await self._retry_or_fail(row, message, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True))
-        if outbound.text != message.text:  # a notice in the channel's own wording: keep what was sent
+        if message.notice and outbound.text != message.text:  # the channel's own wording: keep what was sent
             await Message.filter(id=message.id).update(text=outbound.text)
         await self._finish(row, message, "sent", None, provider_id)
         metrics.MESSAGES_OUT.labels(row.channel, "sent").inc()

@@ -14,6 +14,7 @@ from handoff.bot.base import Bot, Summarizer
 from handoff.channels.base import Channel
 from handoff.config import Settings
 from handoff.desk.hub import Hub
+from handoff.media import MediaStore
 
 if TYPE_CHECKING:
     from handoff.outbox import OutboxWorker
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
-    """Settings, channel instances, the bot, the live-event hub, the outbox and background tasks."""
+    """Settings, channel instances, the bot, the live-event hub, the outbox, the media store and background tasks."""
 
     settings: Settings
     channels: dict[str, Channel]
@@ -31,8 +32,12 @@ class Runtime:
     summarizer: Summarizer
     hub: Hub
     outbox: OutboxWorker | None = None
+    media: MediaStore = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _turn_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.media = MediaStore.from_settings(self.settings)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
         """Run `coro` in the background; failures are logged; shutdown waits for it."""

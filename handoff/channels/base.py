@@ -7,12 +7,14 @@ It never imports the gateway or the desk.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from aiohttp import web
 
-from handoff.schema import Address, DeliveryUpdate, InboundMessage, OutboundMessage
+from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
 
 if TYPE_CHECKING:
     from handoff.config import Settings
@@ -133,3 +135,17 @@ def truncate_for(capabilities: Capabilities, text: str) -> list[str]:
     if rest:
         chunks.append(rest)
     return chunks
+
+
+def file_links(attachments: Iterable[Attachment]) -> str:
+    """Files as lines of text, `name: URL`, for where they cannot travel as files."""
+    return "\n".join(f"{a.filename or 'Attachment'}: {a.url}" for a in attachments if a.url)
+
+
+def with_file_links(capabilities: Capabilities, message: OutboundMessage) -> OutboundMessage:
+    """`message` as a channel without attachments can show it: its files become links in the text."""
+    if capabilities.attachments or not message.attachments:
+        return message
+    links = file_links(message.attachments)
+    text = f"{message.text}\n\n{links}" if message.text and links else message.text or links
+    return dataclasses.replace(message, text=text, attachments=())

@@ -8,8 +8,8 @@ Routes (added to the app by `routes()`):
   `{"type": "message", "client_id", "text", "attachments"}` and `{"type": "typing"}`; the
   client id becomes the provider id, so a resend after a reconnect is deduplicated by the
   core. On connect, every stored message after `since` is replayed from the database;
-- `POST /widget/upload`: one attachment (multipart field `file`, size-limited);
-- `GET /widget/files/{id}/{name}`: an uploaded file (capability URL, 192-bit id).
+- `POST /widget/upload`: one attachment (multipart field `file`, size-limited), kept in the
+  media store (handoff/media.py), which serves it at `/media/{id}/{name}`.
 
 Every widget endpoint checks the page's Origin against `HANDOFF_WIDGET_ORIGINS` (plus the
 server's own origin) and rate-limits per visitor. A visitor only ever reads and writes the
@@ -24,7 +24,6 @@ import inspect
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,19 +34,18 @@ from aiohttp import WSMsgType, web
 from handoff.channels.base import Capabilities, InvalidSignature, ParsedItem
 from handoff.channels.widget_session import OriginPolicy, RateLimiter, SessionStore, verify_identity
 from handoff.config import Settings
+from handoff.media import MAX_FILE_BYTES, MediaStore, UploadError, attachment_json
 from handoff.models import Conversation, Message
 from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 MAX_TEXT = 8000
 REPLAY_LIMIT = 500
-INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 PUSH_EVENT = "internal.widget.push"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_FILE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 
 Deliver = Callable[[ParsedItem], Awaitable[Any]]
 Listener = Callable[[str, dict[str, Any]], Any]
@@ -65,7 +63,7 @@ class WidgetChannel:
         self.settings = settings
         self.origins = OriginPolicy(settings.widget_origins, settings.public_url)
         self.identity_secret = settings.widget_identity_secret
-        self.media_dir = Path(settings.media_dir) / "widget"
+        self.media = MediaStore.from_settings(settings)
         self.sessions = SessionStore()
         self.session_limit = RateLimiter(rate=0.2, burst=20)
         self.message_limit = RateLimiter(rate=1.0, burst=10)
@@ -131,7 +129,6 @@ class WidgetChannel:
             web.get("/widget/ws", self._websocket),
             web.post("/widget/upload", self._upload),
             web.options("/widget/upload", self._preflight),
-            web.get("/widget/files/{file_id}/{filename}", self._file),
         ]
 
     async def _script(self, request: web.Request) -> web.StreamResponse:
@@ -287,7 +284,7 @@ class WidgetChannel:
             "kind": "message",
             "text": inbound.text,
             "notice": None,
-            "attachments": [_attachment_json(a) for a in attachments],
+            "attachments": [attachment_json(a) for a in attachments],
             "created_at": inbound.sent_at,
         }
         await ws.send_json({"type": "ack", "client_id": client_id, "id": message_id})
@@ -367,82 +364,18 @@ class WidgetChannel:
             return self._cors(request, _error(401, "unknown or expired session"))
         if not self.upload_limit.allow(session.visitor_id):
             return self._cors(request, _error(429, "too many uploads, slow down"))
-        if (request.content_length or 0) > MAX_UPLOAD_BYTES + 64 * 1024:
-            return self._cors(request, _too_large())
         try:
-            reader = await request.multipart()
-            part = await reader.next()
-            while part is not None and getattr(part, "name", None) != "file":
-                part = await reader.next()
-        except (ValueError, AssertionError, KeyError):
-            return self._cors(request, _error(400, "expected multipart/form-data with a file field"))
-        if part is None or not hasattr(part, "read_chunk"):
-            return self._cors(request, _error(400, "expected multipart/form-data with a file field"))
-        file_id = secrets.token_urlsafe(24)
-        filename = _safe_filename(part.filename or "file")
-        content_type = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip().lower()
-        self.media_dir.mkdir(parents=True, exist_ok=True)
-        path = self.media_dir / file_id
-        size = 0
-        with path.open("wb") as out:
-            while chunk := await part.read_chunk(64 * 1024):
-                size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    out.close()
-                    path.unlink(missing_ok=True)
-                    return self._cors(request, _too_large())
-                out.write(chunk)
-        meta = {"visitor_id": session.visitor_id, "filename": filename, "content_type": content_type, "size": size}
-        (self.media_dir / f"{file_id}.json").write_text(json.dumps(meta))
-        body = {"id": file_id, "filename": filename, "content_type": content_type, "size": size,
-                "url": self._file_url(file_id, filename)}
-        return self._cors(request, web.json_response(body, status=201))
-
-    def _file_url(self, file_id: str, filename: str) -> str:
-        return f"{self.settings.public_url.rstrip('/')}/widget/files/{file_id}/{filename}"
+            stored = await self.media.save_upload(request, {"visitor_id": session.visitor_id})
+        except UploadError as error:
+            return self._cors(request, error.response())
+        return self._cors(request, web.json_response(self.media.upload_json(stored), status=201))
 
     def _attachments(self, visitor: str, ids: Any) -> list[Attachment]:
         """Attachments a visitor uploaded; ids of other visitors' files are ignored."""
-        found: list[Attachment] = []
         if not isinstance(ids, list):
-            return found
-        for file_id in ids[:10]:
-            meta = self._meta(file_id)
-            if meta is None or meta.get("visitor_id") != visitor:
-                continue
-            found.append(
-                Attachment(
-                    content_type=meta["content_type"],
-                    url=self._file_url(file_id, meta["filename"]),
-                    filename=meta["filename"],
-                    size=meta["size"],
-                )
-            )
-        return found
-
-    def _meta(self, file_id: Any) -> dict[str, Any] | None:
-        if not isinstance(file_id, str) or not _FILE_ID.match(file_id):
-            return None
-        try:
-            return json.loads((self.media_dir / f"{file_id}.json").read_text())
-        except (OSError, ValueError):
-            return None
-
-    async def _file(self, request: web.Request) -> web.StreamResponse:
-        file_id = request.match_info["file_id"]
-        meta = self._meta(file_id)
-        if meta is None:
-            return _error(404, "no such file")
-        content_type = meta["content_type"]
-        inline = content_type in INLINE_TYPES
-        response = web.FileResponse(self.media_dir / file_id)
-        response.content_type = content_type if inline else "application/octet-stream"
-        disposition = "inline" if inline else "attachment"
-        response.headers["Content-Disposition"] = f'{disposition}; filename="{meta["filename"]}"'
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-        response.headers["Cache-Control"] = "private, max-age=3600"
-        return response
+            return []
+        owned = (self.media.owned(file_id, visitor_id=visitor) for file_id in ids[:10])
+        return [self.media.attachment(stored) for stored in owned if stored is not None]
 
 
 def outbound_json(message: OutboundMessage) -> dict[str, Any]:
@@ -455,7 +388,7 @@ def outbound_json(message: OutboundMessage) -> dict[str, Any]:
         "kind": "notice" if message.notice or message.kind == "notice" else "message",
         "text": message.text,
         "notice": message.notice,
-        "attachments": [_attachment_json(a) for a in message.attachments],
+        "attachments": [attachment_json(a) for a in message.attachments],
         "created_at": time.time(),
     }
 
@@ -485,27 +418,11 @@ def stored_json(row: Message, visitor: str) -> dict[str, Any]:
     }
 
 
-def _attachment_json(attachment: Attachment) -> dict[str, Any]:
-    return {
-        "url": attachment.url,
-        "filename": attachment.filename,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-    }
-
-
 def _asset(name: str, content_type: str) -> web.StreamResponse:
     response = web.FileResponse(STATIC / name)
     response.content_type = content_type
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
-
-
-def _too_large() -> web.Response:
-    # The rest of the body is never read: close the connection instead of draining it.
-    response = _error(413, f"files are limited to {MAX_UPLOAD_BYTES} bytes")
-    response.force_close()
     return response
 
 
@@ -517,9 +434,3 @@ def _short(value: Any, limit: int) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     return value.strip()[:limit]
-
-
-def _safe_filename(name: str) -> str:
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
-    return cleaned[:100]

@@ -1,5 +1,8 @@
 """The desk REST API (DESIGN.md §6): conversations, tickets, replies, transfer, handback,
-and the live event WebSocket. JSON in and out; errors are `{"error": ...}` with a 4xx."""
+file uploads and the live event WebSocket. JSON in and out; errors are `{"error": ...}` with a 4xx.
+
+A reply carries files by the ids `POST /api/v1/uploads` returned; an agent can attach only the
+files they uploaded themselves (never a customer's, never a colleague's)."""
 
 from __future__ import annotations
 
@@ -11,13 +14,15 @@ from aiohttp import web
 
 from handoff.desk import operations as ops
 from handoff.desk.auth import authenticate
-from handoff.desk.errors import Conflict, DeskError
+from handoff.desk.errors import Conflict, DeskError, InvalidInput
 from handoff.desk.openapi import OPENAPI
 from handoff.desk.serialize import agent_json, conversation_json, event_json, message_json, ticket_json
+from handoff.media import UploadError, attachment_json
 from handoff.models import Agent, Conversation, Event, Message, Ticket
 from handoff.runtime import RUNTIME, Runtime
 
 PAGE_LIMIT = 200
+MAX_ATTACHMENTS = 10
 routes = web.RouteTableDef()
 AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)
 
@@ -156,8 +161,39 @@ async def post_message(request: web.Request) -> web.Response:
     internal = data.get("internal", False)
     if not isinstance(internal, bool):
         return error(400, "internal must be true or false")
-    message = await ops.reply(_rt(request), _id(request), request[AGENT], data.get("text"), internal=internal)
+    attachments = _attachments(request, data.get("attachments"))
+    message = await ops.reply(_rt(request), _id(request), request[AGENT], data.get("text"), internal=internal,
+                              attachments=attachments)
     return web.json_response(message_json(message, {request[AGENT].id: request[AGENT]}), status=201)
+
+
+def _attachments(request: web.Request, ids: Any) -> list[dict[str, Any]]:
+    """The files a reply's `attachments` ids name; InvalidInput unless the calling agent uploaded each."""
+    if ids is None:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(file_id, str) for file_id in ids):
+        raise InvalidInput("attachments must be a list of upload ids")
+    if len(ids) > MAX_ATTACHMENTS:
+        raise InvalidInput(f"a reply carries at most {MAX_ATTACHMENTS} attachments")
+    media = _rt(request).media
+    found = []
+    for file_id in ids:
+        stored = media.owned(file_id, agent_id=request[AGENT].id)
+        if stored is None:
+            raise InvalidInput(f"unknown attachment id {file_id[:40]!r}: upload it with POST /api/v1/uploads first")
+        found.append(attachment_json(media.attachment(stored)))
+    return found
+
+
+@routes.post("/api/v1/uploads")
+async def upload(request: web.Request) -> web.Response:
+    """Store one file (multipart field `file`) for the calling agent to attach to a reply."""
+    media = _rt(request).media
+    try:
+        stored = await media.save_upload(request, {"agent_id": request[AGENT].id})
+    except UploadError as exc:
+        return exc.response()
+    return web.json_response(media.upload_json(stored), status=201)
 
 
 @routes.post("/api/v1/tickets/{id}/claim")

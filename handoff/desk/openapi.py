@@ -53,9 +53,17 @@ OPENAPI: dict[str, Any] = {
                      "description": "me, none or an agent id"}])},
         "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation", _json(_ref("Ticket")), params=ID)},
         "/api/v1/tickets/{id}/messages": {"post": _op(
-            "Reply to the customer, or add an internal note", _json(_ref("Message"), "Created"), params=ID,
-            status="201", body={"type": "object", "required": ["text"], "properties": {
-                "text": {"type": "string", "maxLength": 10000}, "internal": {"type": "boolean", "default": False}}})},
+            "Reply to the customer, or add an internal note; text may be empty when files are attached",
+            _json(_ref("Message"), "Created"), params=ID, status="201", body={"type": "object", "properties": {
+                "text": {"type": "string", "maxLength": 10000}, "internal": {"type": "boolean", "default": False},
+                "attachments": {"type": "array", "maxItems": 10, "items": {"type": "string"},
+                                "description": "ids from POST /api/v1/uploads (your own uploads; not on notes)"}}})},
+        "/api/v1/uploads": {"post": {
+            "summary": "Upload a file to attach to a reply (10 MB at most)",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+            "responses": {"201": _json(_ref("Upload"), "Created"), **ERRORS,
+                          "413": _json(_ref("Error"), "File too large")}}},
         "/api/v1/tickets/{id}/claim": {"post": _op("Assign an unassigned ticket to me", _json(_ref("Ticket")), params=ID)},
         "/api/v1/tickets/{id}/transfer": {"post": _op(
             "Transfer to another agent with a note", _json(_ref("Ticket")), params=ID,
@@ -89,7 +97,14 @@ OPENAPI: dict[str, Any] = {
                 "id": {"type": "integer"}, "direction": {"enum": ["incoming", "outgoing", "activity"]},
                 "author": {"enum": ["customer", "bot", "agent", "system"]}, "text": {"type": "string"},
                 "private": {"type": "boolean"}, "notice": {"type": ["string", "null"]},
+                "attachments": {"type": "array", "items": _ref("Attachment")},
                 "delivery_status": {"type": "string"}, "created_at": {"type": "string"}}},
+            "Attachment": {"type": "object", "properties": {
+                "url": {"type": "string"}, "filename": {"type": ["string", "null"]},
+                "content_type": {"type": "string"}, "size": {"type": ["integer", "null"]}}},
+            "Upload": {"type": "object", "properties": {
+                "id": {"type": "string"}, "filename": {"type": "string"}, "content_type": {"type": "string"},
+                "size": {"type": "integer"}, "url": {"type": "string"}}},
             "Conversation": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "channel": {"type": "string"}, "state": {"enum": ["bot", "human", "ended"]},
                 "language": {"type": ["string", "null"]}, "open_ticket_id": {"type": ["integer", "null"]}}},

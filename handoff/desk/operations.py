@@ -212,8 +212,11 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
 
     A reply on an unassigned ticket assigns it to the replying agent; a reply on someone
     else's ticket is refused (transfer it first). The first reply after takeover tells the
-    customer who joined, which clears their "waiting for an agent" indicator.
+    customer who joined, which clears their "waiting for an agent" indicator. `attachments`
+    (attachment dicts of stored files) go with a reply, whose text may then be empty.
     """
+    if internal and attachments:
+        raise InvalidInput("internal notes cannot carry files; send them in a reply")
     text = _clean(text, required=not attachments)
     pending = Pending()
     async with in_transaction():

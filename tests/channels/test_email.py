@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email
+from collections.abc import AsyncIterator
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -361,6 +362,25 @@ async def test_agent_reply_headers_cannot_be_injected(smtp_sink: SmtpSink) -> No
     [attached] = list(msg.iter_attachments())
     assert attached.get_filename() == "note .txt" and attached.get_content() == "hello file"
     assert body(msg, "plain") == "Here you go\n\np.jpg: https://cdn.example/p.jpg"
+
+
+async def test_files_from_our_media_store_travel_inside_the_email(smtp_sink: SmtpSink, tmp_path: Path) -> None:
+    channel = smtp_channel(smtp_sink, media_dir=str(tmp_path), public_url="https://help.example.com")
+    assert channel.media is not None
+
+    async def content() -> AsyncIterator[bytes]:
+        yield b"%PDF-1.4 invoice"
+
+    stored = await channel.media.save(content(), filename="invoice.pdf", content_type="application/pdf",
+                                      owner={"agent_id": 1})
+    files = (channel.media.attachment(stored), Attachment("image/jpeg", url="https://cdn.example/p.jpg", filename="p.jpg"))
+    address = Address("email", "ann@example.com", "<k@x>", {"subject": "Invoice", "message_id": "<m1@x>"})
+    await channel.send(address, outbound("Your invoice is attached.", kind="agent", attachments=files))
+    [got] = await smtp_sink.wait_for(1)
+    [attached] = list(got.message.iter_attachments())
+    assert attached.get_filename() == "invoice.pdf" and attached.get_content_type() == "application/pdf"
+    assert attached.get_content() == b"%PDF-1.4 invoice"
+    assert body(got.message, "plain") == "Your invoice is attached.\n\np.jpg: https://cdn.example/p.jpg"
 
 
 @pytest.mark.parametrize(("reply", "retryable"), [("550 5.1.1 no such user", False), ("450 4.2.1 try later", True)])

@@ -5,6 +5,9 @@ token and a JSON, form or query body; answers `{"ok": true, ...}` or `{"ok": fal
 and HTTP 429 with Retry-After when a test asks for rate limiting. Every call is recorded with its
 arguments and arrival time. It also serves Socket Mode: `apps.connections.open` hands out a
 WebSocket URL on this server, and `push()` sends an envelope to the connected client.
+Files: `files.info` answers a file object (https://api.slack.com/types/file) whose
+`url_private_download` is on this server; that URL serves the bytes only with the bot token as a
+Bearer header and, like Slack, answers anything else with its HTML sign-in page (HTTP 200).
 """
 
 from __future__ import annotations
@@ -45,9 +48,13 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
+        self.files: dict[str, dict[str, Any]] = {}
+        self.downloads: list[dict[str, str]] = []
+        self._errors: dict[str, list[str]] = {}
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle)
         self.app.router.add_get("/socket", self._socket)
+        self.app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
 
     # -- test controls -------------------------------------------------------------------
     def add_user(self, user_id: str, *, name: str, email: str | None = None, is_bot: bool = False) -> None:
@@ -57,6 +64,14 @@ class FakeSlack:
             profile["email"] = email
         self.users[user_id] = {"id": user_id, "team_id": TEAM_ID, "name": name, "real_name": name,
                                "is_bot": is_bot, "profile": profile}
+
+    def add_file(self, file_id: str, *, name: str, content: bytes, mimetype: str, user: str = "U0ALICE") -> None:
+        """Make files.info know a file and its private download URL serve `content`."""
+        self.files[file_id] = {"name": name, "content": content, "mimetype": mimetype, "user": user}
+
+    def fail(self, method: str, error: str, *, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with `{"ok": false, "error": error}`."""
+        self._errors.setdefault(method, []).extend([error] * times)
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: float = 1) -> None:
         """Answer the next `times` calls of `method` with HTTP 429 and Retry-After."""
@@ -100,6 +115,8 @@ class FakeSlack:
         expected = "xapp-" if method == "apps.connections.open" else self.token
         if not auth.startswith("Bearer ") or not auth[7:].startswith(expected):
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if self._errors.get(method):
+            return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -164,6 +181,38 @@ class FakeSlack:
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": self.channels[channel]}
+
+    def _files_info(self, args: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        file_id = str(args.get("file", ""))
+        stored = self.files.get(file_id)
+        if stored is None:
+            return {"ok": False, "error": "file_not_found"}
+        name = stored["name"]
+        private = request.url.with_path(f"/files-pri/{TEAM_ID}-{file_id}/{name}").with_query({})
+        download = private.with_path(f"/files-pri/{TEAM_ID}-{file_id}/download/{name}")
+        extension = name.rsplit(".", 1)[-1] if "." in name else "binary"
+        file = {
+            "id": file_id, "created": 1700000100, "timestamp": 1700000100, "name": name, "title": name,
+            "mimetype": stored["mimetype"], "filetype": extension, "pretty_type": extension.upper(),
+            "user": stored["user"], "user_team": TEAM_ID, "editable": False, "size": len(stored["content"]),
+            "mode": "hosted", "is_external": False, "external_type": "", "is_public": False,
+            "public_url_shared": False, "display_as_bot": False, "username": "",
+            "url_private": str(private), "url_private_download": str(download),
+            "permalink": f"https://acme.slack.com/files/{stored['user']}/{file_id}/{name}",
+            "has_rich_preview": False, "file_access": "visible",
+        }
+        return {"ok": True, "file": file, "comments": [], "response_metadata": {"next_cursor": ""}}
+
+    async def _download(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        self.downloads.append({"path": request.path, "authorization": auth})
+        file_id = request.match_info["team_file"].removeprefix(f"{TEAM_ID}-")
+        stored = self.files.get(file_id)
+        if auth != f"Bearer {self.token}" or stored is None:
+            sign_in = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
+            return web.Response(text=sign_in, content_type="text/html")
+        return web.Response(body=stored["content"], content_type=stored["mimetype"],
+                            headers={"Content-Disposition": f'attachment; filename="{stored["name"]}"'})
 
     def _apps_connections_open(self, args: dict[str, Any], request: web.Request) -> dict[str, Any]:
         url = request.url.with_scheme("ws").with_path("/socket").with_query({})

@@ -163,13 +163,13 @@ def bot_lines(page: Any) -> Any:
     return page.locator(".hw-msg[data-author=bot]")
 
 
-async def ann_takes_over(browser: Any, base: str, first_words: str) -> tuple[Any, Any]:
-    """A customer says `first_words` in the widget, the bot answers, Ann takes it over: (customer, ann)."""
+async def taken_over_in_desk(browser: Any, base: str, first_message: str) -> tuple[Any, Any]:
+    """A widget customer who said `first_message` and got the bot's answer, and Ann, who took over."""
     from playwright.async_api import expect
 
     customer = await open_widget(browser, base)
-    await customer_says(customer, first_words)
-    await expect(bot_lines(customer).last).to_contain_text(first_words[:20])
+    await customer_says(customer, first_message)
+    await expect(bot_lines(customer).last).to_contain_text(first_message)
     ann = await open_desk(browser, base, "ann@example.com")
     await ann.locator("[data-action=takeover]").first.click()
     await ann.wait_for_url("**/desk#ticket/*")
@@ -291,7 +291,7 @@ async def test_reconnect_loses_nothing_and_shows_nothing_twice(
 ) -> None:
     from playwright.async_api import expect
 
-    customer, ann = await ann_takes_over(browser, server.base, "first message")
+    customer, ann = await taken_over_in_desk(browser, server.base, "first message")
     await expect(customer.locator(".hw-spinner")).to_be_visible()
 
     await customer.evaluate("window.HandoffWidget.disconnect()")
@@ -322,7 +322,7 @@ async def test_html_in_messages_is_rendered_as_text(server: Any, agents: dict[st
     from playwright.async_api import expect
 
     attack = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-    customer, ann = await ann_takes_over(browser, server.base, attack)
+    customer, ann = await taken_over_in_desk(browser, server.base, attack)
     await expect(ann.locator(".msg.customer").first).to_contain_text('<img src=x onerror="window.__pwned=1">')
     await ann.fill("[data-field=composer]", "<b>not bold</b><img src=y onerror=window.__pwned=3>")
     await ann.click("[data-action=send]")
@@ -337,7 +337,7 @@ async def test_a_reply_draft_survives_a_rerender_of_the_ticket_page(
 ) -> None:
     from playwright.async_api import expect
 
-    customer, ann = await ann_takes_over(browser, server.base, "my parcel is late")
+    customer, ann = await taken_over_in_desk(browser, server.base, "my parcel is late")
     await expect(ann.locator(".msg.customer").first).to_contain_text("my parcel is late")
     await ann.fill("[data-field=composer]", "Half-written answer")
     # A catch-up after a reconnect re-renders the page, as a navigation does.
@@ -347,3 +347,44 @@ async def test_a_reply_draft_survives_a_rerender_of_the_ticket_page(
     await ann.click("[data-action=send]")
     await expect(customer.locator(".hw-msg[data-author=agent]")).to_contain_text("Half-written answer")
     await expect(ann.locator("[data-field=composer]")).to_have_value("")
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")
+
+
+async def test_agent_attaches_files_in_the_desk(server: Any, agents: dict[str, Agent], browser: Any) -> None:
+    import aiohttp
+    from playwright.async_api import expect
+
+    customer, ann = await taken_over_in_desk(browser, server.base, "Can you send me the return label?")
+
+    await ann.set_input_files("[data-field=attach-input]", files=[
+        {"name": "label.png", "mimeType": "image/png", "buffer": tiny_png()},
+        {"name": "<i>steps.txt", "mimeType": "text/plain", "buffer": b"1. print 2. stick"},
+    ])
+    await expect(ann.locator(".upload-chip")).to_have_count(2)
+    await ann.click("[data-action=send]")  # no text: the files are the message
+
+    sent = ann.locator(".msg.agent").last
+    await expect(sent.locator(".attachment.thumb img")).to_have_attribute("alt", "label.png")
+    await expect(sent.locator(".attachment:not(.thumb)")).to_contain_text("i_steps.txt")
+    await expect(ann.locator(".upload-chip")).to_have_count(0)
+    line = customer.locator(".hw-msg[data-author=agent]").last
+    await expect(line.locator("img")).to_have_attribute("alt", "label.png")
+    await expect(line.locator(".hw-fileLink")).to_contain_text("i_steps.txt")
+    src = await line.locator("img").get_attribute("src")
+    assert src and src.startswith(server.base + "/media/")
+    async with aiohttp.ClientSession() as http, http.get(src) as response:
+        assert response.status == 200 and await response.read() == tiny_png()
+    for image in (line.locator("img"), sent.locator(".attachment.thumb img")):  # both pages really loaded it
+        await expect(image).to_be_visible()
+        assert await image.evaluate("img => img.complete && img.naturalWidth") == 1

@@ -7,12 +7,15 @@ id so the customer's answer threads back into the same conversation.
 
 Settings: IMAP_HOST/PORT/USER/PASSWORD (IMAP_TLS, default on), SMTP_HOST/PORT/USER/PASSWORD
 (SMTP_TLS = starttls | tls | none) and HANDOFF_EMAIL_FROM ("Acme Support <help@acme.test>").
+Files from our media store (what agents attach) travel inside the email, up to
+MAX_ATTACHED_BYTES per message; any other file travels as a link.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
@@ -29,13 +32,15 @@ from handoff.channels.base import (
 from handoff.channels.email.imap import ImapConfig, ImapLoop, Unprocessable
 from handoff.channels.email.parse import parse_email
 from handoff.channels.email.smtp import TLS_MODES, SmtpConfig, build_message, send_message
-from handoff.schema import Address, OutboundMessage
+from handoff.media import MediaStore
+from handoff.schema import Address, Attachment, OutboundMessage
 
 if TYPE_CHECKING:
     from handoff.config import Settings
 
 log = logging.getLogger(__name__)
 
+MAX_ATTACHED_BYTES = 20 * 1024 * 1024
 Deliver = Callable[[ParsedItem], Awaitable[object]]
 
 # setting attribute -> environment variable, for error messages
@@ -55,9 +60,10 @@ class EmailChannel:
     name: ClassVar[str] = "email"
     capabilities: ClassVar[Capabilities] = Capabilities(max_length=100_000, attachments=True, notice_style="mail")
 
-    def __init__(self, imap: ImapConfig, smtp: SmtpConfig) -> None:
+    def __init__(self, imap: ImapConfig, smtp: SmtpConfig, media: MediaStore | None = None) -> None:
         self.imap = imap
         self.smtp = smtp
+        self.media = media
         self.loop: ImapLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -89,7 +95,7 @@ class EmailChannel:
             password=settings.smtp_password, tls=tls, from_address=from_address, from_name=from_name,
             **({"id_secret": settings.secret_key} if settings.secret_key else {}),
         )
-        return cls(imap, smtp)
+        return cls(imap, smtp, MediaStore.from_settings(settings))
 
     async def verify(self, request: web.Request, body: bytes) -> None:
         """Email never arrives by webhook: every request is refused."""
@@ -101,12 +107,27 @@ class EmailChannel:
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
         """Send one reply in the conversation's thread; return its Message-ID."""
+        message = await self._with_stored_files(message)
         try:
             msg = build_message(self.smtp, address, message)
         except (ValueError, TypeError) as exc:
             raise DeliveryError(f"cannot build email: {exc}", retryable=False, code="invalid") from exc
         await send_message(self.smtp, msg)
         return str(msg["Message-ID"])
+
+    async def _with_stored_files(self, message: OutboundMessage) -> OutboundMessage:
+        """`message` with the bytes of every file of ours that fits in the size budget."""
+        if self.media is None:
+            return message
+        budget = MAX_ATTACHED_BYTES
+        files: list[Attachment] = []
+        for attachment in message.attachments:
+            stored = self.media.for_url(attachment.url) if attachment.data is None else None
+            if stored is not None and stored.size <= budget:
+                budget -= stored.size
+                attachment = dataclasses.replace(attachment, data=await asyncio.to_thread(self.media.read, stored))
+            files.append(attachment)
+        return dataclasses.replace(message, attachments=tuple(files))
 
     async def start(self, deliver: Deliver) -> None:
         """Start the IMAP loop; each message is marked seen only after `deliver` committed it."""

@@ -22,7 +22,7 @@ from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
 
-from handoff.channels.base import DeliveryError
+from handoff.channels.base import DeliveryError, file_links
 from handoff.schema import Address, OutboundMessage
 
 TLS_MODES = ("starttls", "tls", "none")
@@ -118,9 +118,9 @@ def build_message(config: SmtpConfig, address: Address, message: OutboundMessage
         msg["X-Auto-Response-Suppress"] = "All"  # Exchange: no out-of-office replies to the bot
 
     text = message.text
-    links = [a for a in message.attachments if a.data is None and a.url]
+    links = file_links(a for a in message.attachments if a.data is None)
     if links:  # files we only have a link to travel as text
-        text += "\n\n" + "\n".join(f"{a.filename or 'Attachment'}: {a.url}" for a in links)
+        text += "\n\n" + links
     msg.set_content(text)
     msg.add_alternative(_html_body(text), subtype="html")
     for attachment in message.attachments:

@@ -48,6 +48,7 @@ class SlackIntegration:
         if api_base:
             kwargs["base_url"] = api_base if api_base.endswith("/") else api_base + "/"
         self.client = AsyncWebClient(**kwargs)
+        self.api_base = api_base
         self.verifier = SlackVerifier(signing_secret)
         self.channel = channel
         self.app_token = app_token
@@ -195,12 +196,14 @@ class SlackIntegration:
         except SlackApiError as error:
             log.warning("chat.postEphemeral failed: %s", error.response.get("error"))
 
-    async def reply(self, ticket_id: int, agent: Agent, text: str, *, internal: bool = False) -> None:
+    async def reply(self, ticket_id: int, agent: Agent, text: str, *, internal: bool = False,
+                    attachments: list[dict[str, Any]] | None = None) -> None:
         """An agent's Slack thread reply (or note) on a ticket, kept from being echoed back into Slack."""
         from handoff.desk import operations
 
         async with self.mirror.ticket_lock(ticket_id):
-            message = await operations.reply(self.rt, ticket_id, agent, text, internal=internal)
+            message = await operations.reply(self.rt, ticket_id, agent, text, internal=internal,
+                                             attachments=attachments)
             message_id = getattr(message, "id", None) if not isinstance(message, dict) else message.get("id")
             if message_id is not None:
                 await self.mirror.mark_from_slack(int(message_id))

@@ -5,8 +5,10 @@ challenge; an `event_callback` is deduplicated on `event_id` (Slack redelivers w
 X-Slack-Retry-Num when it did not get a 2xx within 3 s) and acknowledged at once, its work
 spawned after the ack. The only event that does anything is a message in a ticket's thread
 (https://api.slack.com/events/message): a reply by a person becomes an agent reply to the
-customer, or an internal note when it starts with `note:`. Bot messages, our own posts, edits
-and other subtypes are dropped.
+customer, or an internal note when it starts with `note:`. Files on a reply (subtype
+`file_share`) are copied from Slack and sent with it (see files.py); where the customer's
+channel cannot show files they get links, and the agent is told. Bot messages, our own
+posts, edits and other subtypes are dropped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from handoff.desk.slack import agents, threads
+from handoff.desk.slack import agents, files, threads
 from handoff.models import Conversation, ProcessedKey, Ticket
 
 if TYPE_CHECKING:
@@ -99,19 +101,34 @@ async def _on_thread_reply(slack: SlackIntegration, body: dict[str, Any], event:
     internal = bool(NOTE_PREFIX.match(text))
     if internal:
         text = NOTE_PREFIX.sub("", text, count=1)
-    if event.get("files"):
-        await tell("Files attached in Slack are not forwarded to the customer; only the text was sent.")
-    if not text.strip():
+    shared = [f for f in event.get("files") or [] if isinstance(f, dict)]
+    if shared and internal:
+        await tell("Files can't go on an internal note, so they were not saved; "
+                   "reply without `note:` to send them to the customer.")
+        shared = []
+    if not text.strip() and not shared:
         return
     ticket_id = await _ticket_for_reply(slack, thread, agent, internal, tell)
     if ticket_id is None:
         return
+    attachments = await files.files_for_reply(slack, shared, agent, tell) if shared else []
+    if not text.strip() and not attachments:
+        return
     from handoff.desk import errors
 
     try:
-        await slack.reply(ticket_id, agent, text, internal=internal)
+        await slack.reply(ticket_id, agent, text, internal=internal, attachments=attachments)
     except errors.DeskError as error:
         await tell(f"Not sent: {error}.")
+        return
+    if attachments and not await _channel_shows_files(slack, ticket_id):
+        await tell("The customer's channel can't show files, so they got links to them instead.")
+
+
+async def _channel_shows_files(slack: SlackIntegration, ticket_id: int) -> bool:
+    ticket = await Ticket.get(id=ticket_id)
+    capabilities = getattr(slack.rt.channels.get(ticket.channel), "capabilities", None)
+    return bool(capabilities and capabilities.attachments)
 
 
 async def _ticket_for_reply(slack: SlackIntegration, thread: threads.SlackThread, agent: Any, internal: bool,

@@ -227,15 +227,35 @@
     const text = h("textarea", { rows: 3, "data-field": "composer", placeholder: "Write a reply…", "aria-label": "Message" });
     text.value = state.drafts.get(ticket.id) || "";  // a re-render (reconnect, catch-up) keeps the draft
     let internal = false;
+    let uploads = [];
     const tabReply = h("button", { type: "button", class: "tab active", "data-action": "mode-reply" }, "Reply");
     const tabNote = h("button", { type: "button", class: "tab", "data-action": "mode-note" }, "Internal note");
+    const fileInput = h("input", { type: "file", multiple: true, hidden: true, "data-field": "attach-input" });
+    const attachButton = h("button", { type: "button", "data-action": "attach", title: "Attach files (10 MB each)",
+      onclick: () => fileInput.click() }, "📎 Attach");
+    const chips = h("div", { class: "uploads", "data-field": "uploads" });
     const composer = h("form", { class: "composer", "data-form": "composer" },
-      h("div", { class: "tabs" }, tabReply, tabNote), text,
-      h("div", { class: "composer-actions" }, h("button", { type: "submit", class: "primary", "data-action": "send" }, "Send")));
+      h("div", { class: "tabs" }, tabReply, tabNote), text, chips,
+      h("div", { class: "composer-actions" }, fileInput, attachButton,
+        h("button", { type: "submit", class: "primary", "data-action": "send" }, "Send")));
+    function showUploads() {
+      chips.replaceChildren(...uploads.map((u) => h("span", { class: "upload-chip", "data-upload": u.id },
+        u.filename, h("button", { type: "button", class: "icon", "aria-label": "Remove " + u.filename,
+          onclick: () => { uploads = uploads.filter((x) => x !== u); showUploads(); } }, "×"))));
+    }
+    fileInput.addEventListener("change", async () => {
+      for (const file of Array.from(fileInput.files || [])) {
+        const uploaded = await uploadFile(file);
+        if (uploaded) { uploads.push(uploaded); showUploads(); }
+      }
+      fileInput.value = "";
+    });
     function mode(note) {
       internal = note;
       tabReply.classList.toggle("active", !note); tabNote.classList.toggle("active", note);
       composer.classList.toggle("note", note);
+      attachButton.disabled = note; // notes carry no files
+      chips.hidden = note;
       text.placeholder = note ? "Write an internal note (the customer never sees it)…" : "Write a reply…";
     }
     tabReply.addEventListener("click", () => mode(false));
@@ -252,11 +272,15 @@
     composer.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const value = text.value.trim();
-      if (!value) return;
-      const res = await api("POST", "/api/v1/tickets/" + ticket.id + "/messages", { text: value, internal: internal });
+      const files = internal ? [] : uploads;
+      if (!value && !files.length) return;
+      const body = { text: value, internal: internal };
+      if (files.length) body.attachments = files.map((u) => u.id);
+      const res = await api("POST", "/api/v1/tickets/" + ticket.id + "/messages", body);
       if (!res.ok) { toast(res.data.error || "Not sent", "error"); return; }
       text.value = "";
       state.drafts.delete(ticket.id);
+      if (files.length) { uploads = []; showUploads(); }
       state.typingSent = 0;
       const message = res.data.message || res.data;
       if (message && message.id) appendMessage(message);
@@ -344,7 +368,7 @@
       el = h("div", { class: "msg " + author + (m.private ? " private" : ""), "data-id": m.id, "data-author": author },
         h("div", { class: "who" }, who, m.private ? badge("internal note", "note") : null, h("time", {}, when(m.created_at)),
           m.delivery_status === "failed" ? badge("failed", "failed") : null),
-        h("div", { class: "text" }, m.text || ""),
+        m.text || !(m.attachments || []).length ? h("div", { class: "text" }, m.text || "") : null,
         (m.attachments || []).map(attachmentLink));
     }
     ticketEls.timeline.append(el);
@@ -352,11 +376,39 @@
     if (!bulk) scrollTimeline();
   }
 
+  async function uploadFile(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const res = await fetch("/api/v1/uploads", { method: "POST", credentials: "same-origin", body: form });
+    let data = {};
+    try { data = await res.json(); } catch (e) { data = {}; }
+    if (!res.ok) { toast(file.name + ": " + (data.error || "upload failed"), "error"); return null; }
+    return data;
+  }
+
+  // Our own files (/media/, older /widget/files/) load from this server, whatever HANDOFF_PUBLIC_URL says.
+  function attachmentUrl(a) {
+    try {
+      const u = new URL(a.url, location.href);
+      if (u.pathname.startsWith("/media/") || u.pathname.startsWith("/widget/files/")) return u.pathname;
+      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+    } catch (e) { return null; }
+  }
+
   function attachmentLink(a) {
-    let url = null;
-    try { const u = new URL(a.url, location.href); if (u.protocol === "http:" || u.protocol === "https:") url = u.pathname.startsWith("/widget/files/") ? u.pathname : u.href; } catch (e) { url = null; }
+    const url = attachmentUrl(a);
     if (!url) return null;
-    return h("a", { class: "attachment", href: url, target: "_blank", rel: "noopener noreferrer" }, "📎 " + (a.filename || "attachment"));
+    const name = a.filename || "attachment";
+    const image = /^image\/(png|jpeg|gif|webp)$/.test(a.content_type || "");
+    return h("a", { class: "attachment" + (image ? " thumb" : ""), href: url, target: "_blank", rel: "noopener noreferrer",
+      "data-attachment": name },
+      image ? h("img", { src: url, alt: name, loading: "lazy" }) : "📎 " + name + (a.size ? " (" + sizeText(a.size) + ")" : ""));
+  }
+
+  function sizeText(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KB";
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
   }
 
   function appendEvent(e) {

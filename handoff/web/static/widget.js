@@ -73,7 +73,7 @@
   function safeUrl(url) {
     try {
       const u = new URL(url, base);
-      if (u.pathname.startsWith("/widget/files/")) return base + u.pathname;
+      if (u.pathname.startsWith("/media/") || u.pathname.startsWith("/widget/files/")) return base + u.pathname;
       return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
     } catch (e) { return null; }
   }
