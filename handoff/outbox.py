@@ -178,22 +178,23 @@ class OutboxWorker:
         return False
 
     async def _fail(self, row: Outbox, message: Message, reason: str, attempts: int | None = None) -> None:
+        # the message first: once its outbox row is final, the message already says how it ended
+        await Message.filter(id=message.id).update(delivery_status="failed", delivery_error=reason)
         await Outbox.filter(id=row.id).update(status="failed", last_error=reason,
                                               attempts=attempts if attempts is not None else row.attempts + 1)
-        await Message.filter(id=message.id).update(delivery_status="failed", delivery_error=reason)
         metrics.MESSAGES_OUT.labels(row.channel, "failed").inc()
         metrics.OUTBOX_FAILURES.labels(row.channel).inc()
         await record_failure(self.rt, message, reason)
 
     async def _finish(self, row: Outbox, message: Message, status: str, error: str | None,
                       provider_id: str | None = None) -> None:
-        await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
-                                              attempts=row.attempts + 1, last_error=error)
         try:
             await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error,
                                                        provider_id=provider_id or None)
         except IntegrityError:  # the provider reused an id we already hold: keep the status only
             await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error)
+        await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
+                                              attempts=row.attempts + 1, last_error=error)
         self.rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                             message_id=message.id, delivery_status=status, delivery_error=error)
 
