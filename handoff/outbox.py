@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from handoff import metrics
 from handoff.channels.base import DeliveryError, with_file_links
@@ -178,23 +179,27 @@ class OutboxWorker:
         return False
 
     async def _fail(self, row: Outbox, message: Message, reason: str, attempts: int | None = None) -> None:
-        # the message first: once its outbox row is final, the message already says how it ended
-        await Message.filter(id=message.id).update(delivery_status="failed", delivery_error=reason)
-        await Outbox.filter(id=row.id).update(status="failed", last_error=reason,
-                                              attempts=attempts if attempts is not None else row.attempts + 1)
+        async with in_transaction():  # a final outbox row and its message's state commit together
+            await Message.filter(id=message.id).update(delivery_status="failed", delivery_error=reason)
+            await Outbox.filter(id=row.id).update(status="failed", last_error=reason,
+                                                  attempts=attempts if attempts is not None else row.attempts + 1)
         metrics.MESSAGES_OUT.labels(row.channel, "failed").inc()
         metrics.OUTBOX_FAILURES.labels(row.channel).inc()
         await record_failure(self.rt, message, reason)
 
     async def _finish(self, row: Outbox, message: Message, status: str, error: str | None,
                       provider_id: str | None = None) -> None:
+        async def commit(provider_id: str | None) -> None:  # a final row and its message's state, together
+            async with in_transaction():
+                await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error,
+                                                           provider_id=provider_id)
+                await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
+                                                      attempts=row.attempts + 1, last_error=error)
+
         try:
-            await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error,
-                                                       provider_id=provider_id or None)
+            await commit(provider_id or None)
         except IntegrityError:  # the provider reused an id we already hold: keep the status only
-            await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error)
-        await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
-                                              attempts=row.attempts + 1, last_error=error)
+            await commit(None)
         self.rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                             message_id=message.id, delivery_status=status, delivery_error=error)
 
