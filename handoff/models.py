@@ -133,7 +133,8 @@ class Message(Model):
     activity messages are separators and system lines.
 
     `provider_id` is unique per channel: a provider retry of an inbound message, or a
-    receipt for an outbound one, finds the same row.
+    receipt for an outbound one, finds the same row. `origin` names where an agent wrote it
+    when that was not the web desk or the API ("slack"), so it is not mirrored back there.
     """
 
     id = fields.IntField(primary_key=True)
@@ -158,6 +159,7 @@ class Message(Model):
     epoch = fields.IntField(null=True)
     delivery_status = fields.CharField(max_length=12, default="none")
     delivery_error = fields.TextField(null=True)
+    origin = fields.CharField(max_length=16, null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:

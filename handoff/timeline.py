@@ -44,6 +44,7 @@ async def add_outgoing(
     notice_params: dict[str, Any] | None = None,
     epoch: int | None = None,
     attachments: list[dict[str, Any]] | None = None,
+    origin: str | None = None,
 ) -> Message:
     """An outgoing bot/agent/notice message and its outbox row, in the current transaction."""
     message = await Message.create(
@@ -59,6 +60,7 @@ async def add_outgoing(
         attachments=attachments or [],
         epoch=epoch,
         delivery_status="pending",
+        origin=origin,
     )
     await Outbox.create(message=message, channel=conversation.channel, conversation_id=conversation.id,
                         next_attempt_at=utcnow())
@@ -78,7 +80,8 @@ async def add_notice(
 
 
 async def add_note(
-    pending: Pending, conversation: Conversation, ticket: Ticket | None, agent: Agent | None, text: str
+    pending: Pending, conversation: Conversation, ticket: Ticket | None, agent: Agent | None, text: str,
+    origin: str | None = None,
 ) -> Message:
     """An internal note: on the timeline, never sent to the customer."""
     message = await Message.create(
@@ -90,6 +93,7 @@ async def add_note(
         agent=agent,
         text=text,
         private=True,
+        origin=origin,
     )
     pending.messages.append(message)
     return message

@@ -207,13 +207,14 @@ async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bo
 
 
 async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: bool = False,
-                attachments: list[dict[str, object]] | None = None) -> Message:
+                attachments: list[dict[str, object]] | None = None, origin: str | None = None) -> Message:
     """An agent's reply to the customer on the conversation's channel, or an internal note.
 
     A reply on an unassigned ticket assigns it to the replying agent; a reply on someone
     else's ticket is refused (transfer it first). The first reply after takeover tells the
     customer who joined, which clears their "waiting for an agent" indicator. `attachments`
-    (attachment dicts of stored files) go with a reply, whose text may then be empty.
+    (attachment dicts of stored files) go with a reply, whose text may then be empty; `origin`
+    ("slack") is stored on the message in the same transaction.
     """
     if internal and attachments:
         raise InvalidInput("internal notes cannot carry files; send them in a reply")
@@ -223,7 +224,7 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
         ticket = await _open_ticket_or_fail(ticket_id)
         conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
         if internal:
-            message = await add_note(pending, conversation, ticket, agent, text)
+            message = await add_note(pending, conversation, ticket, agent, text, origin=origin)
         else:
             if ticket.assignee_id is None:  # type: ignore[attr-defined]
                 if not await Ticket.filter(id=ticket.id, assignee_id=None).update(assignee_id=agent.id):
@@ -237,7 +238,7 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
                 await Conversation.filter(id=conversation.id).update(waiting_since=None)
                 await add_notice(pending, conversation, "agent_joined", ticket=ticket, agent=agent.name)
             message = await add_outgoing(pending, conversation, "agent", text, ticket=ticket, agent=agent,
-                                         attachments=attachments)
+                                         attachments=attachments, origin=origin)
             await Ticket.filter(id=ticket.id).update(status="on_customer")
             await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=utcnow())
     await ticket.refresh_from_db()

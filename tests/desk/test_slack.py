@@ -445,3 +445,58 @@ async def test_slack_429_delays_but_loses_no_post(desk: Desk) -> None:
     roots = [c for c in desk.fake.of("chat.postMessage") if c.args.get("blocks")]
     assert len(roots) == 2 and len([m for m in desk.fake.messages.values() if m.get("blocks")]) == 1
     assert desk.slack.poster.rate_limited == 1
+
+
+async def test_lost_events_are_repaired_and_nothing_is_posted_twice(desk: Desk, monkeypatch: Any) -> None:
+    """Events can be lost (a lagging subscriber, a restart between commit and enqueue): the next
+    sync or catch-up posts what is missing, once; syncs racing each other post nothing twice."""
+    await agents()
+    await desk.say("hi")
+    await desk.settle()
+    conversation = await Conversation.get(external_key="c1")
+    await desk.button(blocks.TAKE_OVER, conversation.id)
+    await desk.settle()
+    ticket = await Ticket.get(conversation_id=conversation.id)
+    thread = await threads.by_ticket(ticket.id)
+    assert thread is not None
+    on_event = desk.slack.mirror.on_event
+
+    async def deaf(event: dict) -> None:  # the mirror misses every event for a while
+        return None
+
+    monkeypatch.setattr(desk.slack.mirror, "on_event", deaf)
+    await desk.say("sent while Slack was not listening")
+    await desk.settle()
+    assert not [t for t in desk.thread_texts(thread.ts) if "not listening" in t]
+
+    monkeypatch.setattr(desk.slack.mirror, "on_event", on_event)
+    await on_event({"kind": "stream.lagged"})  # what a lagging subscription is told
+    await desk.settle()
+    assert [t for t in desk.thread_texts(thread.ts) if "not listening" in t] == ["*Sam*: sent while Slack was not listening"]
+
+    # several instances (or a catch-up and a live event) ask for the same sync at once
+    await desk.say("one more")
+    await asyncio.gather(*(desk.slack.mirror.request_sync(ticket.id) for _ in range(3)), desk.slack.mirror.catch_up())
+    await desk.settle()
+    texts = desk.thread_texts(thread.ts)
+    assert len([t for t in texts if "one more" in t]) == 1
+    assert len([t for t in texts if "not listening" in t]) == 1
+
+
+async def test_slack_replies_are_not_posted_back_even_when_another_instance_mirrors(desk: Desk) -> None:
+    await agents()
+    await desk.say("hi")
+    await desk.settle()
+    conversation = await Conversation.get(external_key="c1")
+    await desk.button(blocks.TAKE_OVER, conversation.id)
+    await desk.settle()
+    ticket = await Ticket.get(conversation_id=conversation.id)
+    thread = await threads.by_ticket(ticket.id)
+    assert thread is not None
+    await desk.thread_reply(ticket.id, "written in Slack")
+    await desk.settle()
+    reply = await Message.get(text="written in Slack")
+    assert reply.origin == "slack"
+    await desk.slack.mirror.catch_up()  # an instance that never saw the reply being written
+    await desk.settle()
+    assert not [t for t in desk.thread_texts(thread.ts) if "written in Slack" in t]

@@ -108,6 +108,7 @@ class SlackIntegration:
         waiter = asyncio.create_task(ready.wait())
         await asyncio.wait({self._hub_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
+        await self.mirror.catch_up()  # what happened while no instance was mirroring
         self.poster.start()
         if self.app_token:
             from handoff.desk.slack.socket_mode import SocketTransport
@@ -201,12 +202,8 @@ class SlackIntegration:
         """An agent's Slack thread reply (or note) on a ticket, kept from being echoed back into Slack."""
         from handoff.desk import operations
 
-        async with self.mirror.ticket_lock(ticket_id):
-            message = await operations.reply(self.rt, ticket_id, agent, text, internal=internal,
-                                             attachments=attachments)
-            message_id = getattr(message, "id", None) if not isinstance(message, dict) else message.get("id")
-            if message_id is not None:
-                await self.mirror.mark_from_slack(int(message_id))
+        await operations.reply(self.rt, ticket_id, agent, text, internal=internal, attachments=attachments,
+                               origin="slack")
 
     # -- HTTP transport ------------------------------------------------------------------
     async def _verified_body(self, request: web.Request) -> bytes:

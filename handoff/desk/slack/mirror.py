@@ -3,31 +3,40 @@
 A new ticket becomes a root message (Block Kit, see `blocks.py`) in the configured channel,
 followed by the conversation so far; ticket changes and the AI summary update that root
 (https://api.slack.com/methods/chat.update); timeline messages of the ticket are posted into
-its thread (https://api.slack.com/methods/chat.postMessage with `thread_ts`). Replies that
-agents wrote in Slack are not posted back (they are already there).
+its thread (https://api.slack.com/methods/chat.postMessage with `thread_ts`).
+
+Posting a thread is a *sync*: every message of the ticket not yet marked mirrored is posted,
+in order, then marked. A live event only asks for a sync, so a lost event (a lagging
+subscriber, a restart between commit and enqueue, another instance's event) is repaired by the
+next sync, and two syncs never post a message twice. Replies that agents wrote in Slack
+(`Message.origin == "slack"`) are marked without being posted back.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import uuid
-from collections import defaultdict
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
+from handoff.desk.serialize import message_json
 from handoff.desk.slack import blocks, threads
 from handoff.desk.slack.poster import Job
 from handoff.models import Message, ProcessedKey, Ticket
+from handoff.timeline import utcnow
 
 if TYPE_CHECKING:
     from handoff.desk.slack import SlackIntegration
 
 log = logging.getLogger(__name__)
 
-ECHO_SCOPE = "slack.echo"
+MIRRORED_SCOPE = "slack.mirrored"
 HISTORY_TURNS = 12
+CATCH_UP_HOURS = 24
 
 
 class Mirror:
@@ -35,44 +44,51 @@ class Mirror:
 
     def __init__(self, slack: SlackIntegration) -> None:
         self.slack = slack
-        self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-
-    def ticket_lock(self, ticket_id: int) -> asyncio.Lock:
-        """Held while a Slack reply on this ticket is written, so its echo is recognised."""
-        return self._locks[ticket_id]
-
-    async def mark_from_slack(self, message_id: int) -> None:
-        """Remember that this timeline message came from Slack (it must not be posted back)."""
-        try:
-            await ProcessedKey.create(scope=ECHO_SCOPE, key=str(message_id))
-        except IntegrityError:
-            pass
 
     # -- hub events -> jobs --------------------------------------------------------------
     async def on_event(self, event: dict[str, Any]) -> None:
         """Queue the Slack posts one live event calls for."""
         kind = event.get("kind")
-        channel = self.slack.channel
         if kind == "ticket.created":
             ticket_id = _ticket_id(event)
             if ticket_id is not None:
-                await self.slack.poster.enqueue({"op": "root", "ticket_id": ticket_id, "channel": channel},
+                await self.slack.poster.enqueue({"op": "root", "ticket_id": ticket_id, "channel": self.slack.channel},
                                                 key=f"root:{ticket_id}")
         elif kind in ("ticket.updated", "ticket.summary"):
             ticket_id = _ticket_id(event)
             if ticket_id is not None:
-                await self.slack.poster.enqueue({"op": "update", "ticket_id": ticket_id, "channel": channel},
-                                                key=f"update:{ticket_id}:{uuid.uuid4().hex}")
+                await self.request_update(ticket_id)
         elif kind == "message.created":
             message = event.get("message") or {}
             ticket_id = event.get("ticket_id") or message.get("ticket_id")
-            message_id = message.get("id")
-            if ticket_id is None or message_id is None:
-                return
-            await self.slack.poster.enqueue(
-                {"op": "line", "ticket_id": int(ticket_id), "message": message, "channel": channel},
-                key=f"msg:{message_id}",
-            )
+            if ticket_id is not None:
+                await self.request_sync(int(ticket_id))
+        elif kind == "stream.lagged":
+            await self.catch_up()
+
+    async def request_update(self, ticket_id: int) -> None:
+        """Queue a refresh of the ticket's root message."""
+        await self.slack.poster.enqueue({"op": "update", "ticket_id": ticket_id, "channel": self.slack.channel},
+                                        key=f"update:{ticket_id}:{uuid.uuid4().hex}")
+
+    async def request_sync(self, ticket_id: int) -> None:
+        """Queue a sync of the ticket's thread."""
+        await self.slack.poster.enqueue({"op": "sync", "ticket_id": ticket_id, "channel": self.slack.channel},
+                                        key=f"sync:{ticket_id}:{uuid.uuid4().hex}")
+
+    async def catch_up(self) -> int:
+        """Sync and refresh every ticket with a thread that is open or closed recently (after a
+        restart or lost events); returns how many tickets were queued."""
+        since = utcnow() - timedelta(hours=CATCH_UP_HOURS)
+        ticket_ids = await Ticket.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since)).values_list("id", flat=True)
+        queued = 0
+        for ticket_id in ticket_ids:
+            if await threads.by_ticket(int(ticket_id)) is None:
+                continue
+            await self.request_sync(int(ticket_id))
+            await self.request_update(int(ticket_id))
+            queued += 1
+        return queued
 
     # -- jobs -> Slack -------------------------------------------------------------------
     async def perform(self, job: Job) -> None:
@@ -82,8 +98,8 @@ class Mirror:
             await self.ensure_root(int(job["ticket_id"]))
         elif op == "update":
             await self._update(job)
-        elif op == "line":
-            await self._line(job)
+        elif op in ("sync", "line"):  # "line": a job stored by an earlier version
+            await self._sync(job)
         else:
             log.warning("unknown slack job %r", job)
 
@@ -156,23 +172,33 @@ class Mirror:
         await self.slack.poster.pace(thread.channel)
         await self.slack.client.chat_update(channel=thread.channel, ts=thread.ts, text=text, blocks=root_blocks)
 
-    async def _line(self, job: Job) -> None:
+    async def _sync(self, job: Job) -> None:
         ticket_id = int(job["ticket_id"])
-        message = job.get("message") or {}
-        async with self.ticket_lock(ticket_id):
-            if await ProcessedKey.exists(scope=ECHO_SCOPE, key=str(message.get("id"))):
-                return
+        if await self.slack.poster.later_exists(f"sync:{ticket_id}:", int(job.get("_id", 0))):
+            return  # a later sync of this thread is queued: it posts everything this one would
         thread = await self.ensure_root(ticket_id)
         card = await self.card(ticket_id)
         if thread is None or card is None:
             return
-        line = blocks.thread_line(message, card.customer)
-        if not line:
-            return
-        await self.slack.poster.pace(thread.channel)
-        await self.slack.client.chat_postMessage(
-            channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
-        )
+        rows = await Message.filter(ticket_id=ticket_id).order_by("id").prefetch_related("agent")
+        keys = [str(row.id) for row in rows]
+        done = set(await ProcessedKey.filter(scope=MIRRORED_SCOPE, key__in=keys).values_list("key", flat=True))
+        for row in rows:
+            if str(row.id) in done:
+                continue
+            line = None if row.origin == "slack" else blocks.thread_line(_line_json(row), card.customer)
+            if line:
+                await self.slack.poster.pace(thread.channel)
+                await self.slack.client.chat_postMessage(
+                    channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
+                )
+            with contextlib.suppress(IntegrityError):  # another sync marked it meanwhile
+                await ProcessedKey.create(scope=MIRRORED_SCOPE, key=str(row.id))
+
+
+def _line_json(row: Message) -> dict[str, Any]:
+    """What `blocks.thread_line` reads of a stored message (with its agent's name)."""
+    return message_json(row, {row.agent.id: row.agent} if row.agent else None)
 
 
 def _ticket_id(event: dict[str, Any]) -> int | None:
