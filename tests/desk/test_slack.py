@@ -93,6 +93,18 @@ class Desk:
         body["event"].update(text=text, user=user, thread_ts=thread.ts, ts=ts, event_ts=ts, channel=thread.channel)
         return await self.event(body, **headers)
 
+    async def take_over(self, first_words: str) -> tuple[Conversation, Ticket, threads.SlackThread]:
+        """The customer says `first_words`, the bot answers, Alice presses Take over in Slack."""
+        await self.say(first_words)
+        await self.settle()
+        conversation = await Conversation.get(external_key="c1")
+        await self.button(blocks.TAKE_OVER, conversation.id)
+        await self.settle()
+        ticket = await Ticket.get(conversation_id=conversation.id)
+        thread = await threads.by_ticket(ticket.id)
+        assert thread is not None
+        return conversation, ticket, thread
+
     async def settle(self) -> None:
         for _ in range(3):
             await settle(self.rt)
@@ -253,12 +265,7 @@ async def test_full_cycle_from_slack_only(desk: Desk, callback: Any) -> None:
 
 async def test_retried_event_is_handled_once(desk: Desk, callback: Any) -> None:
     alice, _ = await agents()
-    await desk.say("hi")
-    await desk.settle()
-    conversation = await Conversation.get(external_key="c1")
-    await desk.button(blocks.TAKE_OVER, conversation.id)
-    await desk.settle()
-    ticket = await Ticket.get(conversation_id=conversation.id)
+    conversation, ticket, _ = await desk.take_over("hi")
     retry_headers = fixture("events__retry_headers.json")
     first = await desk.thread_reply(ticket.id, "only once", event_id="Ev0RETRIED")
     again = await desk.thread_reply(ticket.id, "only once", event_id="Ev0RETRIED", **retry_headers)
@@ -302,12 +309,7 @@ async def test_slash_take_by_id(desk: Desk) -> None:
 
 async def test_unknown_slack_user_is_told_not_misattributed(desk: Desk, callback: Any) -> None:
     await agents()
-    await desk.say("hi")
-    await desk.settle()
-    conversation = await Conversation.get(external_key="c1")
-    await desk.button(blocks.TAKE_OVER, conversation.id)
-    await desk.settle()
-    ticket = await Ticket.get(conversation_id=conversation.id)
+    conversation, ticket, _ = await desk.take_over("hi")
     before = len(callback.for_conversation("c1"))
     await desk.thread_reply(ticket.id, "I'm not an agent", user="U0MALLORY")
     await desk.button(blocks.CLOSE, ticket.id, user="U0MALLORY")
@@ -336,14 +338,7 @@ async def test_agents_are_matched_by_email_once(desk: Desk) -> None:
 
 async def test_bots_our_posts_and_edits_are_ignored(desk: Desk, callback: Any) -> None:
     await agents()
-    await desk.say("hi")
-    await desk.settle()
-    conversation = await Conversation.get(external_key="c1")
-    await desk.button(blocks.TAKE_OVER, conversation.id)
-    await desk.settle()
-    ticket = await Ticket.get(conversation_id=conversation.id)
-    thread = await threads.by_ticket(ticket.id)
-    assert thread is not None
+    conversation, ticket, thread = await desk.take_over("hi")
     before = await Message.filter(conversation_id=conversation.id).count()
     told = len(desk.fake.of("chat.postEphemeral"))
     for name in ("events__message_bot.json", "events__message_own_post.json", "events__message_changed.json",
@@ -402,12 +397,7 @@ async def test_escalated_ticket_can_be_assigned_and_closed(desk: Desk, callback:
 
 async def test_events_are_acknowledged_before_the_work_is_done(desk: Desk, callback: Any, monkeypatch: Any) -> None:
     await agents()
-    await desk.say("hi")
-    await desk.settle()
-    conversation = await Conversation.get(external_key="c1")
-    await desk.button(blocks.TAKE_OVER, conversation.id)
-    await desk.settle()
-    ticket = await Ticket.get(conversation_id=conversation.id)
+    conversation, ticket, _ = await desk.take_over("hi")
     gate = asyncio.Event()
     real_reply = SlackIntegration.reply
 
@@ -451,14 +441,7 @@ async def test_lost_events_are_repaired_and_nothing_is_posted_twice(desk: Desk, 
     """Events can be lost (a lagging subscriber, a restart between commit and enqueue): the next
     sync or catch-up posts what is missing, once; syncs racing each other post nothing twice."""
     await agents()
-    await desk.say("hi")
-    await desk.settle()
-    conversation = await Conversation.get(external_key="c1")
-    await desk.button(blocks.TAKE_OVER, conversation.id)
-    await desk.settle()
-    ticket = await Ticket.get(conversation_id=conversation.id)
-    thread = await threads.by_ticket(ticket.id)
-    assert thread is not None
+    conversation, ticket, thread = await desk.take_over("hi")
     on_event = desk.slack.mirror.on_event
 
     async def deaf(event: dict) -> None:  # the mirror misses every event for a while
@@ -485,14 +468,7 @@ async def test_lost_events_are_repaired_and_nothing_is_posted_twice(desk: Desk, 
 
 async def test_slack_replies_are_not_posted_back_even_when_another_instance_mirrors(desk: Desk) -> None:
     await agents()
-    await desk.say("hi")
-    await desk.settle()
-    conversation = await Conversation.get(external_key="c1")
-    await desk.button(blocks.TAKE_OVER, conversation.id)
-    await desk.settle()
-    ticket = await Ticket.get(conversation_id=conversation.id)
-    thread = await threads.by_ticket(ticket.id)
-    assert thread is not None
+    conversation, ticket, thread = await desk.take_over("hi")
     await desk.thread_reply(ticket.id, "written in Slack")
     await desk.settle()
     reply = await Message.get(text="written in Slack")
