@@ -1,5 +1,5 @@
 """The desk REST API (DESIGN.md §6): conversations, tickets, replies, transfer, handback,
-file uploads and the live event WebSocket. JSON in and out; errors are `{"error": ...}` with a 4xx.
+file uploads, agent typing and the live event WebSocket. JSON in and out; errors are `{"error": ...}` with a 4xx.
 
 A reply carries files by the ids `POST /api/v1/uploads` returned; an agent can attach only the
 files they uploaded themselves (never a customer's, never a colleague's)."""
@@ -226,6 +226,26 @@ async def close(request: web.Request) -> web.Response:
     """Close the ticket and end the conversation."""
     ticket = await ops.close(_rt(request), _id(request), request[AGENT])
     return web.json_response(await ticket_json(ticket))
+
+
+@routes.post("/api/v1/conversations/{id}/typing")
+async def typing(request: web.Request) -> web.Response:
+    """Show or hide "agent is typing" to the customer (channels that have it) and to other agents."""
+    rt = _rt(request)
+    agent = request[AGENT]
+    conversation_id = _id(request)
+    on = (await _body(request)).get("typing", True)
+    if not isinstance(on, bool):
+        return error(400, "typing must be true or false")
+    conversation = await Conversation.get_or_none(id=conversation_id)
+    if conversation is None:
+        return error(404, "no such conversation")
+    push = getattr(rt.channels.get(conversation.channel), "push_typing", None)
+    if push is not None and conversation.state == "human":
+        await push(conversation.external_key, on, agent.name)
+    rt.hub.publish("typing", conversation_id=conversation.id, who="agent",
+                   agent={"id": agent.id, "name": agent.name}, typing=on)
+    return web.json_response({"ok": True})
 
 
 @routes.get("/api/v1/agents")

@@ -46,6 +46,10 @@ OPENAPI: dict[str, Any] = {
                                                   _json(_ref("ConversationDetail")), params=ID)},
         "/api/v1/conversations/{id}/takeover": {"post": _op("Take over a bot conversation",
                                                             _json(_ref("Ticket"), "Created"), params=ID, status="201")},
+        "/api/v1/conversations/{id}/typing": {"post": _op(
+            "Show or hide the agent typing indicator to the customer (widget) and to other agents",
+            _json({"type": "object", "properties": {"ok": {"type": "boolean"}}}), params=ID,
+            body={"type": "object", "properties": {"typing": {"type": "boolean", "default": True}}})},
         "/api/v1/tickets": {"get": _op(
             "List tickets", _json({"type": "object", "properties": {"tickets": {"type": "array", "items": _ref("Ticket")}}}),
             params=[{"name": "status", "in": "query", "schema": {"enum": ["open", "on_you", "on_customer", "closed"]}},

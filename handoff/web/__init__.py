@@ -16,7 +16,6 @@ from typing import Any
 from aiohttp import web
 
 from handoff.web import auth
-from handoff.web.desk_api_extra import extra_routes
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -126,7 +125,6 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
         web.get("/desk/signin/{token}", signin_page),
         web.post("/desk/signin/{token}", signin),
         web.static("/static", STATIC, append_version=False),
-        *extra_routes(rt),
     ]
 
 

@@ -336,3 +336,16 @@ async def test_a_visitor_on_one_instance_gets_what_another_instance_delivers(
     assert typing[-1] == {"type": "typing", "typing": True, "name": "Ana"}
     await finish(front, ws)
     await settle(worker.app[RUNTIME])
+
+
+async def test_agent_typing_refuses_bad_input(client: Any, make_agent: Any) -> None:
+    _, headers = await make_agent("Ann")
+    cases = [("/api/v1/conversations/999/typing", {"typing": True}, 404),
+             ("/api/v1/conversations/abc/typing", {"typing": True}, 404),
+             ("/api/v1/conversations/1/typing", {"typing": "yes"}, 400)]
+    for path, body, status in cases:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status == status, (path, body)
+        assert "error" in await response.json()
+    assert (await client.post("/api/v1/conversations/1/typing", data=b"{", headers=headers)).status == 400
+    assert (await client.post("/api/v1/conversations/1/typing", json={"typing": True})).status == 401
