@@ -72,6 +72,9 @@
   }
 
   function badge(text, kind) { return h("span", { class: "badge " + (kind || text) }, text); }
+  const STATE_LABELS = { bot: "AI", human: "Live chat", ended: "Ended", open: "Open", on_you: "With agent",
+    on_customer: "Waiting on customer", closed: "Closed" };
+  function stateBadge(state) { return badge(STATE_LABELS[state] || state, state); }
 
   // ---- sign-in -----------------------------------------------------------------------
   function showLogin(message) {
@@ -149,7 +152,7 @@
       return h("tr", { "data-conversation": c.id, "data-state": c.state },
         h("td", {}, h("strong", {}, contactName(c)), h("div", { class: "muted" }, (c.contact && c.contact.external_id) || "")),
         h("td", {}, badge(c.channel || "", "channel")),
-        h("td", {}, badge(c.state, c.state)),
+        h("td", {}, stateBadge(c.state)),
         h("td", { class: "muted" }, when(c.last_activity_at || c.updated_at || c.created_at)),
         h("td", { class: "actions" }, action));
     });
@@ -171,7 +174,7 @@
     const body = rows.map((t) => h("tr", { "data-ticket": t.id, "data-status": t.status },
       h("td", {}, h("a", { href: "#ticket/" + t.id }, t.subject || ("Ticket #" + t.id))),
       h("td", {}, badge(t.channel || "", "channel")),
-      h("td", {}, badge(t.status, t.status)),
+      h("td", {}, stateBadge(t.status)),
       h("td", {}, nameOf(t.assignee) || h("span", { class: "muted" }, "unassigned")),
       h("td", { class: "muted" }, when(t.created_at)),
       h("td", { class: "actions" }, !t.assignee && t.status !== "closed"
@@ -232,7 +235,7 @@
     const tabNote = h("button", { type: "button", class: "tab", "data-action": "mode-note" }, "Internal note");
     const fileInput = h("input", { type: "file", multiple: true, hidden: true, "data-field": "attach-input" });
     const attachButton = h("button", { type: "button", "data-action": "attach", title: "Attach files (10 MB each)",
-      onclick: () => fileInput.click() }, "📎 Attach");
+      onclick: () => fileInput.click() }, "Attach files…");
     const chips = h("div", { class: "uploads", "data-field": "uploads" });
     const composer = h("form", { class: "composer", "data-form": "composer" },
       h("div", { class: "tabs" }, tabReply, tabNote), text, chips,
@@ -324,7 +327,7 @@
     state.ticket = Object.assign(state.ticket || {}, t);
     const ticket = state.ticket;
     ticketEls.subject.textContent = ticket.subject || ("Ticket #" + ticket.id);
-    ticketEls.meta.replaceChildren(badge(ticket.status, ticket.status), " ",
+    ticketEls.meta.replaceChildren(stateBadge(ticket.status), " ",
       h("span", { "data-field": "assignee" }, ticket.assignee ? "Assigned to " + nameOf(ticket.assignee) : "Unassigned"),
       " · #" + ticket.id + " · " + when(ticket.created_at));
     ticketEls.summary.textContent = ticket.summary || "The AI summary appears here when it is ready…";
