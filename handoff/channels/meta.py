@@ -39,6 +39,7 @@ from handoff.channels.base import (
     InvalidSignature,
     ParsedItem,
     parse_retry_after,
+    send_in_parts,
     truncate_for,
 )
 from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
@@ -372,7 +373,7 @@ class MetaChannel:
     # -- outbound ------------------------------------------------------------------------
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
-        """Send text chunks then attachments; the first message id; DeliveryError on failure."""
+        """Send text chunks then attachments, resuming after `message.parts_sent`; the first new message id."""
         params = window_params(message)
         recipient = {"id": address.contact_id}
         bodies: list[dict[str, Any]] = [{"text": chunk} for chunk in self.chunks(message.text) if chunk]
@@ -383,14 +384,14 @@ class MetaChannel:
                 bodies.append({"attachment": {"type": kind, "payload": {"url": attachment.url}}})
         if not bodies:
             raise DeliveryError("nothing to send: empty text and no attachment URL", retryable=False, code="empty")
-        first = ""
-        for body in bodies:
+
+        async def send_body(body: dict[str, Any]) -> str:
             answer = await self.graph.request(
                 "POST", "me/messages", json_body={"recipient": recipient, **params, "message": body}
             )
-            mid = str((answer or {}).get("message_id") or "")
-            first = first or mid
-        return first
+            return str((answer or {}).get("message_id") or "")
+
+        return await send_in_parts(bodies, message, send_body)
 
     def chunks(self, text: str) -> list[str]:
         """`text` split into messages within the platform's length limits."""

@@ -16,7 +16,10 @@ from handoff.channels.messenger import MessengerChannel
 from handoff.config import Settings
 from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
 from handoff.models import Conversation, Message
-from tests.channels import full_cycle, nothing_stored, replayed_four_times
+from handoff.models import Outbox
+from handoff.runtime import RUNTIME
+from handoff.timeline import utcnow
+from tests.channels import full_cycle, long_reply_resumed, nothing_stored, part_recorder, replayed_four_times
 from tests.conftest import settle
 from tests.fakes.graph_api import FakeGraph, Reply
 
@@ -206,6 +209,21 @@ async def test_attachments_and_long_text(fake: FakeGraph, channel: MessengerChan
     assert fake.sent[-1].json["message"] == {"attachment": {"type": "image", "payload": {"url": "https://cdn.example.com/a.png"}}}
 
 
+async def test_a_failed_part_reports_progress_and_the_resend_skips_accepted_parts(fake: FakeGraph, channel: MessengerChannel) -> None:
+    progress, on_part_sent = part_recorder()
+    image = "https://cdn.example.com/a.png"
+    message = outbound("word " * 500, attachments=(Attachment("image/png", url=image),), on_part_sent=on_part_sent)
+    fake.messages_then(Reply(), Reply(status=500, code=2))
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, message)
+    assert err.value.retryable and err.value.parts_sent == 1
+    assert progress == [(1, "m_fake000001")]
+    assert await channel.send(ADDRESS, dataclasses.replace(message, parts_sent=1)) == "m_fake000002"
+    assert progress == [(1, "m_fake000001"), (2, "m_fake000002")]  # the last part is the caller's to record
+    received = [m.get("text") or m["attachment"]["payload"]["url"] for _, m in fake.accepted]
+    assert received == [*channel.chunks(message.text), image]
+
+
 async def test_agent_reply_after_24h_uses_the_human_agent_tag(fake: FakeGraph, channel: MessengerChannel) -> None:
     await channel.send(ADDRESS, outbound("Sorry for the wait!", kind="agent", age=3 * 24 * HOUR))
     [sent] = fake.sent
@@ -325,6 +343,50 @@ async def test_full_cycle(client, rt, make_agent, post, fake: FakeGraph) -> None
     assert all(r.json["recipient"] == {"id": PSID} for r in fake.sent)
     [contact_conversation] = await Conversation.filter(channel="messenger").prefetch_related("contact")
     assert contact_conversation.contact_external_id == PSID
+
+
+LONG = "word " * 450 + "end"
+
+
+def long_message(text: str = LONG) -> bytes:
+    return fixture("message__text").replace(b"Hello, is the store open on Sunday?", text.encode())
+
+
+def accepted_texts(fake: FakeGraph) -> list[str]:
+    return [m["text"] for _, m in fake.accepted]
+
+
+@pytest.mark.parametrize("failure", [Reply(status=503, code=2), Reply(429, 613, None, "rate limit", {"Retry-After": "0.05"})],
+                         ids=["5xx", "429"])
+async def test_a_retry_resumes_after_the_parts_meta_accepted(client, rt, post, fake: FakeGraph, failure: Reply) -> None:
+    fake.messages_then(Reply(), failure)
+    parts = rt.channels["messenger"].chunks(f"echo: {LONG}")
+    reply = await long_reply_resumed(rt, post, long_message(), parts, lambda: accepted_texts(fake))
+    assert " ".join(parts).split() == f"echo: {LONG}".split()
+    first_mid = fake.accepted[0][0]
+    assert reply.provider_id == first_mid  # receipts name the first part
+    receipt = fixture("delivery__mids").replace(b"m_fake000001", first_mid.encode()).replace(b"m_fake000002", b"m_other")
+    assert (await post(receipt)).status == 202
+    assert (await Message.get(id=reply.id)).delivery_status == "delivered"
+
+
+async def test_a_restart_resumes_after_the_parts_meta_accepted(aiohttp_client, app_factory, fake: FakeGraph) -> None:
+    fake.messages_then(Reply(), Reply(429, 613, None, "rate limit", {"Retry-After": "3600"}))
+    first = await aiohttp_client(app_factory(workers=False))
+    body = long_message()
+    assert (await first.post("/webhooks/messenger", data=body, headers=make_channel().sign(body))).status == 202
+    await first.app[RUNTIME].drain()
+    await first.app[RUNTIME].outbox.run_once()
+    parts = first.app[RUNTIME].channels["messenger"].chunks(f"echo: {LONG}")
+    assert accepted_texts(fake) == parts[:1]
+    await first.close()
+
+    second = await aiohttp_client(app_factory(workers=False))
+    await Outbox.all().update(next_attempt_at=utcnow())  # the hour of Retry-After has passed
+    await settle(second.app[RUNTIME])
+    assert accepted_texts(fake) == parts
+    reply = await Message.get(author_kind="bot")
+    assert reply.delivery_status == "sent" and reply.provider_id == fake.accepted[0][0]
 
 
 async def test_handshake_through_the_app(client) -> None:
