@@ -241,8 +241,8 @@ class MetaChannel:
     profile_fields: ClassVar[str] = "name"
     capabilities: ClassVar[Capabilities]
     capabilities_max_bytes: ClassVar[int | None] = None
-    # The core enriches before committing, so a slow Graph must not hold the webhook ack long.
-    name_timeout: float = 2.0
+    # Names are looked up after the webhook ack (handoff/contact_names.py); this only bounds a hung call.
+    name_timeout: float = 10.0
 
     def __init__(self, *, app_secret: str, verify_token: str, token: str, graph_base: str) -> None:
         self.app_secret = app_secret
@@ -433,7 +433,9 @@ class MetaChannel:
             )
         except (DeliveryError, asyncio.TimeoutError) as exc:
             log.info("%s: no name for %s: %s", self.name, contact_id, exc)
-            return None  # not cached: a transient failure may succeed next time
+            if isinstance(exc, DeliveryError) and not exc.retryable:
+                self.names.put(contact_id, None)  # no such profile, or no permission to read it
+            return None  # a transient failure is not cached: it may succeed next time
         name = self._profile_name(profile or {})
         self.names.put(contact_id, name)
         return name
@@ -444,12 +446,9 @@ class MetaChannel:
             name = " ".join(p for p in (profile.get("first_name"), profile.get("last_name")) if p)
         return name or profile.get("username") or None
 
-    async def enrich(self, inbound: InboundMessage) -> InboundMessage:
-        """`inbound` with the contact's name filled in from the Graph API when it lacks one."""
-        if inbound.contact_name:
-            return inbound
-        name = await self.contact_name(inbound.contact_id)
-        return dataclasses.replace(inbound, contact_name=name) if name else inbound
+    def cached_name(self, contact_id: str) -> tuple[bool, str | None]:
+        """(already looked up, name) from the cache, without calling the Graph API."""
+        return self.names.get(contact_id)
 
     async def close(self) -> None:
         """Close the Graph API session."""

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from handoff.bot.base import BotReply, Summary, Turn
+from handoff.contact_names import fill_contact_name
 from handoff.desk.auth import create_agent
-from handoff.models import Agent, Message, Ticket
+from handoff.models import Agent, ContactIdentity, Conversation, Message, Ticket
 from handoff.runtime import RUNTIME
 from handoff.web import auth
 from tests.conftest import settle
@@ -163,6 +164,19 @@ def bot_lines(page: Any) -> Any:
     return page.locator(".hw-msg[data-author=bot]")
 
 
+async def taken_over_by_ann(browser: Any, base: str, text: str) -> tuple[Any, Any]:
+    """A widget customer says `text`, the bot answers, Ann takes the conversation over: (customer, ann) pages."""
+    from playwright.async_api import expect
+
+    customer = await open_widget(browser, base)
+    await customer_says(customer, text)
+    await expect(bot_lines(customer).last).to_contain_text(text)
+    ann = await open_desk(browser, base, "ann@example.com")
+    await ann.locator("[data-action=takeover]").first.click()
+    await ann.wait_for_url("**/desk#ticket/*")
+    return customer, ann
+
+
 async def test_full_cycle_between_widget_and_desk(server: Any, agents: dict[str, Agent], browser: Any) -> None:
     from playwright.async_api import expect
 
@@ -278,12 +292,7 @@ async def test_reconnect_loses_nothing_and_shows_nothing_twice(
 ) -> None:
     from playwright.async_api import expect
 
-    customer = await open_widget(browser, server.base)
-    await customer_says(customer, "first message")
-    await expect(bot_lines(customer).last).to_contain_text("first message")
-    ann = await open_desk(browser, server.base, "ann@example.com")
-    await ann.locator("[data-action=takeover]").first.click()
-    await ann.wait_for_url("**/desk#ticket/*")
+    customer, ann = await taken_over_by_ann(browser, server.base, "first message")
     await expect(customer.locator(".hw-spinner")).to_be_visible()
 
     await customer.evaluate("window.HandoffWidget.disconnect()")
@@ -327,3 +336,29 @@ async def test_html_in_messages_is_rendered_as_text(server: Any, agents: dict[st
     for page in (customer, ann):
         assert await page.evaluate("window.__pwned") is None
         assert await page.locator("img[src=x], img[src=y]").count() == 0
+
+
+class KnownNames:
+    """A name source (as Messenger's Graph profile lookup is) that knows every contact as Ana."""
+
+    name = "widget"
+
+    def cached_name(self, contact_id: str) -> tuple[bool, str | None]:
+        return False, None
+
+    async def contact_name(self, contact_id: str) -> str | None:
+        return "Ana Souza"
+
+
+async def test_a_contact_name_found_later_shows_on_the_open_ticket(server: Any, agents: dict[str, Agent], browser: Any) -> None:
+    from playwright.async_api import expect
+
+    _customer, ann = await taken_over_by_ann(browser, server.base, "hello")
+    await expect(ann.locator("[data-field=contact-name]")).to_have_text("—")
+    await expect(ann.locator("[data-field=summary]")).to_contain_text("The customer wrote")  # the page is settled
+    await settle(server.app[RUNTIME])
+
+    conversation = await Conversation.get(channel="widget")
+    identity = await ContactIdentity.get(contact_id=conversation.contact_id)  # type: ignore[attr-defined]
+    await fill_contact_name(server.app[RUNTIME], KnownNames(), identity.external_id, conversation.id)
+    await expect(ann.locator("[data-field=contact-name]")).to_have_text("Ana Souza")
