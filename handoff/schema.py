@@ -91,7 +91,8 @@ class OutboundMessage:
 
     A channel that splits a message into several provider messages (long text, then
     attachments) skips the first `parts_sent` parts, which the provider accepted in an earlier
-    attempt, and awaits `on_part_sent` after each accepted part, so that a retry resumes there.
+    attempt, and awaits `on_part_sent` after each accepted part but the last, so that a retry
+    resumes there (see `channels.base.send_in_parts`).
     """
 
     id: int
