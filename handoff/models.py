@@ -189,7 +189,11 @@ class Event(Model):
 
 
 class Outbox(Model):
-    """A pending delivery of one outgoing message to its channel."""
+    """A pending delivery of one outgoing message to its channel.
+
+    A message the channel sends in several parts records how many the provider accepted
+    (`parts_sent`) and the first one's id, so a retry resumes after them.
+    """
 
     id = fields.IntField(primary_key=True)
     message: fields.OneToOneRelation[Message] = fields.OneToOneField(
@@ -202,6 +206,8 @@ class Outbox(Model):
     next_attempt_at = fields.DatetimeField(db_index=True)
     claimed_until = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
+    parts_sent = fields.IntField(default=0, db_default=0)
+    first_part_id = fields.CharField(max_length=255, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

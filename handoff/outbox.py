@@ -10,6 +10,8 @@ is marked failed and the failure is recorded on its ticket's timeline.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import random
 from collections import defaultdict
@@ -145,7 +147,9 @@ class OutboxWorker:
         if message.notice and not sends_notice(style, message.notice):
             await self._finish(row, message, "skipped", f"{row.channel} conversations get no such notice")
             return True
-        outbound = with_file_links(channel.capabilities, await _outbound(message, conversation, style))
+        outbound = dataclasses.replace(
+            with_file_links(channel.capabilities, await _outbound(message, conversation, style)),
+            parts_sent=row.parts_sent, on_part_sent=functools.partial(_record_part, row.id))
         try:
             provider_id = await asyncio.wait_for(channel.send(address_of(conversation), outbound), SEND_TIMEOUT)
         except DeliveryError as exc:
@@ -157,13 +161,15 @@ class OutboxWorker:
             return await self._retry_or_fail(row, message, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True))
         if message.notice and outbound.text != message.text:  # the channel's own wording: keep what was sent
             await Message.filter(id=message.id).update(text=outbound.text)
-        await self._finish(row, message, "sent", None, provider_id)
+        await self._finish(row, message, "sent", None, row.first_part_id or provider_id)
         metrics.MESSAGES_OUT.labels(row.channel, "sent").inc()
         return True
 
     async def _retry_or_fail(self, row: Outbox, message: Message, exc: DeliveryError) -> bool:
         attempts = row.attempts + 1
         reason = str(exc) + (f" (code {exc.code})" if exc.code else "")
+        if exc.parts_sent:
+            reason += f" after {exc.parts_sent} part(s) of the message were sent"
         if not exc.retryable or attempts >= self.rt.settings.outbox_max_attempts:
             await self._fail(row, message, reason, attempts)
             return True
@@ -202,6 +208,12 @@ class OutboxWorker:
             await commit(None)
         self.rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                             message_id=message.id, delivery_status=status, delivery_error=error)
+
+
+async def _record_part(outbox_id: int, parts_sent: int, provider_id: str) -> None:
+    """Persist how far a split message got, so a retry or a restart resumes after that part."""
+    first = {"first_part_id": provider_id or None} if parts_sent == 1 else {}
+    await Outbox.filter(id=outbox_id).update(parts_sent=parts_sent, **first)
 
 
 async def _outbound(message: Message, conversation: Conversation, notice_style: str) -> OutboundMessage:

@@ -10,7 +10,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from handoff import gateway, metrics
+from handoff import contact_names, gateway, metrics
 from handoff.channels.base import BadPayload, InvalidSignature, webhook_response
 from handoff.desk.api import routes as desk_routes
 from handoff.runtime import RUNTIME
@@ -56,14 +56,16 @@ async def webhook(request: web.Request) -> web.StreamResponse:
         items = channel.parse(body, request.content_type)
     except (BadPayload, ValueError) as exc:
         return _error(400, str(exc) or "malformed body")
-    enrich = getattr(channel, "enrich", None)
+    unnamed: dict[str, int] = {}
     for item in items:
         if isinstance(item, DeliveryUpdate):
             await gateway.record_delivery(rt, item)
             continue
-        if enrich is not None:
-            item = await enrich(item)
-        await gateway.receive(rt, item)
+        item = contact_names.with_cached_name(channel, item)
+        receipt = await gateway.receive(rt, item)
+        if not item.contact_name:
+            unnamed[item.contact_id] = receipt.conversation_id
+    contact_names.look_up_later(rt, channel, unnamed)  # runs after the ack: a slow provider never delays it
     metrics.WEBHOOK_LATENCY.labels(name).observe(time.perf_counter() - started)
     return webhook_response(channel)
 

@@ -6,10 +6,13 @@ Channels turn provider payloads into `InboundMessage` / `DeliveryUpdate` and del
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 OutboundKind = Literal["bot", "agent", "notice"]
+# Called with (parts the provider now holds, provider id of the part just accepted).
+PartSent = Callable[[int, str], Awaitable[None]]
 DeliveryState = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
 
 
@@ -85,6 +88,11 @@ class OutboundMessage:
     so channels with status events (the widget) can render it as such; `text` is always set
     and is what text-only channels send. `human` marks replies written by a person, which
     some providers allow in a longer messaging window (Meta's HUMAN_AGENT tag).
+
+    A channel that splits a message into several provider messages (long text, then
+    attachments) skips the first `parts_sent` parts, which the provider accepted in an earlier
+    attempt, and awaits `on_part_sent` after each accepted part but the last, so that a retry
+    resumes there (see `channels.base.send_in_parts`).
     """
 
     id: int
@@ -95,6 +103,8 @@ class OutboundMessage:
     notice: str | None = None
     attachments: tuple[Attachment, ...] = ()
     last_customer_message_at: float | None = None
+    parts_sent: int = 0
+    on_part_sent: PartSent | None = field(default=None, repr=False, compare=False)
 
     @property
     def human(self) -> bool:

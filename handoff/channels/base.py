@@ -8,9 +8,9 @@ It never imports the gateway or the desk.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from aiohttp import web
 
@@ -40,7 +40,8 @@ class DeliveryError(Exception):
     """Sending failed. `retryable` failures are retried by the outbox with backoff.
 
     `retry_after` (seconds) comes from the provider's Retry-After when it sent one;
-    `code` is the provider's error code (Twilio 63016, Meta 10, HTTP status...).
+    `code` is the provider's error code (Twilio 63016, Meta 10, HTTP status...);
+    `parts_sent` is how many parts of a split message the provider had accepted before it.
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class DeliveryError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.code = code
+        self.parts_sent = 0
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,11 @@ class Channel(Protocol):
         """Pure: the messages and receipts in a verified body; echoes and unknown events give []."""
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
-        """Deliver one message; return the provider's message id; raise DeliveryError on failure."""
+        """Deliver one message; return the provider's message id; raise DeliveryError on failure.
+
+        A message sent as several provider messages resumes after `message.parts_sent` and
+        reports each accepted part to `message.on_part_sent` (see `send_in_parts`).
+        """
 
     async def close(self) -> None:
         """Release clients and sessions."""
@@ -149,3 +155,27 @@ def with_file_links(capabilities: Capabilities, message: OutboundMessage) -> Out
     links = file_links(message.attachments)
     text = f"{message.text}\n\n{links}" if message.text and links else message.text or links
     return dataclasses.replace(message, text=text, attachments=())
+
+
+Part = TypeVar("Part")
+
+
+async def send_in_parts(parts: Sequence[Part], message: OutboundMessage,
+                        send_part: Callable[[Part], Awaitable[str]]) -> str:
+    """Send `parts` in order, skipping the `message.parts_sent` already accepted; the first new part's id.
+
+    Every accepted part but the last is reported to `message.on_part_sent` before the next
+    one is sent, so a retry (or a restart) never sends a part twice. A DeliveryError leaves
+    with `parts_sent` set to the number of parts the provider holds.
+    """
+    first = ""
+    for index in range(message.parts_sent, len(parts)):
+        try:
+            provider_id = await send_part(parts[index])
+        except DeliveryError as exc:
+            exc.parts_sent = index
+            raise
+        first = first or provider_id
+        if index + 1 < len(parts) and message.on_part_sent is not None:
+            await message.on_part_sent(index + 1, provider_id)
+    return first

@@ -39,6 +39,7 @@ from handoff.channels.base import (
     InvalidSignature,
     ParsedItem,
     parse_retry_after,
+    send_in_parts,
     truncate_for,
 )
 from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
@@ -240,8 +241,8 @@ class MetaChannel:
     profile_fields: ClassVar[str] = "name"
     capabilities: ClassVar[Capabilities]
     capabilities_max_bytes: ClassVar[int | None] = None
-    # The core enriches before committing, so a slow Graph must not hold the webhook ack long.
-    name_timeout: float = 2.0
+    # Names are looked up after the webhook ack (handoff/contact_names.py); this only bounds a hung call.
+    name_timeout: float = 10.0
 
     def __init__(self, *, app_secret: str, verify_token: str, token: str, graph_base: str) -> None:
         self.app_secret = app_secret
@@ -372,7 +373,7 @@ class MetaChannel:
     # -- outbound ------------------------------------------------------------------------
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
-        """Send text chunks then attachments; the first message id; DeliveryError on failure."""
+        """Send text chunks then attachments, resuming after `message.parts_sent`; the first new message id."""
         params = window_params(message)
         recipient = {"id": address.contact_id}
         bodies: list[dict[str, Any]] = [{"text": chunk} for chunk in self.chunks(message.text) if chunk]
@@ -383,14 +384,14 @@ class MetaChannel:
                 bodies.append({"attachment": {"type": kind, "payload": {"url": attachment.url}}})
         if not bodies:
             raise DeliveryError("nothing to send: empty text and no attachment URL", retryable=False, code="empty")
-        first = ""
-        for body in bodies:
+
+        async def send_body(body: dict[str, Any]) -> str:
             answer = await self.graph.request(
                 "POST", "me/messages", json_body={"recipient": recipient, **params, "message": body}
             )
-            mid = str((answer or {}).get("message_id") or "")
-            first = first or mid
-        return first
+            return str((answer or {}).get("message_id") or "")
+
+        return await send_in_parts(bodies, message, send_body)
 
     def chunks(self, text: str) -> list[str]:
         """`text` split into messages within the platform's length limits."""
@@ -432,7 +433,9 @@ class MetaChannel:
             )
         except (DeliveryError, asyncio.TimeoutError) as exc:
             log.info("%s: no name for %s: %s", self.name, contact_id, exc)
-            return None  # not cached: a transient failure may succeed next time
+            if isinstance(exc, DeliveryError) and not exc.retryable:
+                self.names.put(contact_id, None)  # no such profile, or no permission to read it
+            return None  # a transient failure is not cached: it may succeed next time
         name = self._profile_name(profile or {})
         self.names.put(contact_id, name)
         return name
@@ -443,12 +446,9 @@ class MetaChannel:
             name = " ".join(p for p in (profile.get("first_name"), profile.get("last_name")) if p)
         return name or profile.get("username") or None
 
-    async def enrich(self, inbound: InboundMessage) -> InboundMessage:
-        """`inbound` with the contact's name filled in from the Graph API when it lacks one."""
-        if inbound.contact_name:
-            return inbound
-        name = await self.contact_name(inbound.contact_id)
-        return dataclasses.replace(inbound, contact_name=name) if name else inbound
+    def cached_name(self, contact_id: str) -> tuple[bool, str | None]:
+        """(already looked up, name) from the cache, without calling the Graph API."""
+        return self.names.get(contact_id)
 
     async def close(self) -> None:
         """Close the Graph API session."""

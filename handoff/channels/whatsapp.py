@@ -40,6 +40,7 @@ from handoff.channels.base import (
     InvalidSignature,
     ParsedItem,
     parse_retry_after,
+    send_in_parts,
     truncate_for,
 )
 from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
@@ -241,25 +242,22 @@ class WhatsAppChannel:
         return self._client
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
-        """Send text (and media URLs) or, outside the 24-hour window, the configured template."""
+        """Send text chunks (media on the last), resuming after `message.parts_sent`; or,
+        outside the 24-hour window, the configured template when nothing was sent yet."""
         last = message.last_customer_message_at
-        if last is not None and time.time() - last > WINDOW_SECONDS:
+        if last is not None and time.time() - last > WINDOW_SECONDS and not message.parts_sent:
             return await self._send_template(address, message, reason=f"last customer message {int((time.time() - last) // 3600)} h ago")
         media = [a.url for a in message.attachments if a.url]
         chunks = truncate_for(self.capabilities, message.text) or [""]
-        first = ""
-        for i, chunk in enumerate(chunks):
-            params: dict[str, Any] = {"body": chunk}
-            if i == len(chunks) - 1 and media:
-                params["media_url"] = media
-            try:
-                sid = await self._create(address, params)
-            except DeliveryError as exc:
-                if exc.code == "63016" and not first:
-                    return await self._send_template(address, message, reason="Twilio error 63016")
-                raise
-            first = first or sid
-        return first
+        parts: list[dict[str, Any]] = [{"body": chunk} for chunk in chunks]
+        if media:
+            parts[-1]["media_url"] = media
+        try:
+            return await send_in_parts(parts, message, lambda params: self._create(address, params))
+        except DeliveryError as exc:
+            if exc.code == "63016" and exc.parts_sent == 0:
+                return await self._send_template(address, message, reason="Twilio error 63016")
+            raise
 
     async def _send_template(self, address: Address, message: OutboundMessage, *, reason: str) -> str:
         if not self.template_sid:

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handoff.models import Conversation, Message
+from handoff.models import Conversation, Message, Outbox
+from handoff.schema import PartSent
 from tests.conftest import settle
 
 Post = Callable[[bytes], Awaitable[Any]]
@@ -54,3 +55,28 @@ async def replayed_four_times(rt: Any, channel: str, post: Post, body: bytes, pr
 async def nothing_stored() -> bool:
     """True when no message has been stored."""
     return await Message.all().count() == 0
+
+
+async def long_reply_resumed(rt: Any, post: Post, body: bytes, parts: list[str],
+                             accepted: Callable[[], list[str]]) -> Message:
+    """A bot reply sent in `parts` whose second part fails once: the customer gets every part
+    exactly once, in order, and the reply ends `sent` after two attempts."""
+    assert len(parts) > 1
+    assert (await post(body)).status in (200, 202)
+    await settle(rt)
+    assert accepted() == parts
+    reply = await Message.get(author_kind="bot")
+    assert reply.delivery_status == "sent" and reply.delivery_error is None
+    row = await Outbox.get(message_id=reply.id)
+    assert (row.status, row.attempts, row.parts_sent) == ("done", 2, 1)
+    return reply
+
+
+def part_recorder() -> tuple[list[tuple[int, str]], PartSent]:
+    """A list, and an `on_part_sent` callback that appends (parts sent, provider id) to it."""
+    progress: list[tuple[int, str]] = []
+
+    async def on_part_sent(parts: int, provider_id: str) -> None:
+        progress.append((parts, provider_id))
+
+    return progress, on_part_sent

@@ -186,7 +186,7 @@ async def test_typing_and_username_as_name(fake: FakeGraph, channel: InstagramCh
     await channel.typing(ADDRESS, True)
     assert fake.actions == ["typing_on"]
     [message] = channel.parse(fixture("message__text"), "application/json")
-    assert (await channel.enrich(message)).contact_name == "ana.souza"
+    assert await channel.contact_name(message.contact_id) == "ana.souza"
     [lookup] = [r for r in fake.requests if r.method == "GET"]
     assert lookup.query["fields"] == "name,username"
 

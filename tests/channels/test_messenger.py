@@ -3,6 +3,7 @@ typing and contact names against the local fake Graph API."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -15,10 +16,13 @@ from handoff.channels.base import BadPayload, ChannelConfigError, DeliveryError,
 from handoff.channels.messenger import MessengerChannel
 from handoff.config import Settings
 from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
-from handoff.models import Conversation, Message
-from tests.channels import full_cycle, nothing_stored, replayed_four_times
+from handoff.models import Contact, Conversation, Message
+from handoff.models import Outbox
+from handoff.runtime import RUNTIME
+from handoff.timeline import utcnow
+from tests.channels import full_cycle, long_reply_resumed, nothing_stored, part_recorder, replayed_four_times
 from tests.conftest import settle
-from tests.fakes.graph_api import FakeGraph, Reply
+from tests.fakes.graph_api import FakeGraph, Hold, Reply
 
 FIXTURES = Path(__file__).parents[2] / "webhooks" / "messenger"
 SECRET = "test-app-secret"
@@ -206,6 +210,21 @@ async def test_attachments_and_long_text(fake: FakeGraph, channel: MessengerChan
     assert fake.sent[-1].json["message"] == {"attachment": {"type": "image", "payload": {"url": "https://cdn.example.com/a.png"}}}
 
 
+async def test_a_failed_part_reports_progress_and_the_resend_skips_accepted_parts(fake: FakeGraph, channel: MessengerChannel) -> None:
+    progress, on_part_sent = part_recorder()
+    image = "https://cdn.example.com/a.png"
+    message = outbound("word " * 500, attachments=(Attachment("image/png", url=image),), on_part_sent=on_part_sent)
+    fake.messages_then(Reply(), Reply(status=500, code=2))
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, message)
+    assert err.value.retryable and err.value.parts_sent == 1
+    assert progress == [(1, "m_fake000001")]
+    assert await channel.send(ADDRESS, dataclasses.replace(message, parts_sent=1)) == "m_fake000002"
+    assert progress == [(1, "m_fake000001"), (2, "m_fake000002")]  # the last part is the caller's to record
+    received = [m.get("text") or m["attachment"]["payload"]["url"] for _, m in fake.accepted]
+    assert received == [*channel.chunks(message.text), image]
+
+
 async def test_agent_reply_after_24h_uses_the_human_agent_tag(fake: FakeGraph, channel: MessengerChannel) -> None:
     await channel.send(ADDRESS, outbound("Sorry for the wait!", kind="agent", age=3 * 24 * HOUR))
     [sent] = fake.sent
@@ -266,22 +285,22 @@ async def test_typing_sends_sender_actions(fake: FakeGraph, channel: MessengerCh
     await channel.typing(ADDRESS, True)  # best effort: no exception
 
 
-async def test_enrich_fetches_and_caches_the_name(fake: FakeGraph, channel: MessengerChannel) -> None:
-    [message] = channel.parse(fixture("message__text"), "application/json")
-    enriched = await channel.enrich(message)
-    assert enriched.contact_name == "Ana Souza"
-    assert await channel.enrich(message) == enriched
+async def test_contact_name_is_fetched_once_and_cached(fake: FakeGraph, channel: MessengerChannel) -> None:
+    assert channel.cached_name(PSID) == (False, None)
+    assert await channel.contact_name(PSID) == "Ana Souza"
+    assert await channel.contact_name(PSID) == "Ana Souza"
+    assert channel.cached_name(PSID) == (True, "Ana Souza")
     lookups = [r for r in fake.requests if r.method == "GET"]
     assert len(lookups) == 1 and lookups[0].path == f"/v21.0/{PSID}" and lookups[0].query["fields"] == "name"
 
 
-async def test_enrich_failure_keeps_the_message(fake: FakeGraph, channel: MessengerChannel) -> None:
-    [message] = channel.parse(fixture("postback__get_started"), "application/json")  # PSID2: unknown profile
-    assert await channel.enrich(message) == message
+async def test_contact_name_failures(fake: FakeGraph, channel: MessengerChannel) -> None:
+    assert await channel.contact_name(PSID2) is None  # no such profile: remembered as unavailable
+    assert channel.cached_name(PSID2) == (True, None)
     fake.profile_script.append(Reply(status=503))
-    [known] = channel.parse(fixture("message__text"), "application/json")
-    assert (await channel.enrich(known)).contact_name is None  # transient failure: not cached
-    assert (await channel.enrich(known)).contact_name == "Ana Souza"
+    assert await channel.contact_name(PSID) is None
+    assert channel.cached_name(PSID) == (False, None)  # transient failure: not cached
+    assert await channel.contact_name(PSID) == "Ana Souza"
 
 
 def test_name_cache_is_bounded() -> None:
@@ -325,6 +344,110 @@ async def test_full_cycle(client, rt, make_agent, post, fake: FakeGraph) -> None
     assert all(r.json["recipient"] == {"id": PSID} for r in fake.sent)
     [contact_conversation] = await Conversation.filter(channel="messenger").prefetch_related("contact")
     assert contact_conversation.contact_external_id == PSID
+
+
+LONG = "word " * 450 + "end"
+
+
+def long_message(text: str = LONG) -> bytes:
+    return fixture("message__text").replace(b"Hello, is the store open on Sunday?", text.encode())
+
+
+def accepted_texts(fake: FakeGraph) -> list[str]:
+    return [m["text"] for _, m in fake.accepted]
+
+
+@pytest.mark.parametrize("failure", [Reply(status=503, code=2), Reply(429, 613, None, "rate limit", {"Retry-After": "0.05"})],
+                         ids=["5xx", "429"])
+async def test_a_retry_resumes_after_the_parts_meta_accepted(client, rt, post, fake: FakeGraph, failure: Reply) -> None:
+    fake.messages_then(Reply(), failure)
+    parts = rt.channels["messenger"].chunks(f"echo: {LONG}")
+    reply = await long_reply_resumed(rt, post, long_message(), parts, lambda: accepted_texts(fake))
+    assert " ".join(parts).split() == f"echo: {LONG}".split()
+    first_mid = fake.accepted[0][0]
+    assert reply.provider_id == first_mid  # receipts name the first part
+    receipt = fixture("delivery__mids").replace(b"m_fake000001", first_mid.encode()).replace(b"m_fake000002", b"m_other")
+    assert (await post(receipt)).status == 202
+    assert (await Message.get(id=reply.id)).delivery_status == "delivered"
+
+
+async def test_a_restart_resumes_after_the_parts_meta_accepted(aiohttp_client, app_factory, fake: FakeGraph) -> None:
+    fake.messages_then(Reply(), Reply(429, 613, None, "rate limit", {"Retry-After": "3600"}))
+    first = await aiohttp_client(app_factory(workers=False))
+    body = long_message()
+    assert (await first.post("/webhooks/messenger", data=body, headers=make_channel().sign(body))).status == 202
+    await first.app[RUNTIME].drain()
+    await first.app[RUNTIME].outbox.run_once()
+    parts = first.app[RUNTIME].channels["messenger"].chunks(f"echo: {LONG}")
+    assert accepted_texts(fake) == parts[:1]
+    await first.close()
+
+    second = await aiohttp_client(app_factory(workers=False))
+    await Outbox.all().update(next_attempt_at=utcnow())  # the hour of Retry-After has passed
+    await settle(second.app[RUNTIME])
+    assert accepted_texts(fake) == parts
+    reply = await Message.get(author_kind="bot")
+    assert reply.delivery_status == "sent" and reply.provider_id == fake.accepted[0][0]
+
+
+async def stored_contact() -> Contact:
+    [message] = await Message.filter(channel="messenger", author_kind="customer")
+    conversation = await Conversation.get(id=message.conversation_id).prefetch_related("contact")
+    return conversation.contact
+
+
+async def test_the_webhook_is_acknowledged_before_the_profile_answers(client, rt, post, fake: FakeGraph) -> None:
+    hold = Hold()
+    fake.profile_script.append(Reply(hold=hold))
+    rt.channels["messenger"].name_timeout = 3600  # an ack that waited for the lookup would never come
+    async with rt.hub.subscribe() as events:
+        try:
+            acked = await asyncio.wait_for(post(fixture("message__text")), 60)  # a deadlock guard, not a speed limit
+            assert acked.status == 202  # answered while the profile answer is held back
+            await asyncio.wait_for(hold.reached.wait(), 60)
+            assert (await stored_contact()).name is None
+        finally:
+            hold.release()
+        await settle(rt)
+        assert (await stored_contact()).name == "Ana Souza"
+        updates = [e for e in _drain(events) if e["kind"] == "conversation.updated" and "contact" in e]
+    assert len([r for r in fake.requests if r.method == "GET"]) == 1
+    contact = await stored_contact()
+    assert updates == [{"kind": "conversation.updated", "conversation_id": (await Conversation.get()).id,
+                        "contact": {"id": contact.id, "name": "Ana Souza"}}]
+
+
+def _drain(events) -> list[dict]:
+    out = []
+    while not events.queue.empty():
+        out.append(events.queue.get_nowait())
+    return out
+
+
+@pytest.mark.parametrize("profile", [Reply(status=503, code=2), Reply(status=400, code=100, subcode=33)], ids=["5xx", "no-profile"])
+async def test_a_failed_profile_lookup_keeps_the_message_and_no_name(client, rt, post, fake: FakeGraph, profile: Reply) -> None:
+    fake.profile_script.append(profile)
+    assert (await post(fixture("message__text"))).status == 202
+    await settle(rt)
+    assert (await stored_contact()).name is None
+    assert [r.json["message"]["text"] for r in fake.sent] == ["echo: Hello, is the store open on Sunday?"]
+
+
+async def test_a_known_name_is_reused_and_never_replaced(aiohttp_client, app_factory, client, rt, post, fake: FakeGraph) -> None:
+    assert (await post(fixture("message__text"))).status == 202
+    await settle(rt)
+    second = fixture("message__text").replace(b"m_AG5Hz2Uq7t", b"m_second0001")
+    assert (await post(second)).status == 202  # cached: stored with the name, no second lookup
+    await settle(rt)
+    assert len([r for r in fake.requests if r.method == "GET"]) == 1
+    await Contact.all().update(name="Ana (VIP)")  # as an agent would rename her
+
+    restarted = await aiohttp_client(app_factory())  # an empty name cache
+    third = fixture("message__text").replace(b"m_AG5Hz2Uq7t", b"m_third00001")
+    assert (await restarted.post("/webhooks/messenger", data=third, headers=make_channel().sign(third))).status == 202
+    await settle(restarted.app[RUNTIME])
+    assert [c.name for c in await Contact.all()] == ["Ana (VIP)"]
+    assert len([r for r in fake.requests if r.method == "GET"]) == 1  # a named contact is not looked up again
 
 
 async def test_handshake_through_the_app(client) -> None:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from handoff.channels.base import BadPayload, ChannelConfigError, DeliveryError, InvalidSignature
+from handoff.channels.base import BadPayload, ChannelConfigError, DeliveryError, InvalidSignature, truncate_for
 from handoff.channels.whatsapp import WhatsAppChannel
 from handoff.config import Settings
 from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
 from handoff.models import Message
-from tests.channels import full_cycle, nothing_stored, replayed_four_times
+from tests.channels import full_cycle, long_reply_resumed, nothing_stored, part_recorder, replayed_four_times
 from tests.conftest import settle
-from tests.fakes.twilio_api import FakeTwilio
+from tests.fakes.twilio_api import FakeTwilio, Reply
 
 FIXTURES = Path(__file__).parents[2] / "webhooks" / "whatsapp"
 AC = "AC" + "0" * 32
@@ -208,6 +208,34 @@ async def test_long_text_is_split_to_1600(fake: FakeTwilio, channel: WhatsAppCha
     assert all(len(r.get("Body") or "") <= 1600 for r in fake.sent)
 
 
+async def test_a_failed_part_is_reported_and_the_resend_skips_accepted_parts(fake: FakeTwilio, channel: WhatsAppChannel) -> None:
+    progress, on_part_sent = part_recorder()
+    media = "https://cdn.example.com/a.png"
+    message = outbound("word " * 700, attachments=(Attachment("image/png", url=media),), on_part_sent=on_part_sent)
+    fake.then(Reply()).server_error(503)
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, message)
+    assert err.value.retryable and err.value.parts_sent == 1
+    [(first_sid, _)] = fake.accepted
+    assert progress == [(1, first_sid)]
+    assert await channel.send(ADDRESS, dataclasses.replace(message, parts_sent=1)) == fake.accepted[1][0]
+    assert [r.get("Body") for _, r in fake.accepted] == truncate_for(channel.capabilities, message.text)
+    assert [r.form.get("MediaUrl") for _, r in fake.accepted] == [None, None, [media]]
+
+
+async def test_window_error_after_a_sent_part_does_not_resend_it_as_a_template(fake: FakeTwilio) -> None:
+    channel = make_channel(api_base=fake.url, template_sid="HX" + "a" * 32)
+    fake.then(Reply()).window_closed()
+    with pytest.raises(DeliveryError) as err:
+        await channel.send(ADDRESS, outbound("word " * 700, kind="agent", age=None))
+    assert not err.value.retryable and err.value.code == "63016" and err.value.parts_sent == 1
+    fake.window_closed()
+    with pytest.raises(DeliveryError):  # resumed past the window: free text fails, no template repeats part 1
+        await channel.send(ADDRESS, outbound("word " * 700, kind="agent", age=30 * 3600, parts_sent=1))
+    await channel.close()
+    assert all(r.get("ContentSid") is None for r in fake.sent)
+
+
 async def test_rate_limit_is_retryable_with_retry_after(fake: FakeTwilio, channel: WhatsAppChannel) -> None:
     fake.rate_limited(retry_after=7)
     with pytest.raises(DeliveryError) as err:
@@ -317,6 +345,24 @@ async def test_ack_is_twiml_and_status_callback_updates_delivery(client, rt, pos
     status_body = fixture("status__read").replace(b"SM9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d", bot.provider_id.encode())
     assert (await post(status_body)).status == 200
     assert (await Message.get(id=bot.id)).delivery_status == "read"
+
+
+LONG = "word " * 350 + "end"
+
+
+@pytest.mark.parametrize("failure", [Reply(503, 20500, "Service Unavailable"),
+                                     Reply(429, 20429, "Too Many Requests", {"Retry-After": "0.05"})], ids=["5xx", "429"])
+async def test_a_retry_resumes_after_the_parts_twilio_accepted(client, rt, post, fake: FakeTwilio, failure: Reply) -> None:
+    form = dict(parse_qsl(fixture("message__text").decode()))
+    fake.then(Reply()).then(failure)
+    parts = truncate_for(WhatsAppChannel.capabilities, f"echo: {LONG}")
+    reply = await long_reply_resumed(rt, post, urlencode({**form, "Body": LONG}).encode(), parts,
+                                     lambda: [r.get("Body") or "" for _, r in fake.accepted])
+    first_sid = fake.accepted[0][0]
+    assert reply.provider_id == first_sid  # status callbacks name the first part
+    receipt = fixture("status__delivered").replace(b"SM9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d", first_sid.encode())
+    assert (await post(receipt)).status == 200
+    assert (await Message.get(id=reply.id)).delivery_status == "delivered"
 
 
 @pytest.mark.parametrize("name", ["message__text", "message__media", "message__location"])

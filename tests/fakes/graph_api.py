@@ -4,8 +4,9 @@ It speaks the Send API wire format (`POST /{version}/me/messages?access_token=�
 `recipient` / `messaging_type` / `tag` / `message` or `sender_action`, answering
 `{"recipient_id", "message_id"}`), the profile lookup (`GET /{version}/{id}?fields=…`), and
 Graph errors (`{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`).
-It records every request and can be scripted to answer 429 with Retry-After, 5xx, slowly, or
-with window errors (code 10, subcode 2018278). Point the channels at it with
+It records every request and what it accepted (what the customer sees), and can be scripted to
+answer 429 with Retry-After, 5xx, slowly, held until released, or with window errors (code 10,
+subcode 2018278) — for any call, for message sends only, or for profile lookups. Point the channels at it with
 `META_GRAPH_BASE=fake.url + "/v21.0"`.
 """
 
@@ -22,9 +23,26 @@ from aiohttp import web
 from tests.fakes.server import LocalServer
 
 
+class Hold:
+    """Keeps a scripted answer back until `release()`; `reached` is set once a request waits on it."""
+
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        """Let the held request be answered."""
+        self._released.set()
+
+    async def wait(self) -> None:
+        """Wait (in the fake's handler) until released."""
+        self.reached.set()
+        await self._released.wait()
+
+
 @dataclass
 class Reply:
-    """One scripted answer: HTTP status, Graph error code/subcode, headers, delay."""
+    """One scripted answer: HTTP status, Graph error code/subcode, headers, delay, hold."""
 
     status: int = 200
     code: int | None = None
@@ -32,6 +50,7 @@ class Reply:
     message: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    hold: Hold | None = None
 
 
 @dataclass
@@ -52,13 +71,20 @@ class FakeGraph(LocalServer):
         self.profiles: dict[str, dict] = profiles or {}
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
+        self.message_script: deque[Reply] = deque()
         self.profile_script: deque[Reply] = deque()
+        self.accepted: list[tuple[str, dict]] = []
         self._ids = itertools.count(1)
 
     # scripting ---------------------------------------------------------------------------
     def then(self, reply: Reply, times: int = 1) -> FakeGraph:
         """Answer the next `times` Send API calls with `reply`."""
         self.script.extend([reply] * times)
+        return self
+
+    def messages_then(self, *replies: Reply) -> FakeGraph:
+        """Answer the next message sends (not sender actions) with `replies`, in order."""
+        self.message_script.extend(replies)
         return self
 
     def rate_limited(self, retry_after: float = 1, times: int = 1) -> FakeGraph:
@@ -104,9 +130,10 @@ class FakeGraph(LocalServer):
         return _error(400, 100, None, "Unsupported request")
 
     async def _send(self, body: Any) -> web.Response:
-        reply = self.script.popleft() if self.script else Reply()
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        carries_message = isinstance(body, dict) and "message" in body
+        script = self.message_script if carries_message and self.message_script else self.script
+        reply = script.popleft() if script else Reply()
+        await _delay(reply)
         if reply.status >= 300:
             return _error(reply.status, reply.code, reply.subcode, reply.message, reply.headers)
         if not isinstance(body, dict) or "id" not in (body.get("recipient") or {}):
@@ -114,12 +141,13 @@ class FakeGraph(LocalServer):
         recipient = body["recipient"]["id"]
         if "sender_action" in body:
             return web.json_response({"recipient_id": recipient})
-        return web.json_response({"recipient_id": recipient, "message_id": f"m_fake{next(self._ids):06d}"})
+        mid = f"m_fake{next(self._ids):06d}"
+        self.accepted.append((mid, body["message"]))
+        return web.json_response({"recipient_id": recipient, "message_id": mid})
 
     async def _profile(self, user_id: str, fields: str) -> web.Response:
         reply = self.profile_script.popleft() if self.profile_script else Reply()
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        await _delay(reply)
         if reply.status >= 300:
             return _error(reply.status, reply.code, reply.subcode, reply.message, reply.headers)
         profile = self.profiles.get(user_id)
@@ -133,6 +161,13 @@ class FakeGraph(LocalServer):
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
+
+
+async def _delay(reply: Reply) -> None:
+    if reply.hold is not None:
+        await reply.hold.wait()
+    if reply.delay:
+        await asyncio.sleep(reply.delay)
 
 
 def _error(status: int, code: int | None, subcode: int | None, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -2,7 +2,8 @@
 
 It speaks Twilio's wire format (form-encoded `POST /2010-04-01/Accounts/{sid}/Messages.json`,
 HTTP Basic auth with the account SID and auth token, a Message resource JSON on 201, errors as
-`{"code", "message", "more_info", "status"}`), records every request, and can be scripted to
+`{"code", "message", "more_info", "status"}`), records every request and the messages it
+accepted (what the customer receives), and can be scripted to
 answer 429 with Retry-After, 5xx, slowly, or with WhatsApp errors such as 63016 and 21211.
 Point the channel at it with `TWILIO_API_BASE=fake.url`.
 """
@@ -56,6 +57,7 @@ class FakeTwilio(LocalServer):
         self.auth_token = auth_token
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
+        self.accepted: list[tuple[str, Recorded]] = []
         self._ids = itertools.count(1)
 
     # scripting ---------------------------------------------------------------------------
@@ -93,9 +95,8 @@ class FakeTwilio(LocalServer):
     async def _create_message(self, request: web.Request) -> web.Response:
         form = await request.post()
         auth = _basic_auth(request.headers.get("Authorization", ""))
-        self.requests.append(
-            Recorded(request.method, request.path, {k: form.getall(k) for k in form.keys()}, auth)  # type: ignore[misc]
-        )
+        recorded = Recorded(request.method, request.path, {k: form.getall(k) for k in form.keys()}, auth)  # type: ignore[misc]
+        self.requests.append(recorded)
         if auth != (self.account_sid, self.auth_token) or request.match_info["sid"] != self.account_sid:
             return _error(401, 20003, "Authenticate")
         reply = self.script.popleft() if self.script else Reply()
@@ -104,6 +105,7 @@ class FakeTwilio(LocalServer):
         if reply.status >= 300:
             return _error(reply.status, reply.code, reply.message, reply.headers)
         sid = f"SM{next(self._ids):032x}"
+        self.accepted.append((sid, recorded))
         now = formatdate(usegmt=True)
         body = form.get("Body") or ""
         return web.json_response(

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from handoff.bot.base import BotReply, Summary, Turn
+from handoff.contact_names import fill_contact_name
 from handoff.desk.auth import create_agent
-from handoff.models import Agent, Message, Ticket
+from handoff.models import Agent, ContactIdentity, Conversation, Message, Ticket
 from handoff.runtime import RUNTIME
 from handoff.web import auth
 from tests.conftest import settle
@@ -388,3 +389,29 @@ async def test_agent_attaches_files_in_the_desk(server: Any, agents: dict[str, A
     for image in (line.locator("img"), sent.locator(".attachment.thumb img")):  # both pages really loaded it
         await expect(image).to_be_visible()
         assert await image.evaluate("img => img.complete && img.naturalWidth") == 1
+
+
+class KnownNames:
+    """A name source (as Messenger's Graph profile lookup is) that knows every contact as Ana."""
+
+    name = "widget"
+
+    def cached_name(self, contact_id: str) -> tuple[bool, str | None]:
+        return False, None
+
+    async def contact_name(self, contact_id: str) -> str | None:
+        return "Ana Souza"
+
+
+async def test_a_contact_name_found_later_shows_on_the_open_ticket(server: Any, agents: dict[str, Agent], browser: Any) -> None:
+    from playwright.async_api import expect
+
+    _customer, ann = await taken_over_in_desk(browser, server.base, "hello")
+    await expect(ann.locator("[data-field=contact-name]")).to_have_text("—")
+    await expect(ann.locator("[data-field=summary]")).to_contain_text("The customer wrote")  # the page is settled
+    await settle(server.app[RUNTIME])
+
+    conversation = await Conversation.get(channel="widget")
+    identity = await ContactIdentity.get(contact_id=conversation.contact_id)  # type: ignore[attr-defined]
+    await fill_contact_name(server.app[RUNTIME], KnownNames(), identity.external_id, conversation.id)
+    await expect(ann.locator("[data-field=contact-name]")).to_have_text("Ana Souza")

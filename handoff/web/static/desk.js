@@ -526,6 +526,10 @@
         appendEvent(Object.assign({ created_at: new Date().toISOString() }, data.event)); scrollTimeline();
       } else if (kind === "message.updated" && data.conversation_id === t.conversation_id) reloadTimeline();
       else if (kind === "stream.lagged") viewTicket(t.id);
+      else if (kind === "conversation.updated" && data.conversation_id === t.conversation_id && data.contact) {
+        state.conversation.contact = Object.assign({}, state.conversation.contact, data.contact);
+        document.querySelector("[data-field=contact-name]").textContent = data.contact.name || "—";
+      }
       else if ((kind === "ticket.updated" || kind === "ticket.summary") && data.ticket && data.ticket.id === t.id) updateTicket(data.ticket);
       else if (kind === "typing" && data.conversation_id === t.conversation_id && data.who === "customer") {
         ticketEls.typing.hidden = !data.typing;
