@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -67,6 +68,16 @@ async def test_concurrent_distinct_messages_of_a_new_contact_share_one_conversat
         (b'{"id": "1", "conversation": "c", "text": "hi"}', "contact must be"),
         (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "text": ""}', "text must be"),
         (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "text": 5}', "text must be"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "text": "", "attachments": []}', "text must be"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "text": "", "attachments": {}}', "attachments must be"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "attachments": [{"url": "file:///etc/passwd"}]}',
+         "attachments[0].url must be"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "attachments": ["https://x.example/a"]}',
+         "attachments[0] must be an object"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "attachments": [{"url": "https://x.example/a",'
+         b' "size": -1}]}', "attachments[0].size must be"),
+        (b'{"id": "1", "conversation": "c", "contact": {"id": "u"}, "attachments": ['
+         + b", ".join([b'{"url": "https://x.example/a"}'] * 11) + b"]}", "at most 10"),
     ],
 )
 async def test_malformed_bodies_are_rejected_and_change_nothing(client, body, error):
@@ -106,3 +117,18 @@ async def test_oversized_body_is_rejected(client):
 async def test_unknown_channel_is_404(client):
     response = await client.post("/webhooks/nope", data=b"{}")
     assert response.status == 404
+
+
+async def test_api_customers_can_send_files_by_url(client, rt):
+    from handoff.channels.api import sign
+
+    body = json.dumps({"id": "f1", "conversation": "files", "contact": {"id": "u9"}, "text": "",
+                       "attachments": [{"url": "https://cdn.example.com/receipt.pdf", "content_type": "application/pdf",
+                                        "filename": "receipt.pdf", "size": 5120}]}).encode()
+    response = await client.post("/webhooks/api", data=body, headers={"X-Handoff-Signature": sign(API_SECRET, body)})
+    assert response.status == 202
+    await settle(rt)
+    stored = await Message.get(provider_id="f1")
+    assert stored.text == ""
+    assert stored.attachments == [{"url": "https://cdn.example.com/receipt.pdf", "filename": "receipt.pdf",
+                                   "content_type": "application/pdf", "size": 5120}]

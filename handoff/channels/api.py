@@ -1,8 +1,10 @@
 """The generic signed HTTP `api` channel (DESIGN.md §6), for integrators.
 
 Inbound: `POST /webhooks/api` with `X-Handoff-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`
-and `{"id", "conversation", "contact": {"id", "name"?}, "text"}`. Outbound: the same
-signature on a JSON POST to HANDOFF_API_CALLBACK_URL.
+and `{"id", "conversation", "contact": {"id", "name"?}, "text", "attachments"?}`, where each
+attachment is `{"url": "https://...", "content_type"?, "filename"?, "size"?}` (the text may be empty
+when files come). Outbound: the same signature on a JSON POST to HANDOFF_API_CALLBACK_URL; files an
+agent sends arrive as `name: URL` lines in the text, which any receiver can show.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from handoff.channels.base import (
     parse_retry_after,
 )
 from handoff.config import Settings
-from handoff.schema import Address, InboundMessage, OutboundMessage
+from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
 
 SIGNATURE_HEADER = "X-Handoff-Signature"
 MAX_ID = 255
 MAX_TEXT = 10_000
+MAX_ATTACHMENTS = 10
+MAX_URL = 2048
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -87,9 +91,10 @@ class ApiChannel:
         name = contact.get("name")
         if name is not None and not isinstance(name, str):
             raise BadPayload("contact.name must be a string")
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise BadPayload("text must be a non-empty string")
+        attachments = _attachments(data.get("attachments"))
+        text = data.get("text", "" if attachments else None)
+        if not isinstance(text, str) or not (text.strip() or attachments):
+            raise BadPayload("text must be a non-empty string (or empty with attachments)")
         if len(text) > MAX_TEXT:
             raise BadPayload(f"text is longer than {MAX_TEXT} characters")
         return [
@@ -100,6 +105,7 @@ class ApiChannel:
                 conversation_key=conversation,
                 contact_name=(name or None) and name[:200],
                 text=text,
+                attachments=attachments,
                 raw=data,
             )
         ]
@@ -147,3 +153,29 @@ def _text_field(data: dict[str, Any], key: str, limit: int, where: str = "") -> 
     if len(value) > limit:
         raise BadPayload(f"{where}{key} is longer than {limit} characters")
     return value
+
+
+def _attachments(value: Any) -> tuple[Attachment, ...]:
+    """The optional `attachments` list, each checked: an http(s) URL and optional name, type, size."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS:
+        raise BadPayload(f"attachments must be a list of at most {MAX_ATTACHMENTS} objects")
+    found = []
+    for index, item in enumerate(value):
+        where = f"attachments[{index}]."
+        if not isinstance(item, dict):
+            raise BadPayload(f"attachments[{index}] must be an object with a url")
+        url = item.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > MAX_URL:
+            raise BadPayload(f"{where}url must be an http(s) URL of at most {MAX_URL} characters")
+        content_type, filename, size = item.get("content_type"), item.get("filename"), item.get("size")
+        if content_type is not None and not isinstance(content_type, str):
+            raise BadPayload(f"{where}content_type must be a string")
+        if filename is not None and not isinstance(filename, str):
+            raise BadPayload(f"{where}filename must be a string")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise BadPayload(f"{where}size must be a whole number of bytes")
+        found.append(Attachment(content_type=(content_type or "application/octet-stream")[:100], url=url,
+                                filename=filename[:200] if filename else None, size=size))
+    return tuple(found)
