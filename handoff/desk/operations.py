@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
@@ -263,10 +264,24 @@ async def write_summary(rt: Runtime, ticket_id: int) -> None:
 
 async def recent_turns(conversation_id: int, limit: int) -> list[Turn]:
     """The last `limit` visible customer/bot/agent messages, oldest first."""
-    rows = await Message.filter(
+    rows = await _visible_turns(conversation_id, limit)
+    return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
+
+
+async def recent_turns_and_conversation(conversation_id: int, limit: int) -> tuple[Conversation | None, list[Turn]]:
+    """`recent_turns` and, read in the same statement, the conversation as it is now.
+
+    The conversation is None when it has no visible message yet (or does not exist).
+    """
+    rows = await _visible_turns(conversation_id, limit).select_related("conversation")
+    conversation = rows[0].conversation if rows else None
+    return conversation, [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
+
+
+def _visible_turns(conversation_id: int, limit: int) -> QuerySet[Message]:
+    return Message.filter(
         conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent")
     ).order_by("-id").limit(limit)
-    return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
 
 
 async def _open_ticket_or_fail(ticket_id: int) -> Ticket:
@@ -295,7 +310,8 @@ async def publish(rt: Runtime, pending: Pending) -> None:
     """Publish a committed operation's live events and wake the outbox."""
     from handoff.desk.serialize import message_json
 
-    agents = {a.id: a for a in await Agent.filter(id__in={m.agent_id for m in pending.messages if m.agent_id})}  # type: ignore[attr-defined]
+    agent_ids = {m.agent_id for m in pending.messages if m.agent_id}  # type: ignore[attr-defined]
+    agents = {a.id: a for a in await Agent.filter(id__in=agent_ids)} if agent_ids else {}
     for message in pending.messages:
         rt.hub.publish("message.created", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                        ticket_id=message.ticket_id, message=message_json(message, agents))  # type: ignore[attr-defined]
