@@ -42,6 +42,10 @@ class Receipt:
     route: Route
 
 
+class OwnerChanged(Exception):
+    """The conversation changed state between being read and being written: read it again."""
+
+
 def decide(state: str, assignee_id: int | None) -> Route:
     """Who answers a new customer message in a conversation of this state."""
     if state == "bot":
@@ -73,10 +77,6 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
 
         rt.spawn(run_bot_turn(rt, receipt.conversation_id), name=f"bot-turn-{receipt.conversation_id}")
     return receipt
-
-
-class OwnerChanged(Exception):
-    """The conversation changed state between being read and being written: read it again."""
 
 
 def _duplicate(message: Message) -> Receipt:
