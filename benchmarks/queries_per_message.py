@@ -3,8 +3,10 @@
 A real server (create_app, the offline bot) receives signed webhooks; a message counts as
 answered when the bot's reply reaches the local callback receiver. Every statement the ORM
 sends is recorded (the `tortoise.db_client` debug log) with the part of handoff that sent
-it (receive, bot turn, outbox, ...); transactions are counted by their BEGIN. Two rounds:
-the first message of new conversations, then a follow-up in each.
+it (receive, bot turn, outbox, ...); transactions are counted by their BEGIN, and commits
+are the transactions plus the writes made outside one (each commits, and on SQLite's
+default synchronous=FULL each commit is an fsync). Two rounds: the first message of new
+conversations, then a follow-up in each.
 
     .venv/bin/python benchmarks/queries_per_message.py [--conversations 20] [--concurrency 1]
         [--database postgres://root@127.0.0.1:5432/test] [--statements]
@@ -49,11 +51,15 @@ class QueryLog(logging.Handler):
         super().__init__(logging.DEBUG)
         self.statements: Counter[tuple[str, str]] = Counter()
         self.transactions: Counter[str] = Counter()
+        self.lone_writes: Counter[str] = Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
         if not isinstance(record.args, tuple) or len(record.args) != 2:
             return  # connection set-up and tear-down messages
-        self.statements[(_part(), _shape(str(record.args[0])))] += 1
+        part, sql = _part(), str(record.args[0])
+        self.statements[(part, _shape(sql))] += 1
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) and not _in_transaction():
+            self.lone_writes[part] += 1
 
     def began(self) -> None:
         """Record a transaction's BEGIN."""
@@ -63,6 +69,7 @@ class QueryLog(logging.Handler):
         """Forget what was counted so far."""
         self.statements.clear()
         self.transactions.clear()
+        self.lone_writes.clear()
 
 
 def _part() -> str:
@@ -73,6 +80,13 @@ def _part() -> str:
         found = next((part for prefix, part in PARTS.items() if module.startswith(prefix)), found)
         frame = frame.f_back  # type: ignore[assignment]
     return found
+
+
+def _in_transaction() -> bool:
+    from tortoise import connections
+    from tortoise.backends.base.client import TransactionalDBClient
+
+    return isinstance(connections.get("default"), TransactionalDBClient)
 
 
 def _shape(sql: str) -> str:
@@ -134,13 +148,16 @@ async def _round(session: aiohttp.ClientSession, url: str, replies: Replies, con
 
 def _report(title: str, log: QueryLog, messages: int, show_statements: bool) -> None:
     total = sum(log.statements.values())
-    print(f"\n{title}: {total / messages:.1f} statements and "
-          f"{sum(log.transactions.values()) / messages:.1f} transactions per answered message")
+    commits = sum(log.transactions.values()) + sum(log.lone_writes.values())
+    print(f"\n{title}: {total / messages:.1f} statements, {sum(log.transactions.values()) / messages:.1f} "
+          f"transactions and {commits / messages:.1f} commits per answered message")
     parts = Counter[str]()
     for (part, _), n in log.statements.items():
         parts[part] += n
     for part, n in parts.most_common():
-        print(f"  {part:<10} {n / messages:5.1f} statements  {log.transactions[part] / messages:4.1f} transactions")
+        commits = log.transactions[part] + log.lone_writes[part]
+        print(f"  {part:<10} {n / messages:5.1f} statements  {log.transactions[part] / messages:4.1f} transactions"
+              f"  {commits / messages:4.1f} commits")
         if show_statements:
             shapes = [(shape, c) for (p, shape), c in log.statements.items() if p == part]
             for shape, c in sorted(shapes, key=lambda item: -item[1]):

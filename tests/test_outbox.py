@@ -133,3 +133,18 @@ async def test_an_expired_claim_is_taken_over_by_one_worker_only(client, rt, say
     await settle(rt)
     texts = [m["text"] for m in callback.for_conversation("expired")]
     assert texts.count("sent by a crashed instance") == 1
+
+
+async def test_a_provider_id_we_already_hold_keeps_the_delivery_status(client, rt, say, callback):
+    await rt.outbox.stop()
+    await say("hello", conversation="reused")
+    await rt.drain()
+    reply = await Message.get(author_kind="bot")
+    holder = await Message.get(author_kind="customer")
+    await Message.filter(id=holder.id).update(provider_id=f"api-out-{reply.id}")  # what the api channel answers
+    await rt.outbox.run_once()
+    await reply.refresh_from_db()
+    assert (reply.delivery_status, reply.provider_id) == ("sent", None)
+    row = await Outbox.get(message_id=reply.id)
+    assert (row.status, row.attempts) == ("done", 1)
+    assert [m["text"] for m in callback.for_conversation("reused")] == ["echo: hello"]
