@@ -1,7 +1,11 @@
 """End-to-end api-channel throughput: signed webhook -> stored -> offline bot -> reply
 delivered to a local callback receiver, next to a bare aiohttp handler in the same run.
 
-    .venv/bin/python benchmarks/api_throughput.py [--messages 500] [--concurrency 16] [--database URL]
+    .venv/bin/python benchmarks/api_throughput.py [--messages 500] [--concurrency 16]
+        [--database postgres://root@127.0.0.1:5432/test]
+
+With a postgres:// URL a throwaway database is created on that server and dropped after;
+benchmarks/queries_per_message.py shows the SQL each answered message costs.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,20 +22,12 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.harness import fresh_database, serve  # noqa: E402
 from handoff.app import create_app  # noqa: E402
 from handoff.channels.api import sign  # noqa: E402
 from handoff.config import Settings  # noqa: E402
 
 SECRET = "bench-secret"
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 async def _fire(url: str, bodies: list[bytes], concurrency: int, signed: bool) -> float:
@@ -58,7 +53,7 @@ async def bare_rps(bodies: list[bytes], concurrency: int) -> float:
 
     app = web.Application()
     app.router.add_post("/hook", handler)
-    runner, base = await _serve(app)
+    runner, base = await serve(app)
     try:
         return len(bodies) / await _fire(base + "/hook", bodies, concurrency, signed=False)
     finally:
@@ -80,9 +75,9 @@ async def handoff_mps(bodies: list[bytes], concurrency: int, database_url: str) 
 
     sink = web.Application()
     sink.router.add_post("/callback", receive)
-    sink_runner, sink_base = await _serve(sink)
+    sink_runner, sink_base = await serve(sink)
     settings = Settings(database_url=database_url, api_secret=SECRET, api_callback_url=sink_base + "/callback")
-    runner, base = await _serve(create_app(settings))
+    runner, base = await serve(create_app(settings))
     try:
         started = time.perf_counter()
         acked = await _fire(base + "/webhooks/api", bodies, concurrency, signed=True)
@@ -108,8 +103,7 @@ async def main() -> None:
     parser.add_argument("--database", default="")
     args = parser.parse_args()
     bodies = _bodies(args.messages)
-    with tempfile.TemporaryDirectory() as tmp:
-        database = args.database or f"sqlite://{tmp}/bench.db"
+    async with fresh_database(args.database) as database:
         bare = await bare_rps(bodies, args.concurrency)
         acked, answered = await handoff_mps(bodies, args.concurrency, database)
     print(f"messages={args.messages} concurrency={args.concurrency} database={database.split(':')[0]}")

@@ -31,6 +31,7 @@ import aiohttp
 import openai
 from aiohttp import web
 
+from benchmarks.harness import serve
 from handoff.app import create_app
 from handoff.bot.base import Bot, BotReply, Summary, Turn
 from handoff.bot.openai_bot import OpenAIBot, RetryPolicy
@@ -87,15 +88,6 @@ class Callbacks:
         if future is not None and not future.done():
             future.set_result(time.perf_counter())
         return web.json_response({"ok": True})
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Run `app` on a free local port."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 async def run(bot: Bot, database_url: str, conversations: int, turns: int) -> dict[str, list[float]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -41,6 +42,10 @@ class Receipt:
     route: Route
 
 
+class OwnerChanged(Exception):
+    """The conversation changed state between being read and being written: read it again."""
+
+
 def decide(state: str, assignee_id: int | None) -> Route:
     """Who answers a new customer message in a conversation of this state."""
     if state == "bot":
@@ -56,16 +61,15 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
         try:
             receipt, pending = await _store(inbound)
             break
-        except IntegrityError:
-            # A concurrent replay of the same message, or a concurrent first message of the
-            # same contact/conversation: the transaction rolled back; look again.
+        except (IntegrityError, OwnerChanged):
+            # A replay of a stored message (the unique (channel, provider_id) index refused
+            # it), a concurrent first message of the same contact/conversation, or a state
+            # change between our read and our write: the transaction rolled back; look again.
             existing = await Message.get_or_none(channel=inbound.channel, provider_id=inbound.provider_id)
             if existing is not None:
                 return _duplicate(existing)
             if attempt == RECEIVE_ATTEMPTS - 1:
                 raise
-    if receipt.duplicate:
-        return receipt
     metrics.MESSAGES_IN.labels(inbound.channel).inc()
     await publish(rt, pending)
     if receipt.route == "bot":
@@ -80,17 +84,20 @@ def _duplicate(message: Message) -> Receipt:
 
 
 async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
+    """One transaction; a replay is refused by the unique index when its message is inserted."""
     pending = Pending()
+    now = utcnow()
     async with in_transaction():
-        existing = await Message.get_or_none(channel=inbound.channel, provider_id=inbound.provider_id)
-        if existing is not None:
-            return _duplicate(existing), pending
-        contact = await _contact(inbound)
-        conversation = await _conversation(inbound, contact)
-        language = await _language(conversation, inbound.text)
-        now = utcnow()
+        conversation = await _running_conversation(inbound)
+        ticket = None
+        if conversation is None:
+            conversation = await _new_conversation(inbound, await _contact(inbound), now)
+        else:
+            await _known_contact(conversation, inbound)
+            ticket = await _touch(conversation, inbound, now)
         message = await Message.create(
             conversation=conversation,
+            ticket=ticket,
             channel=inbound.channel,
             direction="incoming",
             author_kind="customer",
@@ -99,25 +106,37 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
             provider_id=inbound.provider_id,
             delivery_status="none",
         )
-        thread = {**conversation.thread, **{k: v for k, v in inbound.thread.items() if k != "reply_to"}}
-        await Conversation.filter(id=conversation.id).update(
-            last_customer_message_at=now,
-            last_activity_at=now,
-            last_responder="customer",
-            thread=thread,
-            language=language or conversation.language,
-        )
-        conversation.language = language or conversation.language
-        ticket = await Ticket.get_or_none(open_key=conversation.id)
-        if ticket is not None:
-            message.ticket_id = ticket.id  # type: ignore[attr-defined]
-            await Message.filter(id=message.id).update(ticket_id=ticket.id)
-            if ticket.status == "on_customer":
-                await Ticket.filter(id=ticket.id).update(status="on_you")
         route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
         pending.messages.append(message)
         pending.add("conversation.updated", conversation_id=conversation.id, state=conversation.state)
     return Receipt(message.id, conversation.id, False, route), pending
+
+
+async def _touch(conversation: Conversation, inbound: InboundMessage, now: datetime) -> Ticket | None:
+    """Record the customer's activity on a running conversation; returns its open ticket.
+
+    The update is fenced by the version read (every state change bumps it), so the route
+    decided from that read is the one in force at commit. An open ticket exists exactly
+    while the state is "human"; it is written before the conversation, in the order the
+    desk operations lock them.
+    """
+    ticket = None
+    if conversation.state == "human":
+        ticket = await Ticket.get_or_none(open_key=conversation.id)
+        if ticket is not None and ticket.status == "on_customer":
+            await Ticket.filter(id=ticket.id).update(status="on_you")
+    language = await _language(conversation, inbound.text) or conversation.language
+    thread = _merged_thread(conversation.thread, inbound)
+    if not await Conversation.filter(id=conversation.id, version=conversation.version).update(
+            last_customer_message_at=now, last_activity_at=now, last_responder="customer", thread=thread,
+            language=language):
+        raise OwnerChanged(f"conversation {conversation.id} changed state")
+    conversation.language = language
+    return ticket
+
+
+def _merged_thread(thread: dict[str, Any], inbound: InboundMessage) -> dict[str, Any]:
+    return {**thread, **{k: v for k, v in inbound.thread.items() if k != "reply_to"}}
 
 
 async def _language(conversation: Conversation, text: str) -> str | None:
@@ -130,40 +149,69 @@ async def _language(conversation: Conversation, text: str) -> str | None:
 
 
 async def _contact(inbound: InboundMessage) -> Contact:
-    identity = await ContactIdentity.get_or_none(channel=inbound.channel, external_id=inbound.contact_id)
+    """The contact behind the sender's channel identity, created on first sight."""
+    identity = await ContactIdentity.filter(channel=inbound.channel, external_id=inbound.contact_id
+                                            ).select_related("contact").first()
     if identity is not None:
-        contact = await Contact.get(id=identity.contact_id)  # type: ignore[attr-defined]
-        if (inbound.contact_name and not contact.name) or (inbound.contact_email and not contact.email):
-            contact.name = contact.name or inbound.contact_name
-            contact.email = contact.email or inbound.contact_email
-            await contact.save(update_fields=["name", "email"])
-        return contact
+        await _fill_in(identity.contact, inbound)
+        return identity.contact
     contact = await Contact.create(name=inbound.contact_name, email=inbound.contact_email)
     await ContactIdentity.create(contact=contact, channel=inbound.channel, external_id=inbound.contact_id)
     return contact
 
 
-async def _conversation(inbound: InboundMessage, contact: Contact) -> Conversation:
+async def _known_contact(conversation: Conversation, inbound: InboundMessage) -> None:
+    """Resolve the sender of a message to a running conversation.
+
+    The conversation's own contact is the sender's (identities never move between contacts)
+    unless someone else writes in the thread, whose identity is then looked up or created.
+    """
+    if conversation.contact_external_id == inbound.contact_id and conversation.channel == inbound.channel:
+        await _fill_in(conversation.contact, inbound)
+    else:
+        await _contact(inbound)
+
+
+async def _fill_in(contact: Contact, inbound: InboundMessage) -> None:
+    """Complete a contact's missing name or email from what this message tells."""
+    if (inbound.contact_name and not contact.name) or (inbound.contact_email and not contact.email):
+        contact.name = contact.name or inbound.contact_name
+        contact.email = contact.email or inbound.contact_email
+        await contact.save(update_fields=["name", "email"])
+
+
+async def _running_conversation(inbound: InboundMessage) -> Conversation | None:
+    """The not-ended conversation this message belongs to (with its contact), if any."""
     replied = inbound.thread.get("reply_to") or []
     if replied:
         earlier = await Message.filter(channel=inbound.channel, provider_id__in=list(replied)).order_by("-id").first()
         if earlier is not None:
-            conversation = await Conversation.get(id=earlier.conversation_id)  # type: ignore[attr-defined]
-            if conversation.state != "ended":
+            conversation = await Conversation.filter(id=earlier.conversation_id  # type: ignore[attr-defined]
+                                                     ).select_related("contact").first()
+            if conversation is not None and conversation.state != "ended":
                 return conversation
-    open_key = f"{inbound.channel}:{inbound.key}"
-    conversation = await Conversation.get_or_none(open_key=open_key)
-    if conversation is not None:
-        return conversation
+    return await Conversation.filter(open_key=_open_key(inbound)).select_related("contact").first()
+
+
+async def _new_conversation(inbound: InboundMessage, contact: Contact, now: datetime) -> Conversation:
+    """A bot conversation opened by this message."""
     return await Conversation.create(
         contact=contact,
         channel=inbound.channel,
         external_key=inbound.key,
         contact_external_id=inbound.contact_id,
-        open_key=open_key,
+        open_key=_open_key(inbound),
         state="bot",
-        thread={},
+        thread=_merged_thread({}, inbound),
+        language=detect_language([inbound.text]) if inbound.text.strip() else None,
+        last_customer_message_at=now,
+        last_activity_at=now,
+        last_responder="customer",
     )
+
+
+def _open_key(inbound: InboundMessage) -> str:
+    return f"{inbound.channel}:{inbound.key}"
 
 
 def _attachment_json(attachment: object) -> dict[str, object]:

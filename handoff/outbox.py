@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
@@ -103,7 +103,7 @@ class OutboxWorker:
         self._wake.clear()
         now = utcnow()
         due = Q(status="pending", next_attempt_at__lte=now) | Q(status="sending", claimed_until__lt=now)
-        rows = await Outbox.filter(due).order_by("id").limit(self.batch)
+        rows = await Outbox.filter(due).select_related("message__conversation").order_by("id").limit(self.batch)
         by_conversation: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
             by_conversation[row.conversation_id].append(row)
@@ -111,12 +111,6 @@ class OutboxWorker:
         return len(rows) == self.batch
 
     async def _deliver_in_order(self, rows: list[Outbox]) -> None:
-        first = rows[0]
-        blocked = await Outbox.filter(
-            conversation_id=first.conversation_id, status__in=("pending", "sending"), id__lt=first.id
-        ).exists()
-        if blocked:  # an earlier message of this conversation is waiting for a retry
-            return
         async with self._slots:
             for row in rows:
                 if not await self._claim(row):
@@ -125,16 +119,38 @@ class OutboxWorker:
                     return
 
     async def _claim(self, row: Outbox) -> bool:
+        """Take a polled row for this worker; False when another has it or it must wait.
+
+        A bot message is claimed only while its conversation is still at the version it was
+        written under, in the same statement; when that fence refuses, the row is claimed
+        without it and its conversation read again, so that `_deliver` cancels it.
+        """
+        bot = row.message.author_kind == "bot"
+        if await self._compare_and_set(row, fenced=bot):
+            return True
+        if not bot or not await self._compare_and_set(row, fenced=False):
+            return False
+        row.message.conversation = await Conversation.get(id=row.conversation_id)
+        return True
+
+    async def _compare_and_set(self, row: Outbox, fenced: bool) -> bool:
+        """Claim the row as it was polled, unless an earlier message of its conversation is
+        still pending or being sent (waiting for a retry: the order holds)."""
         now = utcnow()
-        claimed = await Outbox.filter(id=row.id, status=row.status, attempts=row.attempts).update(
-            status="sending", claimed_until=now + timedelta(seconds=CLAIM_SECONDS)
-        )
-        return bool(claimed)
+        earlier = Outbox.filter(conversation_id=row.conversation_id, status__in=("pending", "sending"), id__lt=row.id)
+        query = Outbox.filter(id=row.id, status=row.status, attempts=row.attempts,
+                              conversation_id__not_in=Subquery(earlier.values("conversation_id")))
+        if row.status == "sending":  # an expired claim: only one worker may take it over
+            query = query.filter(claimed_until__lt=now)
+        if fenced:
+            current = Conversation.filter(id=row.conversation_id, version=row.message.epoch)
+            query = query.filter(conversation_id__in=Subquery(current.values("id")))
+        return bool(await query.update(status="sending", claimed_until=now + timedelta(seconds=CLAIM_SECONDS)))
 
     async def _deliver(self, row: Outbox) -> bool:
         """Send one row; True when the conversation's next message may follow."""
-        message = await Message.get(id=row.message_id)  # type: ignore[attr-defined]
-        conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
+        message = row.message
+        conversation = message.conversation
         if message.author_kind == "bot" and message.epoch != conversation.version:
             await self._finish(row, message, "cancelled", "the conversation was taken over before delivery")
             metrics.BOT_REPLIES_FENCED.inc()

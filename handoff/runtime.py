@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,12 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class _TurnLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+@dataclass
 class Runtime:
     """Settings, channel instances, the bot, the live-event hub, the outbox, the media store and background tasks."""
 
@@ -34,7 +41,7 @@ class Runtime:
     outbox: OutboxWorker | None = None
     media: MediaStore = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    _turn_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    _turn_locks: dict[int, _TurnLock] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.media = MediaStore.from_settings(self.settings)
@@ -68,16 +75,24 @@ class Runtime:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def turn_lock(self, conversation_id: int) -> asyncio.Lock:
-        """A lock serializing bot turns of one conversation in this process."""
-        lock = self._turn_locks.get(conversation_id)
-        if lock is None:
-            if len(self._turn_locks) > 10_000:
-                for key, old in list(self._turn_locks.items()):
-                    if not old.locked():
-                        del self._turn_locks[key]
-            lock = self._turn_locks[conversation_id] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def turn_lock(self, conversation_id: int) -> AsyncIterator[None]:
+        """Serialize the bot turns of one conversation in this process.
+
+        A conversation's lock exists only while a turn holds or awaits it, so the map stays
+        as small as the number of conversations being answered.
+        """
+        entry = self._turn_locks.get(conversation_id)
+        if entry is None:
+            entry = self._turn_locks[conversation_id] = _TurnLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._turn_locks[conversation_id]
 
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 
 import pytest
 
+from handoff import gateway
+from handoff.desk import operations as ops
 from handoff.gateway import decide
 from handoff.models import Conversation, Message
 from tests.conftest import API_SECRET, api_body, settle
@@ -132,3 +135,34 @@ async def test_api_customers_can_send_files_by_url(client, rt):
     assert stored.text == ""
     assert stored.attachments == [{"url": "https://cdn.example.com/receipt.pdf", "filename": "receipt.pdf",
                                    "content_type": "application/pdf", "size": 5120}]
+
+
+async def test_a_message_racing_a_takeover_is_routed_by_the_state_at_commit(client, rt, say, make_agent, monkeypatch,
+                                                                             db_url):
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one transaction at a time: nothing can commit between the read and the write")
+    agent, _ = await make_agent()
+    await say("hello", conversation="racing")
+    await settle(rt)
+    outside = contextvars.copy_context()  # no transaction: the takeover commits on its own connection
+    language = gateway._language
+    tickets = []
+
+    async def takeover_meanwhile(conversation, text):
+        if not tickets:  # between the gateway's read of the conversation and its write
+            tickets.append(await asyncio.create_task(ops.takeover(rt, conversation.id, agent), context=outside))
+        return await language(conversation, text)
+
+    monkeypatch.setattr(gateway, "_language", takeover_meanwhile)
+    async with rt.hub.subscribe() as events:
+        assert (await say("are you there?", conversation="racing")).status == 202
+        await settle(rt)
+        states = []
+        while not events.queue.empty():
+            event = events.queue.get_nowait()
+            if event["kind"] == "conversation.updated":
+                states.append(event["state"])
+    message = await Message.get(text="are you there?")
+    assert message.ticket_id == tickets[0].id
+    assert states == ["human", "human"]  # the takeover's, then this message's: never "bot"
+    assert await Message.filter(conversation_id=message.conversation_id, author_kind="bot").count() == 1

@@ -3,13 +3,16 @@ across a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from datetime import timedelta
 
 import pytest
 
 from handoff.desk import operations as ops
 from handoff.models import Conversation, Event, Message, Outbox
-from handoff.outbox import backoff_delay
+from handoff.outbox import OutboxWorker, backoff_delay
+from handoff.timeline import utcnow
 from tests.conftest import settle
 
 
@@ -116,3 +119,32 @@ async def test_message_for_an_unconfigured_channel_fails_visibly(client, rt, say
     await agent_reply.refresh_from_db()
     assert agent_reply.delivery_status == "failed"
     assert "not configured" in agent_reply.delivery_error
+
+
+async def test_an_expired_claim_is_taken_over_by_one_worker_only(client, rt, say, callback):
+    await say("hello", conversation="expired")
+    await settle(rt)
+    conversation = await Conversation.get(external_key="expired")
+    orphan = await Message.create(conversation=conversation, channel="api", direction="outgoing",
+                                  author_kind="agent", text="sent by a crashed instance", delivery_status="pending")
+    await Outbox.create(message=orphan, channel="api", conversation_id=conversation.id, status="sending",
+                        next_attempt_at=utcnow(), claimed_until=utcnow() - timedelta(seconds=1))
+    await asyncio.gather(rt.outbox.run_once(), OutboxWorker(rt).run_once())
+    await settle(rt)
+    texts = [m["text"] for m in callback.for_conversation("expired")]
+    assert texts.count("sent by a crashed instance") == 1
+
+
+async def test_a_provider_id_we_already_hold_keeps_the_delivery_status(client, rt, say, callback):
+    await rt.outbox.stop()
+    await say("hello", conversation="reused")
+    await rt.drain()
+    reply = await Message.get(author_kind="bot")
+    holder = await Message.get(author_kind="customer")
+    await Message.filter(id=holder.id).update(provider_id=f"api-out-{reply.id}")  # what the api channel answers
+    await rt.outbox.run_once()
+    await reply.refresh_from_db()
+    assert (reply.delivery_status, reply.provider_id) == ("sent", None)
+    row = await Outbox.get(message_id=reply.id)
+    assert (row.status, row.attempts) == ("done", 1)
+    assert [m["text"] for m in callback.for_conversation("reused")] == ["echo: hello"]

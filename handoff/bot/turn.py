@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 from handoff import metrics
 from handoff.bot.base import BotReply
 from handoff.bot.intent import wants_human
-from handoff.desk.operations import escalate, publish, recent_turns
+from handoff.desk.operations import escalate, publish, recent_turns_and_conversation
 from handoff.models import Conversation
 from handoff.timeline import Pending, add_event, add_outgoing, utcnow
 
@@ -33,10 +33,9 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     Returns what happened: "replied", "escalated", "fenced" or "skipped".
     """
     async with rt.turn_lock(conversation_id):
-        conversation = await Conversation.get_or_none(id=conversation_id)
+        conversation, history = await recent_turns_and_conversation(conversation_id, HISTORY_TURNS)
         if conversation is None or conversation.state != "bot":
             return "skipped"
-        history = await recent_turns(conversation.id, HISTORY_TURNS)
         if not history or history[-1].author != "customer":
             return "skipped"
         version = conversation.version
@@ -49,7 +48,7 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
             reason = reply.reason or "the assistant had no answer"
             ticket = await escalate(rt, conversation.id, reason, expected_version=version)
             return "escalated" if ticket is not None else "fenced"
-        return await write_bot_reply(rt, conversation.id, version, reply.text or "")
+        return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation)
 
 
 async def _ask(rt: Runtime, conversation: Conversation, history: list, language: str) -> BotReply:
@@ -73,14 +72,20 @@ async def _typing(typing: object, conversation: Conversation) -> None:
         log.debug("typing indicator failed", exc_info=True)
 
 
-async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str) -> str:
-    """Write the bot's reply, fenced by the conversation version it was generated under."""
+async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str, *,
+                          conversation: Conversation | None = None) -> str:
+    """Write the bot's reply, fenced by the conversation version it was generated under.
+
+    `conversation`, when the caller holds it, saves reading it again: only its id, channel
+    and language are used, none of which the fenced update changes.
+    """
+    if conversation is None:
+        conversation = await Conversation.get(id=conversation_id)
     pending = Pending()
     async with in_transaction():
         fenced = not await Conversation.filter(id=conversation_id, state="bot", version=version).update(
             last_responder="bot", last_activity_at=utcnow()
         )
-        conversation = await Conversation.get(id=conversation_id)
         if fenced:
             await add_event(pending, conversation, "bot_reply_dropped", reason="the conversation changed owner",
                             version=version)

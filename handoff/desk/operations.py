@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
@@ -59,17 +60,11 @@ async def _open_ticket(
         won = False
         if conversation.state == "bot":
             now = utcnow()
-            won = bool(
-                await Conversation.filter(id=conversation.id, state="bot", version=version).update(
-                    state="human",
-                    version=version + 1,
-                    assignee_id=agent.id if agent else None,
-                    waiting_since=now,
-                    last_activity_at=now,
-                )
-            )
+            changes = {"state": "human", "version": version + 1, "assignee_id": agent.id if agent else None,
+                       "waiting_since": now, "last_activity_at": now}
+            won = bool(await Conversation.filter(id=conversation.id, state="bot", version=version).update(**changes))
         if won:
-            await conversation.refresh_from_db()
+            conversation.update_from_dict(changes)  # what the compare-and-set wrote
             ticket = await Ticket.create(
                 conversation=conversation,
                 open_key=conversation.id,
@@ -117,8 +112,8 @@ async def claim(rt: Runtime, ticket_id: int, agent: Agent) -> Ticket:
     pending = Pending()
     async with in_transaction():
         ticket = await _open_ticket_or_fail(ticket_id)
-        won = bool(await Ticket.filter(id=ticket.id, assignee_id=None, open_key__not_isnull=True).update(
-            assignee_id=agent.id, status="on_you"))
+        claimed = {"assignee_id": agent.id, "status": "on_you"}
+        won = bool(await Ticket.filter(id=ticket.id, assignee_id=None, open_key__not_isnull=True).update(**claimed))
         if won:
             await Conversation.filter(id=ticket.conversation_id).update(assignee_id=agent.id)  # type: ignore[attr-defined]
             conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
@@ -129,7 +124,7 @@ async def claim(rt: Runtime, ticket_id: int, agent: Agent) -> Ticket:
         if assignee is None:
             raise InvalidState("the ticket is closed")
         raise Conflict(f"already assigned to {assignee.name}", ticket=ticket, assignee=assignee)
-    await ticket.refresh_from_db()
+    ticket.update_from_dict(claimed)
     pending.add("ticket.updated", ticket=await ticket_json(ticket))
     await publish(rt, pending)
     return ticket
@@ -146,12 +141,12 @@ async def transfer(rt: Runtime, ticket_id: int, agent: Agent, to_agent_id: int, 
         ticket = await _open_ticket_or_fail(ticket_id)
         if ticket.assignee_id == target.id:  # type: ignore[attr-defined]
             raise InvalidState(f"the ticket is already assigned to {target.name}")
-        if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(
-                assignee_id=target.id, status="on_you"):
+        reassigned = {"assignee_id": target.id, "status": "on_you"}
+        if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(**reassigned):
             raise InvalidState("the ticket is closed")
+        ticket.update_from_dict(reassigned)
         await Conversation.filter(id=ticket.conversation_id).update(assignee_id=target.id)  # type: ignore[attr-defined]
         conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
-        await ticket.refresh_from_db()
         if note:
             await add_note(pending, conversation, ticket, agent, note)
         await add_event(pending, conversation, "transferred", ticket=ticket, agent=agent,
@@ -178,9 +173,10 @@ async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bo
     now = utcnow()
     async with in_transaction():
         ticket = await _open_ticket_or_fail(ticket_id)
-        if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(
-                open_key=None, status="closed", closed_at=now):
+        closed = {"open_key": None, "status": "closed", "closed_at": now}
+        if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(**closed):
             raise InvalidState("the ticket is already closed")
+        ticket.update_from_dict(closed)
         conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
         changes: dict[str, object] = {
             "version": conversation.version + 1, "assignee_id": None, "waiting_since": None,
@@ -191,8 +187,7 @@ async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bo
         else:
             changes.update(state="ended", open_key=None, ended_at=now)
         await Conversation.filter(id=conversation.id).update(**changes)
-        await conversation.refresh_from_db()
-        await ticket.refresh_from_db()
+        conversation.update_from_dict(changes)
         if resume_bot:
             await add_separator(pending, conversation, ticket, "ai_resumed")
             await add_event(pending, conversation, "ai_resumed", ticket=ticket, agent=agent)
@@ -229,6 +224,7 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
             if ticket.assignee_id is None:  # type: ignore[attr-defined]
                 if not await Ticket.filter(id=ticket.id, assignee_id=None).update(assignee_id=agent.id):
                     raise Conflict("the ticket was just assigned to someone else", ticket=ticket)
+                ticket.assignee_id = agent.id  # type: ignore[attr-defined]
                 await Conversation.filter(id=conversation.id).update(assignee_id=agent.id)
                 await add_event(pending, conversation, "claimed", ticket=ticket, agent=agent)
             elif ticket.assignee_id != agent.id:  # type: ignore[attr-defined]
@@ -240,8 +236,8 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
             message = await add_outgoing(pending, conversation, "agent", text, ticket=ticket, agent=agent,
                                          attachments=attachments, origin=origin)
             await Ticket.filter(id=ticket.id).update(status="on_customer")
+            ticket.status = "on_customer"
             await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=utcnow())
-    await ticket.refresh_from_db()
     pending.add("ticket.updated", ticket=await ticket_json(ticket))
     await publish(rt, pending)
     return message
@@ -267,10 +263,24 @@ async def write_summary(rt: Runtime, ticket_id: int) -> None:
 
 async def recent_turns(conversation_id: int, limit: int) -> list[Turn]:
     """The last `limit` visible customer/bot/agent messages, oldest first."""
-    rows = await Message.filter(
+    rows = await _visible_turns(conversation_id, limit)
+    return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
+
+
+async def recent_turns_and_conversation(conversation_id: int, limit: int) -> tuple[Conversation | None, list[Turn]]:
+    """`recent_turns` and, read in the same statement, the conversation as it is now.
+
+    The conversation is None when it has no visible message yet (or does not exist).
+    """
+    rows = await _visible_turns(conversation_id, limit).select_related("conversation")
+    conversation = rows[0].conversation if rows else None
+    return conversation, [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
+
+
+def _visible_turns(conversation_id: int, limit: int) -> QuerySet[Message]:
+    return Message.filter(
         conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent")
     ).order_by("-id").limit(limit)
-    return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
 
 
 async def _open_ticket_or_fail(ticket_id: int) -> Ticket:
@@ -299,7 +309,8 @@ async def publish(rt: Runtime, pending: Pending) -> None:
     """Publish a committed operation's live events and wake the outbox."""
     from handoff.desk.serialize import message_json
 
-    agents = {a.id: a for a in await Agent.filter(id__in={m.agent_id for m in pending.messages if m.agent_id})}  # type: ignore[attr-defined]
+    agent_ids = {m.agent_id for m in pending.messages if m.agent_id}  # type: ignore[attr-defined]
+    agents = {a.id: a for a in await Agent.filter(id__in=agent_ids)} if agent_ids else {}
     for message in pending.messages:
         rt.hub.publish("message.created", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                        ticket_id=message.ticket_id, message=message_json(message, agents))  # type: ignore[attr-defined]

@@ -1,0 +1,49 @@
+"""What the benchmarks share: serving an aiohttp app on a free local port, and a throwaway
+database for a run (a re-used database would answer the benchmark's message ids as
+duplicates)."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Run `app` on a free local port; returns its runner and base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(url: str = "") -> AsyncIterator[str]:
+    """Yield the URL of an empty database: SQLite in a temporary folder, or, for a
+    `postgres://` URL, a new database on that server, dropped afterwards."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite://{Path(tmp) / 'bench.db'}"
+        return
+    server, _ = url.rsplit("/", 1)
+    name = f"handoff_bench_{uuid.uuid4().hex[:8]}"
+    admin = url.replace("postgres://", "postgresql://", 1)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield f"{server}/{name}"
+    finally:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
