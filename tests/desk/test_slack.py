@@ -19,6 +19,7 @@ import pytest
 
 from handoff.app import INTEGRATIONS_KEY
 from handoff.channels.api import sign as api_sign
+from handoff.desk import operations as ops
 from handoff.desk.auth import create_agent
 from handoff.desk.slack import SlackIntegration, blocks, threads
 from handoff.desk.slack.verify import sign as slack_sign
@@ -476,3 +477,26 @@ async def test_slack_replies_are_not_posted_back_even_when_another_instance_mirr
     await desk.slack.mirror.catch_up()  # an instance that never saw the reply being written
     await desk.settle()
     assert not [t for t in desk.thread_texts(thread.ts) if "written in Slack" in t]
+
+
+async def test_a_ticket_whose_creation_was_missed_gets_its_thread_on_catch_up(desk: Desk, monkeypatch: Any) -> None:
+    alice, _ = await agents()
+    await desk.say("hi")
+    await desk.settle()
+    conversation = await Conversation.get(external_key="c1")
+
+    async def deaf(event: dict) -> None:  # e.g. the process stopped right after the takeover committed
+        return None
+
+    on_event = desk.slack.mirror.on_event
+    monkeypatch.setattr(desk.slack.mirror, "on_event", deaf)
+    ticket = await ops.takeover(desk.slack.rt, conversation.id, alice)
+    await desk.settle()
+    assert await threads.by_ticket(ticket.id) is None
+    monkeypatch.setattr(desk.slack.mirror, "on_event", on_event)
+    assert await desk.slack.mirror.catch_up() == 1
+    await desk.settle()
+    thread = await threads.by_ticket(ticket.id)
+    assert thread is not None
+    assert len([c for c in desk.fake.of("chat.postMessage") if c.args.get("blocks")]) == 1
+    assert any("Live Chat" in t for t in desk.thread_texts(thread.ts))

@@ -77,16 +77,19 @@ class Mirror:
                                         key=f"sync:{ticket_id}:{uuid.uuid4().hex}")
 
     async def catch_up(self) -> int:
-        """Sync and refresh every ticket with a thread that is open or closed recently (after a
-        restart or lost events); returns how many tickets were queued."""
+        """After a restart or lost events: sync and refresh every thread of a ticket that is open or
+        was closed recently, and start the thread of an open ticket that has none; returns how many
+        tickets were queued."""
         since = utcnow() - timedelta(hours=CATCH_UP_HOURS)
-        ticket_ids = await Ticket.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since)).values_list("id", flat=True)
+        tickets = await Ticket.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since)).values_list("id", "closed_at")
         queued = 0
-        for ticket_id in ticket_ids:
-            if await threads.by_ticket(int(ticket_id)) is None:
+        for ticket_id, closed_at in tickets:
+            has_thread = await threads.by_ticket(int(ticket_id)) is not None
+            if not has_thread and closed_at is not None:
                 continue
-            await self.request_sync(int(ticket_id))
-            await self.request_update(int(ticket_id))
+            await self.request_sync(int(ticket_id))  # posts the root first when the ticket has no thread
+            if has_thread:
+                await self.request_update(int(ticket_id))
             queued += 1
         return queued
 
