@@ -7,6 +7,9 @@ that is what Twilio and Meta need, as they fetch outbound media from
 `HANDOFF_PUBLIC_URL/media/<id>/<name>`. Files are never run in our origin: images are served
 inline, everything else as a download, always with `nosniff` and a sandbox CSP.
 `/widget/files/<id>/<name>` (the widget's URLs before this store existed) keeps working.
+
+A file a message carries is marked `attached` (`attach()`); an upload never attached is removed
+by `sweep()` once it is `UNATTACHED_TTL` old, so abandoned uploads do not pile up.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +33,8 @@ CHUNK_BYTES = 64 * 1024
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 URL_PREFIXES = ("/media/", "/widget/files/")
 _FILE_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
-_META_KEYS = ("filename", "content_type", "size")
+_META_KEYS = ("filename", "content_type", "size", "attached")
+UNATTACHED_TTL = 24 * 3600.0
 
 
 class UploadError(Exception):
@@ -165,10 +170,42 @@ class MediaStore:
         return {"id": stored.id, "filename": stored.filename, "content_type": stored.content_type,
                 "size": stored.size, "url": self.url(stored)}
 
-    def attachment(self, stored: StoredFile) -> Attachment:
-        """The file as an outbound/inbound attachment (by URL)."""
+    def attach(self, stored: StoredFile) -> Attachment:
+        """The file as the attachment of a message being written (by URL), marked as attached so
+        `sweep()` keeps it."""
+        meta_path = self.root / f"{stored.id}.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+            if not meta.get("attached"):
+                meta["attached"] = True
+                meta_path.write_text(json.dumps(meta))
+        except (OSError, ValueError):
+            pass  # a file of the legacy folder: it is never swept
         return Attachment(content_type=stored.content_type, url=self.url(stored), filename=stored.filename,
                           size=stored.size)
+
+    def sweep(self, unattached_ttl: float = UNATTACHED_TTL, now: float | None = None) -> int:
+        """Remove uploads never attached to a message once older than `unattached_ttl` seconds (and
+        stray halves of a file); returns how many files went. Safe to run on several instances."""
+        cutoff = (time.time() if now is None else now) - unattached_ttl
+        removed = 0
+        for path in self.root.glob("*") if self.root.is_dir() else ():
+            file_id = path.name.removesuffix(".json")
+            if not _FILE_ID.match(file_id) or path.name.endswith(".json"):
+                continue
+            meta_path = self.root / f"{file_id}.json"
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+                meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+                if meta.get("attached"):
+                    continue
+                path.unlink(missing_ok=True)
+                meta_path.unlink(missing_ok=True)
+                removed += 1
+            except (OSError, ValueError):
+                continue  # another instance swept it meanwhile, or a half-written file
+        return removed
 
     def _path(self, file_id: Any) -> Path | None:
         if not isinstance(file_id, str) or not _FILE_ID.match(file_id):

@@ -1,5 +1,5 @@
-"""Housekeeping loops: end bot conversations left inactive, and on start answer customer
-messages whose bot turn was interrupted by a restart."""
+"""Housekeeping loops: end bot conversations left inactive, remove uploads never attached to
+a message, and on start answer customer messages whose bot turn was interrupted by a restart."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RECOVERY_WINDOW = timedelta(hours=1)
+MEDIA_SWEEP_INTERVAL = 3600.0
 
 
 async def end_inactive(rt: Runtime) -> int:
@@ -53,11 +54,22 @@ async def resume_unanswered(rt: Runtime) -> int:
 
 
 async def sweep_forever(rt: Runtime) -> None:
-    """Run `end_inactive` periodically."""
+    """Run `end_inactive` periodically, and the media store's sweep of abandoned uploads hourly."""
     interval = max(1.0, min(60.0, rt.settings.inactivity_timeout / 4))
+    loop = asyncio.get_running_loop()
+    next_media_sweep = loop.time()
     while True:
         await asyncio.sleep(interval)
         try:
             await end_inactive(rt)
         except Exception:
             log.exception("inactivity sweep failed")
+        if loop.time() >= next_media_sweep:
+            next_media_sweep = loop.time() + MEDIA_SWEEP_INTERVAL
+            try:
+                removed = await asyncio.to_thread(rt.media.sweep)
+            except Exception:
+                log.exception("media sweep failed")
+            else:
+                if removed:
+                    log.info("removed %d uploads that were never attached to a message", removed)

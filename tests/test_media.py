@@ -86,3 +86,23 @@ async def test_served_files_are_sandboxed(aiohttp_client: Any, store: MediaStore
         assert response.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
     missing = await client.get("/media/" + "B" * 32 + "/nope.txt")
     assert missing.status == 404 and "error" in await missing.json()
+
+
+async def test_the_sweep_removes_only_old_uploads_never_attached(store: MediaStore) -> None:
+    import os
+    import time
+
+    abandoned = await store.save(chunks(b"draft"), filename="a.txt", content_type="text/plain", owner={"agent_id": 1})
+    sent = await store.save(chunks(b"sent"), filename="b.txt", content_type="text/plain", owner={"agent_id": 1})
+    fresh = await store.save(chunks(b"new"), filename="c.txt", content_type="text/plain", owner={"agent_id": 1})
+    attachment = store.attach(sent)
+    assert attachment.url == store.url(sent) and store.get(sent.id) == sent  # `attached` is not an owner field
+    day_and_more = time.time() - 25 * 3600
+    for stored in (abandoned, sent):
+        os.utime(store.root / stored.id, (day_and_more, day_and_more))
+
+    assert store.sweep() == 1
+    assert store.get(abandoned.id) is None and not (store.root / f"{abandoned.id}.json").exists()
+    assert store.read(store.get(sent.id)) == b"sent"
+    assert store.read(store.get(fresh.id)) == b"new"
+    assert store.sweep() == 0

@@ -375,7 +375,7 @@ class WidgetChannel:
         if not isinstance(ids, list):
             return []
         owned = (self.media.owned(file_id, visitor_id=visitor) for file_id in ids[:10])
-        return [self.media.attachment(stored) for stored in owned if stored is not None]
+        return [self.media.attach(stored) for stored in owned if stored is not None]
 
 
 def outbound_json(message: OutboundMessage) -> dict[str, Any]:

@@ -181,8 +181,8 @@ def _attachments(request: web.Request, ids: Any) -> list[dict[str, Any]]:
         stored = media.owned(file_id, agent_id=request[AGENT].id)
         if stored is None:
             raise InvalidInput(f"unknown attachment id {file_id[:40]!r}: upload it with POST /api/v1/uploads first")
-        found.append(attachment_json(media.attachment(stored)))
-    return found
+        found.append(stored)
+    return [attachment_json(media.attach(stored)) for stored in found]
 
 
 @routes.post("/api/v1/uploads")

@@ -373,7 +373,7 @@ async def test_files_from_our_media_store_travel_inside_the_email(smtp_sink: Smt
 
     stored = await channel.media.save(content(), filename="invoice.pdf", content_type="application/pdf",
                                       owner={"agent_id": 1})
-    files = (channel.media.attachment(stored), Attachment("image/jpeg", url="https://cdn.example/p.jpg", filename="p.jpg"))
+    files = (channel.media.attach(stored), Attachment("image/jpeg", url="https://cdn.example/p.jpg", filename="p.jpg"))
     address = Address("email", "ann@example.com", "<k@x>", {"subject": "Invoice", "message_id": "<m1@x>"})
     await channel.send(address, outbound("Your invoice is attached.", kind="agent", attachments=files))
     [got] = await smtp_sink.wait_for(1)

@@ -161,3 +161,27 @@ async def test_openapi_documents_uploads(client: Any) -> None:
     assert "multipart/form-data" in upload_op["requestBody"]["content"] and "413" in upload_op["responses"]
     reply = document["paths"]["/api/v1/tickets/{id}/messages"]["post"]["requestBody"]["content"]["application/json"]
     assert reply["schema"]["properties"]["attachments"]["items"] == {"type": "string"}
+
+
+async def test_uploads_sent_with_a_reply_are_kept_and_abandoned_ones_swept(client: Any, rt: Any, make_agent: Any,
+                                                                          say: Any) -> None:
+    import os
+    import time
+
+    _, auth = await make_agent()
+    await say("what's the return address?", conversation="keep")
+    _, ticket = await take_over(client, rt, auth, "api")
+    sent, abandoned = await upload(client, auth), await upload(client, auth)
+    refused = await client.post(f"/api/v1/tickets/{ticket['id']}/messages", headers=auth,
+                                json={"text": "two files", "attachments": [abandoned["id"], "not-an-upload"]})
+    assert refused.status == 400  # and the valid id in it stays unattached
+    response = await client.post(f"/api/v1/tickets/{ticket['id']}/messages", headers=auth,
+                                 json={"text": "label attached", "attachments": [sent["id"]]})
+    assert response.status == 201
+    await settle(rt)
+    long_ago = time.time() - 2 * 24 * 3600
+    for item in (sent, abandoned):
+        os.utime(rt.media.root / item["id"], (long_ago, long_ago))
+    assert rt.media.sweep() == 1
+    assert (await client.get(sent["url"][len(rt.settings.public_url):])).status == 200
+    assert (await client.get(abandoned["url"][len(rt.settings.public_url):])).status == 404

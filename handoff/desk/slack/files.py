@@ -62,7 +62,7 @@ async def copy_files(slack: SlackIntegration, files: list[dict[str, Any]], owner
             except NotCopied as reason:
                 copied.problems.append(f"{name} ({reason})")
                 continue
-            copied.attachments.append(attachment_json(media.attachment(stored)))
+            copied.attachments.append(attachment_json(media.attach(stored)))
     if len(files) > MAX_FILES:
         copied.problems.append(f"{len(files) - MAX_FILES} more files (at most {MAX_FILES} per reply)")
     return copied
