@@ -62,10 +62,13 @@ def _rt(request: web.Request) -> Runtime:
 
 def _id(request: web.Request, name: str = "id") -> int:
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError:
-        raise web.HTTPNotFound(text=json.dumps({"error": f"{name} must be a number"}),
-                               content_type="application/json") from None
+        value = None
+    if value is None or not 1 <= value <= MAX_ID:  # PostgreSQL refuses ids beyond 32 bits: no such row
+        message = f"{name} must be a number" if value is None else "not found"
+        raise web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
+    return value
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -103,13 +106,12 @@ def _paging(request: web.Request) -> tuple[int, int | None, str]:
     q = request.query.get("q", "").strip()
     if len(q) > MAX_SEARCH or any(ord(ch) < 32 for ch in q):
         raise InvalidInput(f"q must be at most {MAX_SEARCH} characters, without control characters")
-    return (_number(limit, f"limit must be a whole number from 1 to {MAX_LIMIT}", high=MAX_LIMIT) if limit else PAGE_SIZE,
-            _number(before, "before must be an id (a next_before value)") if before else None,
-            q)
+    size = _number(limit, f"limit must be a whole number from 1 to {MAX_LIMIT}", high=MAX_LIMIT) if limit else PAGE_SIZE
+    return size, _number(before, "before must be an id (a next_before value)") if before else None, q
 
 
 async def _page(query: QuerySet[Any], limit: int, before: int | None) -> tuple[list[Any], int | None]:
-    """Up to `limit` rows older than `before`, newest first, and the `next_before` of the next page (None at the end)."""
+    """Up to `limit` rows older than `before`, newest first, and the next page's `before` (None on the last page)."""
     if before is not None:
         query = query.filter(id__lt=before)
     rows = await query.order_by("-id").limit(limit + 1)

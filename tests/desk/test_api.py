@@ -42,7 +42,8 @@ async def test_unknown_ids_are_404(client, make_agent):
     for method, path in [("get", "/api/v1/conversations/999"), ("post", "/api/v1/conversations/999/takeover"),
                          ("get", "/api/v1/tickets/999"), ("post", "/api/v1/tickets/999/claim"),
                          ("post", "/api/v1/tickets/999/allow-ai"), ("post", "/api/v1/tickets/999/close"),
-                         ("get", "/api/v1/tickets/abc")]:
+                         ("get", "/api/v1/tickets/abc"), ("get", "/api/v1/tickets/99999999999"),
+                         ("post", "/api/v1/conversations/99999999999/takeover")]:
         response = await getattr(client, method)(path, headers=auth)
         assert response.status == 404, path
         assert "error" in await response.json()
