@@ -175,8 +175,8 @@
   // mode: "search" (first page), "more" (the next page, appended) or "refresh" (what is shown, again).
   async function loadList(view, mode) {
     const seq = ++view.seq;  // only the latest load of this page renders
-    const sameSearch = view.q === view.shownQ && view.rows.length;
-    const until = mode === "refresh" && sameSearch ? view.rows[view.rows.length - 1].id : null;
+    if (view.q !== view.shownQ) mode = "search";  // the rows shown are another search's: start again
+    const until = mode === "refresh" && view.rows.length ? view.rows[view.rows.length - 1].id : null;
     let before = mode === "more" ? view.next : null;
     let rows = [];
     do {
