@@ -11,17 +11,23 @@ import json
 from typing import Any
 
 from aiohttp import web
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
 
 from handoff.desk import operations as ops
 from handoff.desk.auth import authenticate
 from handoff.desk.errors import Conflict, DeskError, InvalidInput
 from handoff.desk.openapi import OPENAPI
-from handoff.desk.serialize import agent_json, conversation_json, event_json, message_json, ticket_json
+from handoff.desk.serialize import (agent_json, conversation_json, conversations_json, event_json, message_json,
+                                   ticket_json, ticket_row, tickets_json)
 from handoff.media import UploadError, attachment_json
-from handoff.models import Agent, Conversation, Event, Message, Ticket
+from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Agent, Conversation, Event, Message, Ticket
 from handoff.runtime import RUNTIME, Runtime
 
-PAGE_LIMIT = 200
+PAGE_SIZE = 50
+MAX_LIMIT = 200
+MAX_SEARCH = 200
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 MAX_ATTACHMENTS = 10
 routes = web.RouteTableDef()
 AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)
@@ -56,10 +62,13 @@ def _rt(request: web.Request) -> Runtime:
 
 def _id(request: web.Request, name: str = "id") -> int:
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError:
-        raise web.HTTPNotFound(text=json.dumps({"error": f"{name} must be a number"}),
-                               content_type="application/json") from None
+        value = None
+    if value is None or not 1 <= value <= MAX_ID:  # PostgreSQL refuses ids beyond 32 bits: no such row
+        message = f"{name} must be a number" if value is None else "not found"
+        raise web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
+    return value
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -74,6 +83,43 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _choices(request: web.Request, name: str, allowed: tuple[str, ...]) -> list[str]:
+    """A comma-separated filter (`status=open,on_you`); InvalidInput if a value is not allowed."""
+    raw = request.query.get(name, "")
+    values = raw.split(",") if raw else []
+    if any(v not in allowed for v in values):
+        raise InvalidInput(f"{name} must be one or more of {', '.join(allowed)} (comma-separated)")
+    return values
+
+
+def _number(text: str, message: str, low: int = 1, high: int = MAX_ID) -> int:
+    """A whole number from low to high written in ASCII digits; InvalidInput(message) otherwise."""
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise InvalidInput(message)
+    return int(text)
+
+
+def _paging(request: web.Request) -> tuple[int, int | None, str]:
+    """A list request's `limit`, `before` (an id: rows older than it) and search text `q`."""
+    limit = request.query.get("limit")
+    before = request.query.get("before")
+    q = request.query.get("q", "").strip()
+    if len(q) > MAX_SEARCH or any(ord(ch) < 32 for ch in q):
+        raise InvalidInput(f"q must be at most {MAX_SEARCH} characters, without control characters")
+    size = _number(limit, f"limit must be a whole number from 1 to {MAX_LIMIT}", high=MAX_LIMIT) if limit else PAGE_SIZE
+    return size, _number(before, "before must be an id (a next_before value)") if before else None, q
+
+
+async def _page(query: QuerySet[Any], limit: int, before: int | None) -> tuple[list[Any], int | None]:
+    """Up to `limit` rows older than `before`, newest first, and the next page's `before` (None on the last page)."""
+    if before is not None:
+        query = query.filter(id__lt=before)
+    rows = await query.order_by("-id").limit(limit + 1)
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None
+
+
 @routes.get("/api/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI document of this API."""
@@ -82,15 +128,18 @@ async def openapi(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
-    """Conversations, newest activity first, optionally by state."""
+    """Conversations, newest first, a page at a time; `state` and `q` (customer, ticket subject) filter."""
     query = Conversation.all()
-    state = request.query.get("state")
-    if state:
-        if state not in ("bot", "human", "ended"):
-            return error(400, "state must be bot, human or ended")
-        query = query.filter(state=state)
-    rows = await query.order_by("-last_activity_at").limit(PAGE_LIMIT)
-    return web.json_response({"conversations": [await conversation_json(c) for c in rows]})
+    states = _choices(request, "state", CONVERSATION_STATES)
+    if states:
+        query = query.filter(state__in=states)
+    limit, before, q = _paging(request)
+    if q:
+        subjects = Ticket.filter(subject__icontains=q).values("conversation_id")
+        query = query.filter(Q(contact__name__icontains=q) | Q(contact__email__icontains=q)
+                             | Q(contact_external_id__icontains=q) | Q(id__in=Subquery(subjects)))
+    rows, next_before = await _page(query.select_related("contact", "assignee"), limit, before)
+    return web.json_response({"conversations": await conversations_json(rows), "next_before": next_before})
 
 
 @routes.get("/api/v1/conversations/{id}")
@@ -106,12 +155,12 @@ async def _conversation_detail(conversation: Conversation) -> dict[str, Any]:
     messages = await Message.filter(conversation_id=conversation.id).order_by("id")
     agents = {a.id: a for a in await Agent.filter(id__in={m.agent_id for m in messages if m.agent_id})}  # type: ignore[attr-defined]
     events = await Event.filter(conversation_id=conversation.id).order_by("id")
-    tickets = await Ticket.filter(conversation_id=conversation.id).order_by("id")
+    tickets = await Ticket.filter(conversation_id=conversation.id).order_by("id").select_related("assignee")
     return {
         **await conversation_json(conversation),
         "messages": [message_json(m, agents) for m in messages],
         "events": [event_json(e) for e in events],
-        "tickets": [await ticket_json(t) for t in tickets],
+        "tickets": [ticket_row(t, t.assignee) for t in tickets],
     }
 
 
@@ -124,24 +173,25 @@ async def takeover(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/tickets")
 async def list_tickets(request: web.Request) -> web.Response:
-    """Tickets, newest first; `status` and `assignee=me|none|<id>` filter."""
+    """Tickets, newest first, a page at a time; `status`, `assignee=me|none|<id>` and `q` (customer, subject) filter."""
     query = Ticket.all()
-    status = request.query.get("status")
-    if status:
-        if status not in ("open", "on_you", "on_customer", "closed"):
-            return error(400, "status must be open, on_you, on_customer or closed")
-        query = query.filter(status=status)
+    statuses = _choices(request, "status", TICKET_STATUSES)
+    if statuses:
+        query = query.filter(status__in=statuses)
     assignee = request.query.get("assignee")
     if assignee == "me":
         query = query.filter(assignee_id=request[AGENT].id)
     elif assignee == "none":
         query = query.filter(assignee_id=None)
     elif assignee:
-        if not assignee.isdigit():
-            return error(400, "assignee must be me, none or an agent id")
-        query = query.filter(assignee_id=int(assignee))
-    rows = await query.order_by("-id").limit(PAGE_LIMIT)
-    return web.json_response({"tickets": [await ticket_json(t) for t in rows]})
+        query = query.filter(assignee_id=_number(assignee, "assignee must be me, none or an agent id"))
+    limit, before, q = _paging(request)
+    if q:
+        query = query.filter(Q(subject__icontains=q) | Q(conversation__contact__name__icontains=q)
+                             | Q(conversation__contact__email__icontains=q)
+                             | Q(conversation__contact_external_id__icontains=q))
+    rows, next_before = await _page(query.select_related("assignee", "conversation__contact"), limit, before)
+    return web.json_response({"tickets": tickets_json(rows), "next_before": next_before})
 
 
 @routes.get("/api/v1/tickets/{id}")

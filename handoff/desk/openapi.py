@@ -21,6 +21,21 @@ ERRORS = {
     "409": _json(_ref("Conflict"), "Wrong state, or another agent won the race"),
 }
 ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+PAGING = [
+    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
+     "description": "Search, case-insensitive (ASCII letters only on SQLite): the customer's name, email or "
+                    "external id, or a ticket subject. Message text is not searched."},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+    {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1},
+     "description": "Only rows with a smaller id: pass the previous page's next_before."},
+]
+NEXT_BEFORE = {"type": ["integer", "null"], "description": "The `before` of the next page; null on the last page."}
+
+
+def _filter(name: str, values: list[str]) -> dict[str, Any]:
+    """A filter taking one or more values, comma-separated (`status=open,on_you`)."""
+    return {"name": name, "in": "query", "style": "form", "explode": False,
+            "schema": {"type": "array", "items": {"enum": values}}}
 
 
 def _op(summary: str, ok: dict[str, Any], *, params: list[Any] | None = None, body: dict[str, Any] | None = None,
@@ -39,9 +54,9 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": {
         "/api/v1/conversations": {"get": _op(
-            "List conversations", _json({"type": "object", "properties": {
-                "conversations": {"type": "array", "items": _ref("Conversation")}}}),
-            params=[{"name": "state", "in": "query", "schema": {"enum": ["bot", "human", "ended"]}}])},
+            "List conversations, newest first, a page at a time", _json({"type": "object", "properties": {
+                "conversations": {"type": "array", "items": _ref("Conversation")}, "next_before": NEXT_BEFORE}}),
+            params=[_filter("state", ["bot", "human", "ended"]), *PAGING])},
         "/api/v1/conversations/{id}": {"get": _op("A conversation with messages and timeline",
                                                   _json(_ref("ConversationDetail")), params=ID)},
         "/api/v1/conversations/{id}/takeover": {"post": _op("Take over a bot conversation",
@@ -51,10 +66,11 @@ OPENAPI: dict[str, Any] = {
             _json({"type": "object", "properties": {"ok": {"type": "boolean"}}}), params=ID,
             body={"type": "object", "properties": {"typing": {"type": "boolean", "default": True}}})},
         "/api/v1/tickets": {"get": _op(
-            "List tickets", _json({"type": "object", "properties": {"tickets": {"type": "array", "items": _ref("Ticket")}}}),
-            params=[{"name": "status", "in": "query", "schema": {"enum": ["open", "on_you", "on_customer", "closed"]}},
+            "List tickets, newest first, a page at a time", _json({"type": "object", "properties": {
+                "tickets": {"type": "array", "items": _ref("TicketRow")}, "next_before": NEXT_BEFORE}}),
+            params=[_filter("status", ["open", "on_you", "on_customer", "closed"]),
                     {"name": "assignee", "in": "query", "schema": {"type": "string"},
-                     "description": "me, none or an agent id"}])},
+                     "description": "me, none or an agent id"}, *PAGING])},
         "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation", _json(_ref("Ticket")), params=ID)},
         "/api/v1/tickets/{id}/messages": {"post": _op(
             "Reply to the customer, or add an internal note; text may be empty when files are attached",
@@ -97,6 +113,10 @@ OPENAPI: dict[str, Any] = {
                 "assignee": {"oneOf": [_ref("Agent"), {"type": "null"}]}, "subject": {"type": "string"},
                 "summary": {"type": "string"}, "language": {"type": ["string", "null"]},
                 "created_at": {"type": "string"}, "closed_at": {"type": ["string", "null"]}}},
+            "TicketRow": {"allOf": [_ref("Ticket"), {"type": "object", "properties": {"contact": _ref("Contact")}}]},
+            "Contact": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "name": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
+                "external_id": {"type": "string"}}},
             "Message": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "direction": {"enum": ["incoming", "outgoing", "activity"]},
                 "author": {"enum": ["customer", "bot", "agent", "system"]}, "text": {"type": "string"},
@@ -111,7 +131,11 @@ OPENAPI: dict[str, Any] = {
                 "size": {"type": "integer"}, "url": {"type": "string"}}},
             "Conversation": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "channel": {"type": "string"}, "state": {"enum": ["bot", "human", "ended"]},
-                "language": {"type": ["string", "null"]}, "open_ticket_id": {"type": ["integer", "null"]}}},
+                "language": {"type": ["string", "null"]}, "contact": _ref("Contact"),
+                "assignee": {"oneOf": [_ref("Agent"), {"type": "null"}]},
+                "open_ticket_id": {"type": ["integer", "null"]}, "waiting_since": {"type": ["string", "null"]},
+                "last_activity_at": {"type": "string"}, "created_at": {"type": "string"},
+                "ended_at": {"type": ["string", "null"]}}},
             "ConversationDetail": {"allOf": [_ref("Conversation"), {"type": "object", "properties": {
                 "messages": {"type": "array", "items": _ref("Message")},
                 "events": {"type": "array", "items": {"type": "object"}},

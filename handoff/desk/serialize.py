@@ -26,13 +26,18 @@ async def _agent(agent_id: int | None) -> Agent | None:
 
 async def ticket_json(ticket: Ticket) -> dict[str, Any]:
     """A ticket: id, conversation_id, kind, channel, status, assignee, subject, summary, ..."""
+    return ticket_row(ticket, await _agent(ticket.assignee_id))  # type: ignore[attr-defined]
+
+
+def ticket_row(ticket: Ticket, assignee: Agent | None) -> dict[str, Any]:
+    """A ticket as ticket_json shows it, from an assignee already loaded (no query)."""
     return {
         "id": ticket.id,
         "conversation_id": ticket.conversation_id,  # type: ignore[attr-defined]
         "kind": ticket.kind,
         "channel": ticket.channel,
         "status": ticket.status,
-        "assignee": agent_json(await _agent(ticket.assignee_id)),  # type: ignore[attr-defined]
+        "assignee": agent_json(assignee),
         "subject": ticket.subject,
         "summary": ticket.summary,
         "language": ticket.language,
@@ -40,6 +45,11 @@ async def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "created_at": iso(ticket.created_at),
         "closed_at": iso(ticket.closed_at),
     }
+
+
+def tickets_json(tickets: list[Ticket]) -> list[dict[str, Any]]:
+    """List rows: tickets loaded with select_related("assignee", "conversation__contact"), plus their `contact`."""
+    return [{**ticket_row(t, t.assignee), "contact": _contact(t.conversation)} for t in tickets]
 
 
 def message_json(message: Message, agents: dict[int, Agent] | None = None) -> dict[str, Any]:
@@ -79,22 +89,39 @@ async def conversation_json(conversation: Conversation) -> dict[str, Any]:
     """A conversation summary: state, channel, contact, assignee and its open ticket."""
     await conversation.fetch_related("contact")
     open_ticket = await Ticket.get_or_none(open_key=conversation.id)
+    assignee = await _agent(conversation.assignee_id)  # type: ignore[attr-defined]
+    return _conversation_row(conversation, assignee, open_ticket.id if open_ticket else None)
+
+
+async def conversations_json(conversations: list[Conversation]) -> list[dict[str, Any]]:
+    """Conversations loaded with select_related("contact", "assignee"), in one more query (their open tickets)."""
+    ids = [c.id for c in conversations]
+    open_tickets = dict(await Ticket.filter(open_key__in=ids).values_list("open_key", "id")) if ids else {}
+    return [_conversation_row(c, c.assignee, open_tickets.get(c.id)) for c in conversations]
+
+
+def _conversation_row(conversation: Conversation, assignee: Agent | None, open_ticket_id: int | None) -> dict[str, Any]:
     return {
         "id": conversation.id,
         "channel": conversation.channel,
         "state": conversation.state,
         "version": conversation.version,
         "language": conversation.language,
-        "contact": {
-            "id": conversation.contact.id,
-            "name": conversation.contact.name,
-            "email": conversation.contact.email,
-            "external_id": conversation.contact_external_id,
-        },
-        "assignee": agent_json(await _agent(conversation.assignee_id)),  # type: ignore[attr-defined]
-        "open_ticket_id": open_ticket.id if open_ticket else None,
+        "contact": _contact(conversation),
+        "assignee": agent_json(assignee),
+        "open_ticket_id": open_ticket_id,
         "waiting_since": iso(conversation.waiting_since),
         "last_activity_at": iso(conversation.last_activity_at),
         "created_at": iso(conversation.created_at),
         "ended_at": iso(conversation.ended_at),
+    }
+
+
+def _contact(conversation: Conversation) -> dict[str, Any]:
+    """The customer of a conversation whose contact is loaded."""
+    return {
+        "id": conversation.contact.id,
+        "name": conversation.contact.name,
+        "email": conversation.contact.email,
+        "external_id": conversation.contact_external_id,
     }

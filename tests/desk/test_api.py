@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import pytest
 
-from handoff.models import Conversation, Message, Ticket
+from handoff.desk.auth import create_agent
+from handoff.desk.serialize import conversation_json, ticket_json
+from handoff.models import Agent, Contact, Conversation, Message, Ticket
 from tests.conftest import settle
 
 
@@ -39,7 +42,8 @@ async def test_unknown_ids_are_404(client, make_agent):
     for method, path in [("get", "/api/v1/conversations/999"), ("post", "/api/v1/conversations/999/takeover"),
                          ("get", "/api/v1/tickets/999"), ("post", "/api/v1/tickets/999/claim"),
                          ("post", "/api/v1/tickets/999/allow-ai"), ("post", "/api/v1/tickets/999/close"),
-                         ("get", "/api/v1/tickets/abc")]:
+                         ("get", "/api/v1/tickets/abc"), ("get", "/api/v1/tickets/99999999999"),
+                         ("post", "/api/v1/conversations/99999999999/takeover")]:
         response = await getattr(client, method)(path, headers=auth)
         assert response.status == 404, path
         assert "error" in await response.json()
@@ -132,6 +136,10 @@ async def test_openapi_document_lists_every_route(client):
     documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
     assert len(served) >= 14
     assert served - documented == {("/api/v1/openapi.json", "get")}  # the document itself
+    for path in ("/api/v1/conversations", "/api/v1/tickets"):
+        listing = document["paths"][path]["get"]
+        assert {"q", "limit", "before"} <= {p["name"] for p in listing["parameters"]}
+        assert "next_before" in listing["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
 
 
 async def test_health_and_metrics(client, rt, say):
@@ -142,3 +150,139 @@ async def test_health_and_metrics(client, rt, say):
     text = await (await client.get("/metrics")).text()
     assert 'handoff_messages_in_total{channel="api"}' in text
     assert "handoff_outbox_backlog" in text
+
+
+class Statements(logging.Handler):
+    """Counts the SQL statements the ORM sends while active (its `tortoise.db_client` debug log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+        self._logger = logging.getLogger("tortoise.db_client")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.args, tuple) and len(record.args) == 2:  # "<sql>: <values>"
+            self.count += 1
+
+    def __enter__(self) -> Statements:
+        self._level = self._logger.level
+        self._logger.setLevel(logging.DEBUG)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+async def _add_conversations(start: int, stop: int, agent: Agent) -> None:
+    """Conversations start..stop-1: odd ones taken over by `agent` (an open ticket), even ones with the bot."""
+    for i in range(start, stop):
+        contact = await Contact.create(name=f"Customer {i}", email=f"c{i}@example.com")
+        taken = i % 2 == 1
+        conversation = await Conversation.create(
+            contact=contact, channel="api", external_key=f"k{i}", contact_external_id=f"ext-{i}",
+            state="human" if taken else "bot", assignee=agent if taken else None)
+        await Ticket.create(conversation=conversation, open_key=conversation.id if taken else None, channel="api",
+                            status="on_you" if taken else "closed", assignee=agent if taken else None,
+                            subject=f"Order {i}")
+
+
+async def test_lists_send_as_many_statements_for_30_rows_as_for_3(aiohttp_client, app_factory):
+    # No outbox or sweeper: every statement sent during a request is the request's own.
+    client = await aiohttp_client(app_factory(workers=False))
+    agent, token = await create_agent("Ana", "ana@example.com")
+    auth = {"Authorization": f"Bearer {token}"}
+    counts: dict[tuple[str, int], int] = {}
+    for start, total in ((0, 3), (3, 30)):
+        await _add_conversations(start, total, agent)
+        for path in ("/api/v1/conversations", "/api/v1/tickets", "/api/v1/conversations?q=customer",
+                     "/api/v1/tickets?q=CUSTOMER&status=on_you,closed"):
+            with Statements() as sql:
+                response = await client.get(path, headers=auth)
+            assert response.status == 200
+            rows = (await response.json())["tickets" if "tickets" in path else "conversations"]
+            assert len(rows) == total
+            counts[(path, total)] = sql.count
+    for path in ("/api/v1/conversations", "/api/v1/conversations?q=customer"):
+        assert counts[(path, 3)] == counts[(path, 30)] <= 3, counts  # the agent, the page, its open tickets
+    for path in ("/api/v1/tickets", "/api/v1/tickets?q=CUSTOMER&status=on_you,closed"):
+        assert counts[(path, 3)] == counts[(path, 30)] <= 2, counts  # the agent, the page
+
+
+async def test_list_rows_keep_the_shape_of_a_single_conversation_or_ticket(client, make_agent):
+    agent, auth = await make_agent()
+    await _add_conversations(0, 4, agent)
+    conversations = (await (await client.get("/api/v1/conversations", headers=auth)).json())["conversations"]
+    tickets = (await (await client.get("/api/v1/tickets", headers=auth)).json())["tickets"]
+    assert [c["open_ticket_id"] is not None for c in conversations] == [True, False, True, False]
+    for row in conversations:
+        assert row == await conversation_json(await Conversation.get(id=row["id"]))
+    for row in tickets:
+        conversation = await Conversation.get(id=row["conversation_id"])
+        assert row == {**await ticket_json(await Ticket.get(id=row["id"])),
+                       "contact": (await conversation_json(conversation))["contact"]}
+
+
+async def _customer(name: str, email: str | None, external_id: str, subject: str | None = None) -> Conversation:
+    contact = await Contact.create(name=name, email=email)
+    conversation = await Conversation.create(contact=contact, channel="api", external_key=external_id,
+                                             contact_external_id=external_id)
+    if subject is not None:
+        await Ticket.create(conversation=conversation, channel="api", subject=subject, status="closed")
+    return conversation
+
+
+async def test_search_matches_customer_name_email_external_id_and_ticket_subject(client, make_agent):
+    _, auth = await make_agent()
+    ana = await _customer("Ana Souza", "ana@example.com", "wa:+5511999", subject="Refund for order 42")
+    bruno = await _customer("Bruno", "bruno@shop.test", "psid-77", subject="Where is my parcel?")
+    chloe = await _customer("Chloé 100%", None, "visitor_1")
+
+    async def found(path: str, q: str) -> list[int]:
+        response = await client.get(path, params={"q": q}, headers=auth)
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        rows = body["conversations"] if "conversations" in body else body["tickets"]
+        return [r["id"] if "conversations" in body else r["conversation_id"] for r in rows]
+
+    for q, expected in [("souza", [ana.id]), ("ANA", [ana.id]), ("@SHOP.test", [bruno.id]), ("5511", [ana.id]),
+                        ("refund", [ana.id]), ("  parcel ", [bruno.id]), ("100%", [chloe.id]),
+                        ("_", [chloe.id]), ("nobody", []), ("", [chloe.id, bruno.id, ana.id])]:
+        assert await found("/api/v1/conversations", q) == expected, q
+        assert await found("/api/v1/tickets", q) == [i for i in expected if i != chloe.id], q  # Chloé has no ticket
+
+
+async def test_lists_page_newest_first_with_next_before(client, make_agent):
+    agent, auth = await make_agent()
+    await _add_conversations(0, 5, agent)
+    for path, key in (("/api/v1/conversations", "conversations"), ("/api/v1/tickets", "tickets")):
+        seen, pages, before = [], [], None
+        while True:
+            params = {"limit": "2", **({"before": str(before)} if before else {})}
+            body = await (await client.get(path, params=params, headers=auth)).json()
+            pages.append(len(body[key]))
+            seen += [row["id"] for row in body[key]]
+            before = body["next_before"]
+            if before is None:
+                break
+            assert before == seen[-1]
+        assert pages == [2, 2, 1]
+        assert seen == sorted(seen, reverse=True) and len(set(seen)) == 5
+    body = await (await client.get("/api/v1/tickets?status=on_you&limit=1&q=customer", headers=auth)).json()
+    assert [t["status"] for t in body["tickets"]] == ["on_you"] and body["next_before"] == body["tickets"][0]["id"]
+    body = await (await client.get("/api/v1/conversations", headers=auth)).json()
+    assert len(body["conversations"]) == 5 and body["next_before"] is None
+
+
+async def test_bad_list_parameters_are_400(client, make_agent):
+    _, auth = await make_agent()
+    paging = ["limit=0", "limit=201", "limit=ten", "limit=-1", "limit=2.5", "limit=\uff11", "before=abc", "before=0",
+              "before=99999999999", "before=\u00b2", "q=" + "x" * 201, "q=a%00b"]
+    cases = [(path, query) for path in ("conversations", "tickets") for query in paging] + [
+        ("conversations", "state=bot,weird"), ("tickets", "status=open,"), ("tickets", "status=closed;open"),
+        ("tickets", "assignee=\u00b2"), ("tickets", "assignee=99999999999")]
+    for path, query in cases:
+        response = await client.get(f"/api/v1/{path}?{query}", headers=auth)
+        assert response.status == 400, (path, query)
+        assert (await response.json())["error"].startswith(query.split("=")[0]), (path, query)

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from handoff.bot.base import BotReply, Summary, Turn
+from handoff.channels.api import sign
 from handoff.contact_names import fill_contact_name
 from handoff.desk.auth import create_agent
-from handoff.models import Agent, ContactIdentity, Conversation, Message, Ticket
+from handoff.models import Agent, Contact, ContactIdentity, Conversation, Message, Ticket
 from handoff.runtime import RUNTIME
 from handoff.web import auth
-from tests.conftest import settle
+from tests.conftest import API_SECRET, api_body, settle
 
 pytestmark = pytest.mark.browser
 
@@ -415,3 +416,41 @@ async def test_a_contact_name_found_later_shows_on_the_open_ticket(server: Any, 
     identity = await ContactIdentity.get(contact_id=conversation.contact_id)  # type: ignore[attr-defined]
     await fill_contact_name(server.app[RUNTIME], KnownNames(), identity.external_id, conversation.id)
     await expect(ann.locator("[data-field=contact-name]")).to_have_text("Ana Souza")
+
+
+async def test_desk_search_and_load_more_survive_live_updates(
+    server: Any, agents: dict[str, Agent], browser: Any
+) -> None:
+    import aiohttp
+    from playwright.async_api import expect
+
+    async def customer_writes(name: str) -> None:
+        key = name.split()[0].lower()
+        body = api_body("hello", conversation=key, contact=key, name=name)
+        async with aiohttp.ClientSession() as http, http.post(
+                server.base + "/webhooks/api", data=body, headers={"X-Handoff-Signature": sign(API_SECRET, body)}) as r:
+            assert r.status == 202
+
+    for i in range(50):  # older conversations, enough to fill the first page
+        contact = await Contact.create(name=f"Earlier {i}")
+        await Conversation.create(contact=contact, channel="api", external_key=f"old-{i}",
+                                  contact_external_id=f"old-{i}", state="ended")
+    for name in ("Ana Souza", "Bruno Lima", "Chloé Martin"):
+        await customer_writes(name)
+
+    ann = await open_desk(browser, server.base, "ann@example.com")
+    rows = ann.locator("tr[data-conversation]")
+    await expect(rows).to_have_count(50)
+    await ann.click("[data-action=load-more]")
+    await expect(rows).to_have_count(53)
+    await expect(ann.locator("[data-action=load-more]")).to_be_hidden()
+    await customer_writes("Dora Lima")  # a live event reloads the rows, all that were loaded
+    await expect(rows).to_have_count(54)
+
+    await ann.fill("[data-field=search]", "souza")
+    await expect(rows).to_have_count(1)
+    await expect(rows).to_contain_text("Ana Souza")
+    await customer_writes("Eve Souza")  # the live reload keeps the search and what it found
+    await expect(rows).to_have_count(2)
+    await expect(ann.locator("[data-field=search]")).to_have_value("souza")
+    assert sorted(await rows.locator("strong").all_text_contents()) == ["Ana Souza", "Eve Souza"]

@@ -11,7 +11,7 @@
   const $topbar = document.querySelector(".topbar");
   const state = { me: null, route: "", ticket: null, conversation: null, seen: new Set(), agents: null,
     stream: null, streamBackoff: 500, reloadTimer: null, typingSent: 0, customerTypingTimer: null,
-    drafts: new Map(), viewSeq: 0 };
+    drafts: new Map(), viewSeq: 0, list: null, searches: new Map() };
 
   // ---- helpers -----------------------------------------------------------------------
   function h(tag, attrs, ...children) {
@@ -106,7 +106,7 @@
     const hash = location.hash.replace(/^#/, "") || "conversations";
     state.route = hash;
     clearTimeout(state.reloadTimer);  // a list reload scheduled before navigating must not re-render this page
-    state.ticket = null; state.conversation = null; state.seen = new Set();
+    state.ticket = null; state.conversation = null; state.seen = new Set(); state.list = null;
     // Live events that arrive while a ticket page loads are kept and applied once it has.
     state.buffer = hash.startsWith("ticket/") ? [] : null;
     for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", hash.startsWith(a.dataset.view));
@@ -120,7 +120,13 @@
   function scheduleReload() {
     if (state.route.startsWith("ticket/")) return;
     clearTimeout(state.reloadTimer);
-    state.reloadTimer = setTimeout(route, 250);
+    state.reloadTimer = setTimeout(refresh, 250);
+  }
+
+  // Show what changed on this page: a list reloads its rows only, any other page renders again.
+  function refresh() {
+    if (state.list && state.list.route === state.route) return loadList(state.list, "refresh");
+    return route();
   }
 
   async function takeover(conversationId, button) {
@@ -138,53 +144,100 @@
     toast(res.data.error || "Take over failed", "error");
   }
 
-  async function viewConversations() {
-    const res = await api("GET", "/api/v1/conversations");
-    if (!res.ok) return;
-    const rows = list(res.data, "conversations");
-    const order = { bot: 0, human: 1, ended: 2 };
-    rows.sort((a, b) => (order[a.state] - order[b.state]) || (b.id - a.id));
-    const body = rows.map((c) => {
-      const ticketId = c.open_ticket_id || null;
-      let action = null;
-      if (c.state === "bot") action = h("button", { type: "button", class: "primary", "data-action": "takeover", onclick: (ev) => takeover(c.id, ev.target) }, "Take over");
-      else if (c.state === "human" && ticketId) action = h("a", { class: "button", href: "#ticket/" + ticketId, "data-action": "view-ticket" }, "View ticket");
-      return h("tr", { "data-conversation": c.id, "data-state": c.state },
-        h("td", {}, h("strong", {}, contactName(c)), h("div", { class: "muted" }, (c.contact && c.contact.external_id) || "")),
-        h("td", {}, badge(c.channel || "", "channel")),
-        h("td", {}, stateBadge(c.state)),
-        h("td", { class: "muted" }, when(c.last_activity_at || c.updated_at || c.created_at)),
-        h("td", { class: "actions" }, action));
+  // ---- lists -------------------------------------------------------------------------
+  // A list page is built once per navigation. Live events refresh only its rows, with the
+  // search in force and down to the oldest row already shown, so neither what the agent is
+  // typing nor the rows they loaded with "Load more" are lost.
+  function listView(spec) {
+    const view = { spec, route: state.route, q: state.searches.get(state.route) || "", shownQ: null,
+      rows: [], next: null, seq: 0 };
+    view.input = h("input", { type: "search", class: "search", "data-field": "search", value: view.q,
+      placeholder: spec.placeholder, "aria-label": "Search " + spec.title.toLowerCase() });
+    view.results = h("div", { class: "results" });
+    view.more = h("button", { type: "button", "data-action": "load-more", hidden: true,
+      onclick: () => loadList(view, "more") }, "Load more");
+    let typing = null;
+    view.input.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => {
+        view.q = view.input.value.trim();
+        state.searches.set(view.route, view.q);
+        loadList(view, "search");
+      }, 300);
     });
+    state.list = view;
     $view.replaceChildren(h("section", { class: "panel" },
-      h("h1", {}, "Conversations"),
-      rows.length ? h("table", { class: "rows" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Customer"), h("th", {}, "Channel"), h("th", {}, "State"), h("th", {}, "Last activity"), h("th", {}, ""))),
-        h("tbody", {}, body)) : h("p", { class: "empty" }, "No conversations yet.")));
+      h("div", { class: "list-head" }, h("h1", {}, spec.title), view.input),
+      view.results, h("div", { class: "list-more" }, view.more)));
+    return loadList(view, "search");
   }
 
-  async function viewTickets(which) {
-    const query = which === "mine" ? "?assignee=me" : which === "unassigned" ? "?assignee=none" : "";
-    const res = await api("GET", "/api/v1/tickets" + query);
-    if (!res.ok) return;
-    let rows = list(res.data, "tickets");
-    if (which !== "all") rows = rows.filter((t) => t.status !== "closed");
-    rows.sort((a, b) => b.id - a.id);
+  // mode: "search" (first page), "more" (the next page, appended) or "refresh" (what is shown, again).
+  async function loadList(view, mode) {
+    const seq = ++view.seq;  // only the latest load of this page renders
+    if (view.q !== view.shownQ) mode = "search";  // the rows shown are another search's: start again
+    const until = mode === "refresh" && view.rows.length ? view.rows[view.rows.length - 1].id : null;
+    let before = mode === "more" ? view.next : null;
+    let rows = [];
+    do {
+      const params = new URLSearchParams(view.spec.params);
+      if (view.q) params.set("q", view.q);
+      if (before) params.set("before", before);
+      const res = await api("GET", view.spec.path + "?" + params);
+      if (seq !== view.seq || state.list !== view) return;
+      if (!res.ok) { toast(res.data.error || "Could not load the list", "error"); return; }
+      rows = rows.concat(list(res.data, view.spec.key));
+      before = res.data.next_before || null;
+    } while (before && until && before > until);
+    view.rows = mode === "more" ? view.rows.concat(rows) : rows;
+    view.next = before;
+    view.shownQ = view.q;
+    const shown = view.spec.sort ? view.rows.slice().sort(view.spec.sort) : view.rows;
+    view.results.replaceChildren(shown.length
+      ? h("table", { class: "rows" }, h("thead", {}, h("tr", {}, view.spec.columns.map((c) => h("th", {}, c)))),
+        h("tbody", {}, shown.map(view.spec.row)))
+      : h("p", { class: "empty" }, view.q ? "Nothing matches “" + view.q + "”." : view.spec.empty));
+    view.more.hidden = !view.next;
+  }
+
+  const STATE_ORDER = { bot: 0, human: 1, ended: 2 };
+
+  function viewConversations() {
+    return listView({ title: "Conversations", path: "/api/v1/conversations", key: "conversations", params: {},
+      placeholder: "Search customers or ticket subjects", empty: "No conversations yet.",
+      columns: ["Customer", "Channel", "State", "Last activity", ""],
+      sort: (a, b) => (STATE_ORDER[a.state] - STATE_ORDER[b.state]) || (b.id - a.id),
+      row: (c) => {
+        const ticketId = c.open_ticket_id || null;
+        let action = null;
+        if (c.state === "bot") action = h("button", { type: "button", class: "primary", "data-action": "takeover", onclick: (ev) => takeover(c.id, ev.target) }, "Take over");
+        else if (c.state === "human" && ticketId) action = h("a", { class: "button", href: "#ticket/" + ticketId, "data-action": "view-ticket" }, "View ticket");
+        return h("tr", { "data-conversation": c.id, "data-state": c.state },
+          h("td", {}, h("strong", {}, contactName(c)), h("div", { class: "muted" }, (c.contact && c.contact.external_id) || "")),
+          h("td", {}, badge(c.channel || "", "channel")),
+          h("td", {}, stateBadge(c.state)),
+          h("td", { class: "muted" }, when(c.last_activity_at || c.updated_at || c.created_at)),
+          h("td", { class: "actions" }, action));
+      } });
+  }
+
+  function viewTickets(which) {
+    const live = "open,on_you,on_customer";
+    const params = { mine: { assignee: "me", status: live }, unassigned: { assignee: "none", status: live } }[which] || {};
     const titles = { mine: "My tickets", unassigned: "Unassigned", all: "All tickets" };
-    const body = rows.map((t) => h("tr", { "data-ticket": t.id, "data-status": t.status },
-      h("td", {}, h("a", { href: "#ticket/" + t.id }, t.subject || ("Ticket #" + t.id))),
-      h("td", {}, badge(t.channel || "", "channel")),
-      h("td", {}, stateBadge(t.status)),
-      h("td", {}, nameOf(t.assignee) || h("span", { class: "muted" }, "unassigned")),
-      h("td", { class: "muted" }, when(t.created_at)),
-      h("td", { class: "actions" }, !t.assignee && t.status !== "closed"
-        ? h("button", { type: "button", class: "primary", "data-action": "claim", onclick: (ev) => claim(t.id, ev.target) }, "Assign to me")
-        : h("a", { class: "button", href: "#ticket/" + t.id }, "Open"))));
-    $view.replaceChildren(h("section", { class: "panel" },
-      h("h1", {}, titles[which] || "Tickets"),
-      rows.length ? h("table", { class: "rows" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Subject"), h("th", {}, "Channel"), h("th", {}, "Status"), h("th", {}, "Assignee"), h("th", {}, "Created"), h("th", {}, ""))),
-        h("tbody", {}, body)) : h("p", { class: "empty" }, "Nothing here.")));
+    return listView({ title: titles[which] || "Tickets", path: "/api/v1/tickets", key: "tickets", params,
+      placeholder: "Search subjects or customers", empty: "Nothing here.",
+      columns: ["Subject", "Customer", "Channel", "Status", "Assignee", "Created", ""],
+      row: (t) => h("tr", { "data-ticket": t.id, "data-status": t.status },
+        h("td", {}, h("a", { href: "#ticket/" + t.id }, t.subject || ("Ticket #" + t.id))),
+        h("td", {}, contactName(t)),
+        h("td", {}, badge(t.channel || "", "channel")),
+        h("td", {}, stateBadge(t.status)),
+        h("td", {}, nameOf(t.assignee) || h("span", { class: "muted" }, "unassigned")),
+        h("td", { class: "muted" }, when(t.created_at)),
+        h("td", { class: "actions" }, !t.assignee && t.status !== "closed"
+          ? h("button", { type: "button", class: "primary", "data-action": "claim", onclick: (ev) => claim(t.id, ev.target) }, "Assign to me")
+          : h("a", { class: "button", href: "#ticket/" + t.id }, "Open"))) });
   }
 
   async function claim(ticketId, button) {
@@ -503,7 +556,7 @@
     state.stream = ws;
     ws.onopen = () => {
       document.querySelector(".live").classList.add("on");
-      if (state.streamBackoff > 500) route(); // catch up on what happened while offline
+      if (state.streamBackoff > 500) refresh(); // catch up on what happened while offline
       state.streamBackoff = 500;
     };
     ws.onmessage = (ev) => { let e; try { e = JSON.parse(ev.data); } catch (x) { return; } onEvent(e); };
