@@ -132,7 +132,8 @@ async def test_close_ends_the_conversation_and_the_next_message_starts_a_new_one
     await settle(rt)
     conversations = await Conversation.filter(external_key="z1").order_by("id")
     assert [c.state for c in conversations] == ["ended", "bot"]
-    assert callback.for_conversation("z1")[-1]["text"] == "echo: hi again"
+    # the new conversation's answer; the old one's "closed" notice may be delivered before or after it
+    assert "echo: hi again" in [m["text"] for m in callback.for_conversation("z1")]
 
 
 async def test_agent_reply_status_flow(client, rt, say, make_agent):
