@@ -56,15 +56,23 @@ def address_of(conversation: Conversation) -> Address:
 
 
 class OutboxWorker:
-    """Claims due outbox rows and delivers them; `wake()` makes it look at once."""
+    """Claims due outbox rows and delivers them; `wake()` makes it look at once.
+
+    Each conversation's rows are delivered in order by one task at a time, and the loop does
+    not wait for these tasks: a slow provider holds back only its own conversation. At most
+    `concurrency` conversations are delivered at once; while one is, polls leave its rows out.
+    """
 
     def __init__(self, rt: Runtime, poll_interval: float = 2.0, batch: int = 100, concurrency: int = 16) -> None:
         self.rt = rt
         self.poll_interval = poll_interval
         self.batch = batch
+        self.concurrency = concurrency
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
+        self._running: dict[int, asyncio.Task[bool]] = {}  # conversation id -> its delivery
+        self._skipped: set[int] = set()  # running conversations a poll left out: look again when done
+        self._backlog = False  # the last poll found more conversations than free slots
 
     def wake(self) -> None:
         """Look for due rows now instead of at the next poll."""
@@ -75,48 +83,88 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._loop(), name="outbox")
 
     async def stop(self) -> None:
-        """Stop the loop; rows being sent finish, the rest stay pending for next start."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop the loop and cancel the sends in flight: their rows stay claimed, and another
+        worker (or the next start) sends them again once the claim expires."""
+        tasks = [self._task] if self._task else []
+        tasks += self._running.values()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
             try:
-                busy = await self.run_once()
+                _, more = await self._start_due()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox round failed")
-                busy = False
-            if busy:
+                more = False
+            if more and len(self._running) < self.concurrency:
                 continue
             try:
                 async with asyncio.timeout(self.poll_interval):
                     await self._wake.wait()
             except TimeoutError:
                 pass
-            self._wake.clear()
 
     async def run_once(self) -> bool:
-        """Deliver what is due now; True when it found a full batch (more may be waiting)."""
+        """Deliver what is due now and wait for those deliveries; True when more may be waiting."""
+        started, more = await self._start_due()
+        await asyncio.gather(*started)
+        return more
+
+    async def _start_due(self) -> tuple[list[asyncio.Task[bool]], bool]:
+        """Poll due rows of the conversations not being delivered here and start a delivery per
+        conversation while slots are free; True with them when more may be waiting."""
         self._wake.clear()
         now = utcnow()
         due = Q(status="pending", next_attempt_at__lte=now) | Q(status="sending", claimed_until__lt=now)
-        rows = await Outbox.filter(due).select_related("message__conversation").order_by("id").limit(self.batch)
+        query = Outbox.filter(due)
+        if self._running:
+            self._skipped.update(self._running)
+            query = query.filter(conversation_id__not_in=list(self._running))
+        rows = await query.select_related("message__conversation").order_by("id").limit(self.batch)
         by_conversation: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
-            by_conversation[row.conversation_id].append(row)
-        await asyncio.gather(*(self._deliver_in_order(group) for group in by_conversation.values()))
-        return len(rows) == self.batch
+            if row.conversation_id not in self._running:  # one may have started during the poll
+                by_conversation[row.conversation_id].append(row)
+        started = []
+        for conversation_id, group in by_conversation.items():
+            if len(self._running) >= self.concurrency:
+                break
+            started.append(self._spawn(conversation_id, group))
+        self._backlog = len(started) < len(by_conversation)
+        return started, self._backlog or len(rows) == self.batch
 
-    async def _deliver_in_order(self, rows: list[Outbox]) -> None:
-        async with self._slots:
+    def _spawn(self, conversation_id: int, rows: list[Outbox]) -> asyncio.Task[bool]:
+        task = asyncio.create_task(self._deliver_in_order(rows), name=f"outbox-{conversation_id}")
+        self._running[conversation_id] = task
+        task.add_done_callback(functools.partial(self._done, conversation_id))
+        return task
+
+    def _done(self, conversation_id: int, task: asyncio.Task[bool]) -> None:
+        """Free the slot; poll again at once when a poll left rows out while this one ran."""
+        del self._running[conversation_id]
+        skipped = conversation_id in self._skipped
+        self._skipped.discard(conversation_id)
+        if not task.cancelled() and task.result() and (skipped or self._backlog):
+            self.wake()
+
+    async def _deliver_in_order(self, rows: list[Outbox]) -> bool:
+        """Deliver one conversation's rows in order, up to a refused claim or a retry; True
+        when it took at least one row (a refused claim alone must not start another poll)."""
+        took = False
+        try:
             for row in rows:
                 if not await self._claim(row):
-                    return
+                    break
+                took = True
                 if not await self._deliver(row):
-                    return
+                    break
+        except Exception:
+            log.exception("delivering to conversation %s failed", rows[0].conversation_id)
+        return took
 
     async def _claim(self, row: Outbox) -> bool:
         """Take a polled row for this worker; False when another has it or it must wait.

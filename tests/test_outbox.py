@@ -1,5 +1,5 @@
 """Durable delivery: retries with backoff and Retry-After, visible failure, nothing lost
-across a restart."""
+across a restart, and a slow provider holding back only its own conversation."""
 
 from __future__ import annotations
 
@@ -148,3 +148,82 @@ async def test_a_provider_id_we_already_hold_keeps_the_delivery_status(client, r
     row = await Outbox.get(message_id=reply.id)
     assert (row.status, row.attempts) == ("done", 1)
     assert [m["text"] for m in callback.for_conversation("reused")] == ["echo: hello"]
+
+
+def texts(callback, conversation: str) -> list[str]:
+    """The texts a conversation's callbacks carried, in arrival order."""
+    return [m["text"] for m in callback.for_conversation(conversation)]
+
+
+async def woken_only(rt, **options) -> OutboxWorker:
+    """Swap the app's worker for one that polls only when woken, so a missed wake-up shows."""
+    await rt.outbox.stop()
+    rt.outbox = OutboxWorker(rt, poll_interval=3600, **options)
+    rt.outbox.start()
+    return rt.outbox
+
+
+async def test_a_hung_send_does_not_hold_back_other_conversations(client, rt, say, callback):
+    await woken_only(rt, batch=2)  # the hung conversation's queued rows alone would fill a poll
+    gate = callback.hold("slow")
+    await say("first", conversation="slow")
+    assert [m["text"] for m in await callback.wait_until_held()] == ["echo: first"]
+    for text in ("second", "third"):  # two replies queued behind the hung one
+        await say(text, conversation="slow")
+        await rt.drain()
+    await OutboxWorker(rt).run_once()  # another instance does not overtake it either
+    await say("hello", conversation="fast")
+    await callback.wait_for(lambda got: any(m["conversation"] == "fast" for m in got))
+    assert texts(callback, "fast") == ["echo: hello"]
+    assert texts(callback, "slow") == []  # still in flight, and nothing overtook it
+    assert [m["text"] for m in callback.held] == ["echo: first"]
+    gate.set()
+    await callback.wait_for(lambda got: len([m for m in got if m["conversation"] == "slow"]) == 3)
+    await settle(rt)
+    assert texts(callback, "slow") == ["echo: first", "echo: second", "echo: third"]
+    rows = await Outbox.filter(conversation_id=(await Conversation.get(external_key="slow")).id)
+    assert [(r.status, r.attempts) for r in rows] == [("done", 1)] * 3
+
+
+async def test_a_conversation_waiting_for_a_slot_goes_when_one_frees(client, rt, say, callback):
+    worker = await woken_only(rt, concurrency=1)
+    gate = callback.hold("slow")
+    await say("first", conversation="slow")
+    await callback.wait_until_held()
+    await say("hello", conversation="fast")
+    await rt.drain()
+    assert await worker.run_once() is True  # due, but the only slot is taken
+    assert texts(callback, "fast") == []
+    gate.set()
+    await callback.wait_for(lambda got: any(m["conversation"] == "fast" for m in got))
+    await settle(rt)
+    assert (texts(callback, "slow"), texts(callback, "fast")) == (["echo: first"], ["echo: hello"])
+
+
+async def test_a_conversation_left_out_by_a_full_poll_goes_when_a_slot_frees(client, rt, say, callback):
+    await rt.outbox.stop()
+    gate = callback.hold("slow")
+    for conversation in ("slow", "fast"):
+        await say("hi", conversation=conversation)
+        await rt.drain()
+    await woken_only(rt, concurrency=1)  # its first poll finds both; the slow one takes the slot
+    await callback.wait_until_held()
+    gate.set()
+    await callback.wait_for(lambda got: any(m["conversation"] == "fast" for m in got))
+    assert [m["conversation"] for m in callback.received] == ["slow", "fast"]
+
+
+async def test_stop_leaves_a_hung_send_claimed_for_the_next_worker(client, rt, say, callback):
+    callback.hold("stopped")
+    await say("hello", conversation="stopped")
+    await callback.wait_until_held()
+    await asyncio.wait_for(rt.outbox.stop(), 10)
+    row = await Outbox.get()
+    assert row.status == "sending" and row.claimed_until > utcnow()  # not lost, not released early
+    assert callback.for_conversation("stopped") == []
+    await Outbox.filter(id=row.id).update(claimed_until=utcnow() - timedelta(seconds=1))  # the claim expires
+    callback.gates.clear()  # the next attempt is answered (the first one stays unanswered)
+    await OutboxWorker(rt).run_once()
+    assert texts(callback, "stopped") == ["echo: hello"]
+    row = await Outbox.get()
+    assert (row.status, row.attempts) == ("done", 1)

@@ -12,13 +12,16 @@ from handoff.channels.api import SIGNATURE_HEADER, sign
 
 
 class CallbackReceiver:
-    """Records verified callbacks; can be told to fail with a status (and Retry-After)."""
+    """Records verified callbacks; can be told to fail with a status (and Retry-After), or to
+    hold one conversation's callbacks unanswered until its gate opens (`hold`)."""
 
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self.received: list[dict[str, Any]] = []
         self.rejected = 0
         self.fail_next: list[tuple[int, str | None]] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.held: list[dict[str, Any]] = []
         self._arrived = asyncio.Condition()
         self.app = web.Application()
         self.app.router.add_post("/callback", self._handle)
@@ -28,14 +31,31 @@ class CallbackReceiver:
         if request.headers.get(SIGNATURE_HEADER) != sign(self.secret, body):
             self.rejected += 1
             return web.json_response({"error": "bad signature"}, status=401)
+        data = json.loads(body)
+        gate = self.gates.get(data["conversation"])
+        if gate is not None and not gate.is_set():
+            async with self._arrived:
+                self.held.append(data)
+                self._arrived.notify_all()
+            await gate.wait()
         if self.fail_next:
             status, retry_after = self.fail_next.pop(0)
             headers = {"Retry-After": retry_after} if retry_after else {}
             return web.json_response({"error": "try later"}, status=status, headers=headers)
         async with self._arrived:
-            self.received.append(json.loads(body))
+            self.received.append(data)
             self._arrived.notify_all()
         return web.json_response({"ok": True})
+
+    def hold(self, conversation: str) -> asyncio.Event:
+        """Leave this conversation's callbacks unanswered until the returned gate is set."""
+        gate = self.gates[conversation] = asyncio.Event()
+        return gate
+
+    async def wait_until_held(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until `count` callbacks are being held at a gate; returns them."""
+        await self.wait_for(lambda _: len(self.held) >= count, timeout)
+        return self.held
 
     def for_conversation(self, key: str) -> list[dict[str, Any]]:
         """Callbacks of one conversation, in arrival order."""
