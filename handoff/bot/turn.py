@@ -8,6 +8,7 @@ checks the version once more just before sending.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
@@ -30,7 +31,9 @@ HISTORY_TURNS = 30
 async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     """Answer the customer's latest message if the bot still owns the conversation.
 
-    Returns what happened: "replied", "escalated", "fenced" or "skipped".
+    Returns what happened: "replied", "escalated", "fenced", "superseded" (the customer wrote
+    again meanwhile: the turn queued for that message answers with everything they said) or
+    "skipped".
     """
     async with rt.turn_lock(conversation_id):
         conversation, history = await recent_turns_and_conversation(conversation_id, HISTORY_TURNS)
@@ -48,7 +51,8 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
             reason = reply.reason or "the assistant had no answer"
             ticket = await escalate(rt, conversation.id, reason, expected_version=version)
             return "escalated" if ticket is not None else "fenced"
-        return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation)
+        return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation,
+                                     answers_through=conversation.last_customer_message_at)
 
 
 async def _ask(rt: Runtime, conversation: Conversation, history: list, language: str) -> BotReply:
@@ -73,19 +77,25 @@ async def _typing(typing: object, conversation: Conversation) -> None:
 
 
 async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str, *,
-                          conversation: Conversation | None = None) -> str:
+                          conversation: Conversation | None = None,
+                          answers_through: datetime | None = None) -> str:
     """Write the bot's reply, fenced by the conversation version it was generated under.
 
+    With `answers_through` (the conversation's last customer message time the reply was
+    generated from), a reply the customer has written past is dropped as "superseded".
     `conversation`, when the caller holds it, saves reading it again: only its id, channel
     and language are used, none of which the fenced update changes.
     """
     if conversation is None:
         conversation = await Conversation.get(id=conversation_id)
+    fence = {"last_customer_message_at": answers_through} if answers_through is not None else {}
     pending = Pending()
     async with in_transaction():
-        fenced = not await Conversation.filter(id=conversation_id, state="bot", version=version).update(
+        fenced = not await Conversation.filter(id=conversation_id, state="bot", version=version, **fence).update(
             last_responder="bot", last_activity_at=utcnow()
         )
+        if fenced and fence and await Conversation.filter(id=conversation_id, state="bot", version=version).exists():
+            return "superseded"  # only newer customer words: their own turn answers them all
         if fenced:
             await add_event(pending, conversation, "bot_reply_dropped", reason="the conversation changed owner",
                             version=version)

@@ -107,6 +107,23 @@ async def test_stale_version_reply_is_fenced(client, rt, say, make_agent):
     assert await write_bot_reply(rt, conversation.id, conversation.version - 1, "old") == "fenced"
 
 
+async def test_a_customer_who_writes_again_gets_one_answer_to_everything(client, rt, say, callback, bot):
+    """The second message arrives while the bot is still answering the first: the stale answer
+    (which never saw it) is dropped, and the turn queued for the second answers both."""
+    bot.gate = asyncio.Event()
+    await say("my order is late", conversation="twice")
+    await asyncio.wait_for(bot.started.wait(), 5)
+    await say("and the box was damaged", conversation="twice")
+    bot.gate.set()
+    await settle(rt)
+    answers = [m["text"] for m in callback.for_conversation("twice") if m["kind"] == "bot"]
+    assert answers == ["echo: and the box was damaged"]
+    assert [[t.text for t in call] for call in bot.calls] == [
+        ["my order is late"], ["my order is late", "and the box was damaged"]]
+    conversation = await Conversation.get(external_key="twice")
+    assert "bot_reply_dropped" not in await conversation.events.all().values_list("kind", flat=True)
+
+
 @pytest.mark.stress
 async def test_takeover_race_stress(client, rt, say, make_agent):
     agents = [(await make_agent(f"S{i}"))[0] for i in range(AGENTS)]
