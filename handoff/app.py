@@ -24,6 +24,7 @@ from handoff.schema import DeliveryUpdate, InboundMessage
 from handoff.sweeper import resume_unanswered, sweep_forever
 
 log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 5.0  # seconds the outbox gives sends in flight before a stop cancels them
 INTEGRATIONS_KEY: web.AppKey[list[Any]] = web.AppKey("integrations", list)
 
 
@@ -121,7 +122,7 @@ def _running(rt: Runtime, integrations: list[Any], workers: bool) -> Any:
         if sweeper:
             sweeper.cancel()
         await rt.drain(timeout=5)
-        await rt.outbox.stop()
+        await rt.outbox.stop(grace=SHUTDOWN_GRACE)
         await rt.cancel_tasks()
         for integration in integrations:
             await integration.close()

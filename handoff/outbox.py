@@ -82,14 +82,19 @@ class OutboxWorker:
         """Run the delivery loop in the background."""
         self._task = asyncio.create_task(self._loop(), name="outbox")
 
-    async def stop(self) -> None:
-        """Stop the loop and cancel the sends in flight: their rows stay claimed, and another
-        worker (or the next start) sends them again once the claim expires."""
-        tasks = [self._task] if self._task else []
-        tasks += self._running.values()
-        for task in tasks:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop polling, give the sends in flight up to `grace` seconds to finish, then cancel the
+        rest: their rows stay claimed, and another worker (or the next start) sends them again
+        once the claim expires."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        running = list(self._running.values())
+        if running and grace > 0:
+            await asyncio.wait(running, timeout=grace)
+        for task in running:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:

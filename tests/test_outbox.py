@@ -227,3 +227,16 @@ async def test_stop_leaves_a_hung_send_claimed_for_the_next_worker(client, rt, s
     assert texts(callback, "stopped") == ["echo: hello"]
     row = await Outbox.get()
     assert (row.status, row.attempts) == ("done", 1)
+
+
+async def test_stop_lets_a_send_in_flight_finish_within_the_grace(client, rt, say, callback):
+    gate = callback.hold("graceful")
+    await say("hello", conversation="graceful")
+    await callback.wait_until_held()
+    stopping = asyncio.create_task(rt.outbox.stop(grace=30))
+    await asyncio.sleep(0)  # the stop is under way: no new rounds, the send in flight may finish
+    gate.set()
+    await asyncio.wait_for(stopping, 10)
+    assert texts(callback, "graceful") == ["echo: hello"]
+    row = await Outbox.get()
+    assert (row.status, row.attempts) == ("done", 1)
