@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--to", required=True, help="base URL of a running server, e.g. http://localhost:8080")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tortoise").setLevel(logging.WARNING)  # its start/stop lines are noise here
     settings = Settings.from_env()
     try:
         if args.command == "serve":
