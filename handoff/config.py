@@ -67,6 +67,7 @@ class Settings:
     imap_poll_interval: float = 30.0
     imap_quarantine: str = "handoff-quarantine"
     email_from: str = ""
+    email_ca_file: str = ""  # PEM CA(s) trusted besides the system ones, for IMAP and SMTP
     # Web chat widget (handoff/channels/widget.py): allowed embedding origins (comma-separated,
     # "*" for any; the server's own origin is always allowed), the per-site secret for
     # identity verification (HMAC-SHA256 of the user id), and where uploads are kept.
@@ -127,5 +128,6 @@ _ENV_NAMES.update(
     {
         "bot_model": "HANDOFF_BOT_MODEL",
         "email_from": "HANDOFF_EMAIL_FROM",
+        "email_ca_file": "HANDOFF_EMAIL_CA_FILE",
     }
 )

@@ -402,10 +402,10 @@ async def test_unreachable_server_is_retryable(smtp_sink: SmtpSink) -> None:
 
 # -- IMAP against a real Dovecot ----------------------------------------------------------
 
-def imap_channel(server: Dovecot, **imap) -> EmailChannel:
+def imap_channel(server: Dovecot, ca_file: str = "", **imap) -> EmailChannel:
     channel = EmailChannel.from_settings(Settings(**{
         **FULL, "imap_host": server.host, "imap_port": server.port, "imap_user": server.user,
-        "imap_password": server.password, "imap_tls": False,
+        "imap_password": server.password, "imap_tls": server.tls is not None, "email_ca_file": ca_file,
     }))
     assert channel is not None
     channel.imap = ImapConfig(**{**channel.imap.__dict__, "backoff_min": 0.05, "backoff_max": 0.2,

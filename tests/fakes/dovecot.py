@@ -2,11 +2,14 @@
 
 `ensure_dovecot()` installs Debian's dovecot-imapd when the binary is missing (retrying while
 another installer holds the dpkg lock). `Dovecot` writes a throw-away configuration into a
-temporary directory — loopback listener on a free port, no TLS, plaintext auth, one test user in
+temporary directory — loopback listener on a free port, plaintext auth, one test user in
 a passwd-file, Maildir storage — and runs `dovecot -F` in the foreground so it dies with the
-tests. `append()` / `flags()` talk to it over IMAP (aioimaplib), like a mail delivery would.
+tests. Without `tls` it speaks plain IMAP (`ssl = no`); given a `TestCA` it listens for implicit
+TLS only (`inet_listener imaps`, `ssl = required`) with that CA's server certificate.
+`append()` / `flags()` talk to it over IMAP (aioimaplib), like a mail delivery would.
 
-Pytest fixture: `dovecot` (one server per test module, mailbox emptied between tests).
+Pytest fixtures: `dovecot` and `dovecot_tls` (one server per test module, mailbox emptied
+between tests).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from pathlib import Path
 import pytest
 from aioimaplib import IMAP4
 
+from tests.fakes.tls import TestCA, test_ca  # noqa: F401 — `dovecot_tls` uses the fixture
+
 DOVECOT = "/usr/sbin/dovecot"
 USER = "support"
 PASSWORD = "s3cret-test"
@@ -39,8 +44,8 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+ssl = {ssl}
+{ssl_files}disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {login_user}
 default_login_user = {login_user}
@@ -59,10 +64,11 @@ userdb {{
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
-    port = {port}
+    port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service stats {{
@@ -106,8 +112,9 @@ def free_port() -> int:
 class Dovecot:
     """One private Dovecot instance with one user and a Maildir in a temporary directory."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, tls: TestCA | None = None) -> None:
         self.root = root
+        self.tls = tls
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.user = USER
@@ -131,10 +138,13 @@ class Dovecot:
         (self.root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
         (self.root / "passwd").chmod(0o644)
         conf = self.root / "dovecot.conf"
+        tls = self.tls
         conf.write_text(
             _CONFIG.format(
-                root=self.root, port=self.port, login_user=login_user,
-                mail_uid=account.pw_uid, mail_gid=account.pw_gid,
+                root=self.root, login_user=login_user, mail_uid=account.pw_uid, mail_gid=account.pw_gid,
+                imap_port=0 if tls else self.port, imaps_port=self.port if tls else 0,
+                ssl="required" if tls else "no",
+                ssl_files=f"ssl_cert = <{tls.cert_file}\nssl_key = <{tls.key_file}\n" if tls else "",
             )
         )
         return conf
@@ -185,7 +195,8 @@ class Dovecot:
     @contextlib.asynccontextmanager
     async def connect(self, mailbox: str = "INBOX") -> AsyncIterator[IMAP4]:
         """A logged-in IMAP client with `mailbox` selected."""
-        client = IMAP4(self.host, self.port, timeout=10)
+        client = IMAP4(self.host, self.port, timeout=10,
+                       ssl_context=self.tls.client_context() if self.tls else None)
         await client.wait_hello_from_server()
         response = await client.login(self.user, self.password)
         if response.result != "OK":
@@ -226,12 +237,11 @@ class Dovecot:
         return "\\Seen" in flags.get(message_id, set())
 
 
-@pytest.fixture(scope="module")
-def dovecot_server() -> Iterator[Dovecot]:
-    """A running private Dovecot for the test module."""
+@contextlib.contextmanager
+def _running(tls: TestCA | None = None) -> Iterator[Dovecot]:
     ensure_dovecot()
     root = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))
-    server = Dovecot(root)
+    server = Dovecot(root, tls=tls)
     server.start()
     try:
         yield server
@@ -240,12 +250,34 @@ def dovecot_server() -> Iterator[Dovecot]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def dovecot_server() -> Iterator[Dovecot]:
+    """A running private Dovecot for the test module."""
+    with _running() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dovecot_tls_server(test_ca: TestCA) -> Iterator[Dovecot]:
+    """A running private Dovecot that only speaks implicit TLS, with `test_ca`'s certificate."""
+    with _running(tls=test_ca) as server:
+        yield server
+
+
 @pytest.fixture
 def dovecot(dovecot_server: Dovecot) -> Iterator[Dovecot]:
     """The module's Dovecot with an empty mailbox."""
     dovecot_server.clear()
     yield dovecot_server
     dovecot_server.clear()
+
+
+@pytest.fixture
+def dovecot_tls(dovecot_tls_server: Dovecot) -> Iterator[Dovecot]:
+    """The module's TLS-only Dovecot with an empty mailbox."""
+    dovecot_tls_server.clear()
+    yield dovecot_tls_server
+    dovecot_tls_server.clear()
 
 
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:

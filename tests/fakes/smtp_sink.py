@@ -1,22 +1,31 @@
 """A real SMTP server (aiosmtpd) on loopback that keeps every message it accepts.
 
-It runs on the test's own event loop (no thread), accepts AUTH PLAIN/LOGIN without TLS for
-one test account, and can be told to refuse recipients with a given SMTP reply — enough to
-drive aiosmtplib through success, temporary (4xx) and permanent (5xx) failures.
+It runs on the test's own event loop (no thread), accepts AUTH PLAIN/LOGIN for one test
+account, and can be told to refuse recipients with a given SMTP reply — enough to drive
+aiosmtplib through success, temporary (4xx) and permanent (5xx) failures.
 
-Pytest fixture: `smtp_sink`.
+TLS modes, with a `TestCA`'s server certificate: "none" (plain SMTP, AUTH without TLS, no
+STARTTLS offered), "starttls" (RFC 3207: every command but EHLO/NOOP/QUIT refused before
+STARTTLS, AUTH offered and accepted only after it) and "tls" (implicit TLS from the first byte,
+RFC 8314). `logins_over_tls` records, per accepted login, whether the connection was encrypted.
+
+Pytest fixtures: `smtp_sink` (plain), `smtp_tls_sink` (each TLS mode in turn).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.fakes.tls import TestCA, test_ca  # noqa: F401 — `smtp_tls_sink` uses the fixture
 
 USER = "mailer"
 PASSWORD = "smtp-test-pass"
@@ -38,12 +47,16 @@ class Received:
 class SmtpSink:
     """Collects messages; `refuse[address] = "550 5.1.1 no such user"` rejects a recipient."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "none", ca: TestCA | None = None) -> None:
+        assert mode == "none" or ca is not None, "TLS needs a certificate"
         self.host = "127.0.0.1"
         self.port = 0
+        self.mode = mode
+        self.ca = ca
         self.messages: list[Received] = []
         self.refuse: dict[str, str] = {}
         self.logins: list[str] = []
+        self.logins_over_tls: list[bool] = []
         self._arrived = asyncio.Condition()
         self._server: asyncio.base_events.Server | None = None
 
@@ -65,15 +78,23 @@ class SmtpSink:
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER and auth_data.password.decode() == PASSWORD
         if ok:
             self.logins.append(USER)
+            self.logins_over_tls.append(server.transport.get_extra_info("ssl_object") is not None)
         return AuthResult(success=ok, handled=False)
+
+    def _protocol(self) -> SMTP:
+        options: dict = dict(hostname="sink.test", authenticator=self._authenticate, auth_required=False,
+                             auth_require_tls=False)
+        if self.mode == "starttls":
+            options.update(tls_context=self.ca.server_context(), require_starttls=True, auth_require_tls=True)
+        # "tls": aiosmtpd's auth_require_tls only knows STARTTLS and would refuse AUTH on an
+        # implicit-TLS connection, which is encrypted from the first byte anyway
+        return SMTP(self, **options)
 
     async def start(self) -> None:
         """Listen on a free loopback port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self, hostname="sink.test", authenticator=self._authenticate, auth_require_tls=False, auth_required=False),
-            self.host, 0,
-        )
+        ssl = self.ca.server_context() if self.mode == "tls" else None
+        self._server = await loop.create_server(self._protocol, self.host, 0, ssl=ssl)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -89,12 +110,26 @@ class SmtpSink:
         return self.messages
 
 
-@pytest.fixture
-async def smtp_sink():
-    """A running SMTP sink for one test."""
-    sink = SmtpSink()
+@contextlib.asynccontextmanager
+async def running(mode: str = "none", ca: TestCA | None = None) -> AsyncIterator[SmtpSink]:
+    """A started sink, stopped on exit."""
+    sink = SmtpSink(mode, ca)
     await sink.start()
     try:
         yield sink
     finally:
         await sink.stop()
+
+
+@pytest.fixture
+async def smtp_sink():
+    """A running plain SMTP sink for one test."""
+    async with running() as sink:
+        yield sink
+
+
+@pytest.fixture(params=["starttls", "tls"])
+async def smtp_tls_sink(request: pytest.FixtureRequest, test_ca: TestCA):  # noqa: F811
+    """A running sink in each TLS mode: STARTTLS required, then implicit TLS."""
+    async with running(request.param, test_ca) as sink:
+        yield sink

@@ -6,7 +6,9 @@ through `smtp.send_message` with our own Message-ID, which the core stores as th
 id so the customer's answer threads back into the same conversation.
 
 Settings: IMAP_HOST/PORT/USER/PASSWORD (IMAP_TLS, default on), SMTP_HOST/PORT/USER/PASSWORD
-(SMTP_TLS = starttls | tls | none) and HANDOFF_EMAIL_FROM ("Acme Support <help@acme.test>").
+(SMTP_TLS = starttls | tls | none), HANDOFF_EMAIL_FROM ("Acme Support <help@acme.test>") and
+HANDOFF_EMAIL_CA_FILE (a PEM file of CAs trusted besides the system's, for servers with a
+private CA; certificates are always verified).
 Files from our media store (what agents attach) travel inside the email, up to
 MAX_ATTACHED_BYTES per message; any other file travels as a link.
 """
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -32,6 +35,7 @@ from handoff.channels.base import (
 from handoff.channels.email.imap import ImapConfig, ImapLoop, Unprocessable
 from handoff.channels.email.parse import parse_email
 from handoff.channels.email.smtp import TLS_MODES, SmtpConfig, build_message, send_message
+from handoff.channels.email.tls import client_context
 from handoff.media import MediaStore
 from handoff.schema import Address, Attachment, OutboundMessage
 
@@ -85,14 +89,21 @@ class EmailChannel:
         from_name, from_address = SmtpConfig.parse_from(settings.email_from)
         if "@" not in from_address:
             raise ChannelConfigError(f"HANDOFF_EMAIL_FROM is not an email address: {settings.email_from!r}")
+        if settings.email_ca_file:
+            try:
+                client_context(settings.email_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ChannelConfigError(f"HANDOFF_EMAIL_CA_FILE is not a readable PEM file: {exc}") from exc
         imap = ImapConfig(
             host=settings.imap_host, port=settings.imap_port, user=settings.imap_user,
-            password=settings.imap_password, tls=settings.imap_tls, mailbox=settings.imap_mailbox,
+            password=settings.imap_password, tls=settings.imap_tls, ca_file=settings.email_ca_file,
+            mailbox=settings.imap_mailbox,
             poll_interval=settings.imap_poll_interval, quarantine=settings.imap_quarantine,
         )
         smtp = SmtpConfig(
             host=settings.smtp_host, port=settings.smtp_port, user=settings.smtp_user,
             password=settings.smtp_password, tls=tls, from_address=from_address, from_name=from_name,
+            ca_file=settings.email_ca_file,
             **({"id_secret": settings.secret_key} if settings.secret_key else {}),
         )
         return cls(imap, smtp, MediaStore.from_settings(settings))

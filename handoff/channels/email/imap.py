@@ -13,6 +13,10 @@ nor disappears: an operator finds it there with any mail client.
 Between cycles the loop waits in IDLE (RFC 2177) when the server offers it, re-issued every
 `idle_refresh` seconds, and polls every `poll_interval` seconds otherwise. A dropped
 connection or a server error reconnects with exponential backoff and jitter.
+
+With `tls` (the default) the connection is implicit TLS (port 993) and the server's certificate
+is verified against the system CAs plus `ca_file`; an untrusted one ends the session like any
+failure (logged, reconnect with backoff) before credentials are sent.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from aioimaplib import IMAP4
 from aioimaplib.aioimaplib import STOP_WAIT_SERVER_PUSH
 
 from handoff import metrics
+from handoff.channels.email.tls import client_context, untrusted
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class ImapConfig:
     user: str
     password: str
     tls: bool = True
+    ca_file: str = ""  # PEM CA(s) trusted besides the system ones
     mailbox: str = "INBOX"
     poll_interval: float = 30.0
     idle_refresh: float = 300.0
@@ -105,7 +110,13 @@ class ImapLoop:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 — any failure means: reconnect
-                log.warning("email: IMAP session ended (%r); reconnecting in %.1fs", exc, delay)
+                bad_cert = untrusted(exc)
+                if bad_cert is not None:
+                    log.error("email: IMAP server %s:%s has an untrusted TLS certificate (%s; a private CA "
+                              "goes in HANDOFF_EMAIL_CA_FILE); reconnecting in %.1fs",
+                              self.config.host, self.config.port, bad_cert.verify_message, delay)
+                else:
+                    log.warning("email: IMAP session ended (%r); reconnecting in %.1fs", exc, delay)
             finally:
                 self.connected.clear()
                 await self._disconnect()
@@ -121,7 +132,7 @@ class ImapLoop:
         client = IMAP4(
             cfg.host, cfg.port, timeout=cfg.timeout,
             conn_lost_cb=lambda exc: lost.set(),
-            ssl_context=ssl.create_default_context() if cfg.tls else None,
+            ssl_context=client_context(cfg.ca_file) if cfg.tls else None,
         )
         self._client = client
         await self._cmd(client.wait_hello_from_server())

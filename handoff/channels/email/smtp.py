@@ -6,6 +6,10 @@ thread (RFC 5322 §3.6.4), "Re: <original subject>", a text/plain and an escaped
 alternative, and the files the message carries. Bot replies and notices are marked
 `Auto-Submitted: auto-replied` (RFC 3834 §5) so other responders do not answer them.
 Every header value is stripped of CR/LF: no header injection from names or subjects.
+
+TLS is `starttls` (port 587; a server that does not offer STARTTLS is refused, nothing goes out
+in clear text), `tls` (implicit, port 465) or `none`; certificates are verified against the
+system CAs plus `ca_file`, and credentials are sent only once TLS is up.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from email.utils import formataddr, formatdate, parseaddr
 import aiosmtplib
 
 from handoff.channels.base import DeliveryError, file_links
+from handoff.channels.email.tls import client_context, untrusted
 from handoff.schema import Address, OutboundMessage
 
 TLS_MODES = ("starttls", "tls", "none")
@@ -42,6 +47,7 @@ class SmtpConfig:
     from_address: str
     from_name: str = ""
     timeout: float = 30.0
+    ca_file: str = ""  # PEM CA(s) trusted besides the system ones
     # keys our Message-IDs: installations sharing a domain (staging, production) never collide
     id_secret: str = field(default_factory=lambda: secrets.token_hex(16))
 
@@ -137,6 +143,10 @@ def build_message(config: SmtpConfig, address: Address, message: OutboundMessage
 
 
 def _error_for(exc: Exception) -> DeliveryError:
+    bad_cert = untrusted(exc)
+    if bad_cert is not None:
+        return DeliveryError(f"SMTP server certificate not trusted: {bad_cert.verify_message} (a private CA goes "
+                             "in HANDOFF_EMAIL_CA_FILE)", retryable=True, code="tls")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         code = exc.recipients[0].code
         return DeliveryError(f"recipient refused: {exc.recipients[0].message}", retryable=400 <= code < 500, code=str(code))
@@ -156,7 +166,8 @@ async def send_message(config: SmtpConfig, msg: EmailMessage) -> None:
             username=config.user or None,
             password=config.password or None,
             use_tls=config.tls == "tls",
-            start_tls=config.tls == "starttls",
+            start_tls=config.tls == "starttls",  # True: no STARTTLS offered -> SMTPException, nothing sent
+            tls_context=client_context(config.ca_file) if config.tls != "none" else None,
             timeout=config.timeout,
         )
     except (aiosmtplib.SMTPException, OSError) as exc:
