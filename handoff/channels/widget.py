@@ -315,13 +315,20 @@ class WidgetChannel:
             self.hub.publish(PUSH_EVENT, local=False, visitor=visitor, payload=payload)
 
     async def _relay_pushes(self) -> None:
-        async with self.hub.subscribe(kinds=frozenset({PUSH_EVENT, "stream.lagged"})) as events:
-            async for event in events:
-                if event["kind"] == PUSH_EVENT:
-                    await self._push_local(str(event.get("visitor")), event.get("payload") or {})
-                else:  # pushes were dropped: every tab reconnects and replays what it missed
-                    log.warning("widget: relay lagged; reconnecting %d visitors", len(self._sockets))
-                    await self._close_sockets(code=1012, message=b"reconnect and replay")
+        while True:
+            try:
+                async with self.hub.subscribe(kinds=frozenset({PUSH_EVENT, "stream.lagged"})) as events:
+                    async for event in events:
+                        if event["kind"] == PUSH_EVENT:
+                            await self._push_local(str(event.get("visitor")), event.get("payload") or {})
+                        else:  # pushes were dropped: every tab reconnects and replays what it missed
+                            log.warning("widget: relay lagged; reconnecting %d visitors", len(self._sockets))
+                            await self._close_sockets(code=1012, message=b"reconnect and replay")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep relaying: tabs that missed a push get it on their next replay
+                log.exception("widget: relaying pushes from other instances failed; resubscribing")
+                await asyncio.sleep(1.0)
 
     async def _close_sockets(self, code: int, message: bytes) -> None:
         for sockets in list(self._sockets.values()):
