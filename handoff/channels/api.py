@@ -4,7 +4,8 @@ Inbound: `POST /webhooks/api` with `X-Handoff-Signature: sha256=<hex HMAC-SHA256
 and `{"id", "conversation", "contact": {"id", "name"?}, "text", "attachments"?}`, where each
 attachment is `{"url": "https://...", "content_type"?, "filename"?, "size"?}` (the text may be empty
 when files come). Outbound: the same signature on a JSON POST to HANDOFF_API_CALLBACK_URL; files an
-agent sends arrive as `name: URL` lines in the text, which any receiver can show.
+agent sends arrive as `name: URL` lines in the text, which any receiver can show, and as
+`"attachments": [{"url", "filename", "content_type", "size"}]` for receivers that handle files.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from handoff.channels.base import (
     parse_retry_after,
 )
 from handoff.config import Settings
+from handoff.media import attachment_json
 from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
 
 SIGNATURE_HEADER = "X-Handoff-Signature"
@@ -124,6 +126,8 @@ class ApiChannel:
             payload["status"] = message.notice
         if message.author_name:
             payload["author"] = message.author_name
+        if message.attachments:
+            payload["attachments"] = [attachment_json(a) for a in message.attachments]
         body = json.dumps(payload).encode()
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))

@@ -149,12 +149,13 @@ def file_links(attachments: Iterable[Attachment]) -> str:
 
 
 def with_file_links(capabilities: Capabilities, message: OutboundMessage) -> OutboundMessage:
-    """`message` as a channel without attachments can show it: its files become links in the text."""
+    """`message` as a channel without attachments can show it: its files become links in the text
+    (the list stays on the message, for a channel that passes it on as data, like the api callback)."""
     if capabilities.attachments or not message.attachments:
         return message
     links = file_links(message.attachments)
     text = f"{message.text}\n\n{links}" if message.text and links else message.text or links
-    return dataclasses.replace(message, text=text, attachments=())
+    return dataclasses.replace(message, text=text)
 
 
 Part = TypeVar("Part")

@@ -118,8 +118,10 @@ async def test_a_channel_without_files_gets_links(client: Any, rt: Any, make_age
                                  json={"text": "Here it is.", "attachments": [uploaded["id"]]}, headers=auth)
     assert response.status == 201, await response.text()
     await settle(rt)
-    agent_texts = [m["text"] for m in callback.for_conversation("inv") if m["kind"] == "agent"]
-    assert agent_texts == [f"Here it is.\n\ninvoice.pdf: {uploaded['url']}"]
+    [sent] = [m for m in callback.for_conversation("inv") if m["kind"] == "agent"]
+    assert sent["text"] == f"Here it is.\n\ninvoice.pdf: {uploaded['url']}"
+    assert sent["attachments"] == [{"url": uploaded["url"], "filename": "invoice.pdf",
+                                    "content_type": "application/pdf", "size": len(b"%PDF-1.4")}]
 
 
 async def test_bad_attachments_are_400_and_change_nothing(client: Any, rt: Any, make_agent: Any, say: Any) -> None:
