@@ -500,3 +500,17 @@ async def test_a_ticket_whose_creation_was_missed_gets_its_thread_on_catch_up(de
     assert thread is not None
     assert len([c for c in desk.fake.of("chat.postMessage") if c.args.get("blocks")]) == 1
     assert any("Live Chat" in t for t in desk.thread_texts(thread.ts))
+
+
+async def test_catch_up_refreshes_only_roots_that_show_something_stale(desk: Desk) -> None:
+    await agents()
+    _, ticket, thread = await desk.take_over("hi")
+    updates = len(desk.fake.of("chat.update"))
+    await desk.slack.mirror.catch_up()  # e.g. a restart: the root is current, Slack is not called
+    await desk.settle()
+    assert len(desk.fake.of("chat.update")) == updates
+    await Ticket.filter(id=ticket.id).update(subject="Parcel stuck in customs")  # no event: the mirror missed it
+    await desk.slack.mirror.catch_up()
+    await desk.settle()
+    assert len(desk.fake.of("chat.update")) == updates + 1
+    assert "Parcel stuck in customs" in json.dumps(desk.fake.messages[(CHANNEL, thread.ts)]["blocks"])

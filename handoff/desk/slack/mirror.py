@@ -66,10 +66,12 @@ class Mirror:
         elif kind == "stream.lagged":
             await self.catch_up()
 
-    async def request_update(self, ticket_id: int) -> None:
-        """Queue a refresh of the ticket's root message."""
-        await self.slack.poster.enqueue({"op": "update", "ticket_id": ticket_id, "channel": self.slack.channel},
-                                        key=f"update:{ticket_id}:{uuid.uuid4().hex}")
+    async def request_update(self, ticket_id: int, *, if_stale: bool = False) -> None:
+        """Queue a refresh of the ticket's root message; `if_stale`: only when it shows something
+        other than the ticket's current state (a catch-up must not re-post every root)."""
+        await self.slack.poster.enqueue(
+            {"op": "update", "ticket_id": ticket_id, "channel": self.slack.channel, "if_stale": if_stale},
+            key=f"update:{ticket_id}:{uuid.uuid4().hex}")
 
     async def request_sync(self, ticket_id: int) -> None:
         """Queue a sync of the ticket's thread."""
@@ -82,14 +84,15 @@ class Mirror:
         tickets were queued."""
         since = utcnow() - timedelta(hours=CATCH_UP_HOURS)
         tickets = await Ticket.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since)).values_list("id", "closed_at")
+        threaded = await threads.with_threads([int(ticket_id) for ticket_id, _ in tickets])
         queued = 0
         for ticket_id, closed_at in tickets:
-            has_thread = await threads.by_ticket(int(ticket_id)) is not None
+            has_thread = int(ticket_id) in threaded
             if not has_thread and closed_at is not None:
                 continue
             await self.request_sync(int(ticket_id))  # posts the root first when the ticket has no thread
             if has_thread:
-                await self.request_update(int(ticket_id))
+                await self.request_update(int(ticket_id), if_stale=True)
             queued += 1
         return queued
 
@@ -125,12 +128,12 @@ class Mirror:
             conversation_state=conversation.state,
         )
 
-    async def ensure_root(self, ticket_id: int) -> threads.SlackThread | None:
+    async def ensure_root(self, ticket_id: int, card: blocks.TicketCard | None = None) -> threads.SlackThread | None:
         """The ticket's thread, posting its root message (and the conversation so far) first if needed."""
         thread = await threads.by_ticket(ticket_id)
         if thread is not None:
             return thread
-        card = await self.card(ticket_id)
+        card = card or await self.card(ticket_id)
         if card is None:
             return None
         text, root_blocks = blocks.root_message(card)
@@ -143,6 +146,7 @@ class Mirror:
             ticket_id=ticket_id, conversation_id=card.conversation_id,
         )
         await threads.remember(thread)
+        await threads.remember_root(ticket_id, threads.root_digest(text, root_blocks))
         history = await self._history(card)
         if history:
             await self.slack.poster.pace(self.slack.channel)
@@ -172,15 +176,19 @@ class Mirror:
         if thread is None or card is None:
             return
         text, root_blocks = blocks.root_message(card)
+        digest = threads.root_digest(text, root_blocks)
+        if job.get("if_stale") and await threads.shown_root(ticket_id) == digest:
+            return  # the root already shows this: spare Slack's rate limit
         await self.slack.poster.pace(thread.channel)
         await self.slack.client.chat_update(channel=thread.channel, ts=thread.ts, text=text, blocks=root_blocks)
+        await threads.remember_root(ticket_id, digest)
 
     async def _sync(self, job: Job) -> None:
         ticket_id = int(job["ticket_id"])
         if await self.slack.poster.later_exists(f"sync:{ticket_id}:", int(job.get("_id", 0))):
             return  # a later sync of this thread is queued: it posts everything this one would
-        thread = await self.ensure_root(ticket_id)
         card = await self.card(ticket_id)
+        thread = await self.ensure_root(ticket_id, card) if card is not None else None
         if thread is None or card is None:
             return
         rows = await Message.filter(ticket_id=ticket_id).order_by("id").prefetch_related("agent")

@@ -8,6 +8,8 @@ reply finds its ticket, a ticket event finds the thread to post into or the root
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -16,6 +18,7 @@ from handoff.models import KeyValue
 
 THREAD_SCOPE = "slack.thread"
 TICKET_SCOPE = "slack.ticket"
+ROOT_SCOPE = "slack.root"
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,25 @@ async def by_ticket(ticket_id: int) -> SlackThread | None:
     row = await KeyValue.get_or_none(scope=TICKET_SCOPE, key=str(ticket_id))
     return _from_value(row.value) if row else None
 
+
+
+async def with_threads(ticket_ids: list[int]) -> set[int]:
+    """Which of these tickets have a thread (one query)."""
+    keys = await KeyValue.filter(scope=TICKET_SCOPE, key__in=[str(i) for i in ticket_ids]).values_list("key", flat=True)
+    return {int(key) for key in keys}
+
+
+def root_digest(text: str, root_blocks: list) -> str:
+    """A fingerprint of what a root message shows."""
+    return hashlib.sha256(json.dumps([text, root_blocks], sort_keys=True).encode()).hexdigest()
+
+
+async def shown_root(ticket_id: int) -> str | None:
+    """The fingerprint of the root message last posted for the ticket."""
+    row = await KeyValue.get_or_none(scope=ROOT_SCOPE, key=str(ticket_id))
+    return (row.value or {}).get("digest") if row else None
+
+
+async def remember_root(ticket_id: int, digest: str) -> None:
+    """Record what the ticket's root message now shows."""
+    await KeyValue.update_or_create(scope=ROOT_SCOPE, key=str(ticket_id), defaults={"value": {"digest": digest}})
