@@ -22,7 +22,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import fresh_database, serve  # noqa: E402
+from benchmarks.harness import Callbacks, fresh_database, serve  # noqa: E402
 from handoff.app import create_app  # noqa: E402
 from handoff.channels.api import sign  # noqa: E402
 from handoff.config import Settings  # noqa: E402
@@ -62,26 +62,15 @@ async def bare_rps(bodies: list[bytes], concurrency: int) -> float:
 
 async def handoff_mps(bodies: list[bytes], concurrency: int, database_url: str) -> tuple[float, float]:
     """(webhooks acknowledged per second, messages answered end to end per second)."""
-    replies: set[str] = set()
-    done = asyncio.Event()
-
-    async def receive(request: web.Request) -> web.Response:
-        data = json.loads(await request.read())
-        if data["kind"] == "bot":
-            replies.add(data["conversation"])
-            if len(replies) == len(bodies):
-                done.set()
-        return web.json_response({"ok": True})
-
-    sink = web.Application()
-    sink.router.add_post("/callback", receive)
-    sink_runner, sink_base = await serve(sink)
+    callbacks = Callbacks()
+    answered = [callbacks.expect(f"{json.loads(body)['conversation']}:bot") for body in bodies]
+    sink_runner, sink_base = await serve(callbacks.app)
     settings = Settings(database_url=database_url, api_secret=SECRET, api_callback_url=sink_base + "/callback")
     runner, base = await serve(create_app(settings))
     try:
         started = time.perf_counter()
         acked = await _fire(base + "/webhooks/api", bodies, concurrency, signed=True)
-        await asyncio.wait_for(done.wait(), 600)
+        await asyncio.wait_for(asyncio.gather(*answered), 600)
         total = time.perf_counter() - started
         return len(bodies) / acked, len(bodies) / total
     finally:

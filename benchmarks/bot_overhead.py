@@ -29,9 +29,8 @@ from pathlib import Path
 
 import aiohttp
 import openai
-from aiohttp import web
 
-from benchmarks.harness import serve
+from benchmarks.harness import Callbacks, serve
 from handoff.app import create_app
 from handoff.bot.base import Bot, BotReply, Summary, Turn
 from handoff.bot.openai_bot import OpenAIBot, RetryPolicy
@@ -67,27 +66,6 @@ class InstantBot:
 class NoSummary:
     async def summarize(self, history: Sequence[Turn], language: str) -> Summary:
         return Summary(subject="-", summary="-")
-
-
-class Callbacks:
-    """The integrator's endpoint: records when each conversation's reply arrived."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[str, asyncio.Future[float]] = {}
-        self.app = web.Application()
-        self.app.router.add_post("/callback", self._handle)
-
-    def expect(self, key: str) -> asyncio.Future[float]:
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.arrivals[key] = future
-        return future
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        payload = json.loads(await request.read())
-        future = self.arrivals.get(f"{payload['conversation']}:{payload['kind']}")
-        if future is not None and not future.done():
-            future.set_result(time.perf_counter())
-        return web.json_response({"ok": True})
 
 
 async def run(bot: Bot, database_url: str, conversations: int, turns: int) -> dict[str, list[float]]:

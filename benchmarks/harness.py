@@ -1,11 +1,14 @@
-"""What the benchmarks share: serving an aiohttp app on a free local port, and a throwaway
-database for a run (a re-used database would answer the benchmark's message ids as
-duplicates)."""
+"""What the benchmarks share: serving an aiohttp app on a free local port, the integrator's
+callback endpoint that tells when a reply arrived, and a throwaway database for a run (a
+re-used database would answer the benchmark's message ids as duplicates)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +24,28 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+class Callbacks:
+    """The integrator's api-channel callback endpoint: records when each conversation's reply arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[str, asyncio.Future[float]] = {}
+        self.app = web.Application()
+        self.app.router.add_post("/callback", self._handle)
+
+    def expect(self, key: str) -> asyncio.Future[float]:
+        """A future of the arrival time (perf_counter) of the message `"<conversation>:<kind>"`."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.arrivals[key] = future
+        return future
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        payload = json.loads(await request.read())
+        future = self.arrivals.get(f"{payload['conversation']}:{payload['kind']}")
+        if future is not None and not future.done():
+            future.set_result(time.perf_counter())
+        return web.json_response({"ok": True})
 
 
 @contextlib.asynccontextmanager

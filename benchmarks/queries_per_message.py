@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import fresh_database, serve  # noqa: E402
+from benchmarks.harness import Callbacks, fresh_database, serve  # noqa: E402
 from handoff.app import create_app  # noqa: E402
 from handoff.channels.api import sign  # noqa: E402
 from handoff.config import Settings  # noqa: E402
@@ -108,27 +107,7 @@ def _count_transactions(log: QueryLog) -> None:
         cls.begin = counted  # type: ignore[method-assign]
 
 
-class Replies:
-    """The integrator's callback endpoint: resolves a future per conversation's bot reply."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[str, asyncio.Future[None]] = {}
-        self.app = web.Application()
-        self.app.router.add_post("/callback", self._handle)
-
-    def expect(self, conversation: str) -> asyncio.Future[None]:
-        future = self.waiting[conversation] = asyncio.get_running_loop().create_future()
-        return future
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        data = json.loads(await request.read())
-        future = self.waiting.get(data["conversation"])
-        if data["kind"] == "bot" and future is not None and not future.done():
-            future.set_result(None)
-        return web.json_response({"ok": True})
-
-
-async def _round(session: aiohttp.ClientSession, url: str, replies: Replies, conversations: int,
+async def _round(session: aiohttp.ClientSession, url: str, replies: Callbacks, conversations: int,
                  turn: int, concurrency: int) -> None:
     pending = list(range(conversations))
 
@@ -138,7 +117,7 @@ async def _round(session: aiohttp.ClientSession, url: str, replies: Replies, con
             key = f"q-conv-{i}"
             body = json.dumps({"id": f"q-{i}-{turn}", "conversation": key, "contact": {"id": f"q{i}"},
                                "text": QUESTIONS[(i + turn) % len(QUESTIONS)]}).encode()
-            answered = replies.expect(key)
+            answered = replies.expect(f"{key}:bot")
             async with session.post(url, data=body, headers={"X-Handoff-Signature": sign(SECRET, body)}) as r:
                 assert r.status == 202, await r.text()
             await asyncio.wait_for(answered, 30)
@@ -175,7 +154,7 @@ async def main() -> None:
     _count_transactions(log)
     logger = logging.getLogger("tortoise.db_client")
     async with fresh_database(args.database) as database:
-        replies = Replies()
+        replies = Callbacks()
         sink, sink_url = await serve(replies.app)
         settings = Settings(database_url=database, api_secret=SECRET, api_callback_url=sink_url + "/callback")
         server, url = await serve(create_app(settings))
