@@ -10,17 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
-from handoff import db, gateway
+from handoff import db
 from handoff.bot.base import Bot, Summarizer
 from handoff.channels import CHANNEL_CLASSES
-from handoff.channels.base import Channel
+from handoff.channels.base import Channel, ParsedItem
 from handoff.config import Settings
 from handoff.desk.api import api_middleware
 from handoff.desk.hub import Hub
+from handoff.http_errors import json_errors
+from handoff.ingest import ingest
 from handoff.outbox import OutboxWorker
 from handoff.routes import ALL_ROUTES
 from handoff.runtime import RUNTIME, Runtime
-from handoff.schema import DeliveryUpdate, InboundMessage
 from handoff.sweeper import resume_unanswered, sweep_forever
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def create_app(
                  hub=Hub(settings.redis_url))
     integrations = build_integrations(settings)
 
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors, api_middleware])
     app[RUNTIME] = rt
     app[INTEGRATIONS_KEY] = integrations
     app.add_routes(ALL_ROUTES)
@@ -138,10 +139,7 @@ def _running(rt: Runtime, integrations: list[Any], workers: bool) -> Any:
 
 
 def _deliverer(rt: Runtime) -> Any:
-    async def deliver(item: InboundMessage | DeliveryUpdate) -> None:
-        if isinstance(item, DeliveryUpdate):
-            await gateway.record_delivery(rt, item)
-        else:
-            await gateway.receive(rt, item)
+    async def deliver(item: ParsedItem) -> None:
+        await ingest(rt, item)
 
     return deliver

@@ -22,3 +22,9 @@ EMAIL_QUARANTINED = Counter("handoff_email_quarantined_total",
                             registry=REGISTRY)
 WEBHOOK_LATENCY = Histogram("handoff_webhook_latency_seconds", "Time to acknowledge a webhook",
                             ["channel"], registry=REGISTRY)
+WEBHOOK_ITEMS_SKIPPED = Counter("handoff_webhook_items_skipped_total",
+                                "Items of a provider request that could not be used and were skipped "
+                                "(the rest of the batch is stored)", ["channel", "reason"], registry=REGISTRY)
+WEBHOOK_ITEMS_FAILED = Counter("handoff_webhook_items_failed_total",
+                               "Items whose storing raised; the request is answered 500 so the provider retries",
+                               ["channel"], registry=REGISTRY)

@@ -135,6 +135,10 @@ class Message(Model):
     `provider_id` is unique per channel: a provider retry of an inbound message, or a
     receipt for an outbound one, finds the same row. `origin` names where an agent wrote it
     when that was not the web desk or the API ("slack"), so it is not mirrored back there.
+
+    A customer's edit replaces `text` and sets `edited_at`; `revisions` keeps the earlier
+    texts, oldest first, as `[{"text", "replaced_at"}]` (ISO 8601 UTC). A message the customer
+    unsent has `deleted_at` set and its text and attachments erased (Meta's platform policy).
     """
 
     id = fields.IntField(primary_key=True)
@@ -160,6 +164,9 @@ class Message(Model):
     delivery_status = fields.CharField(max_length=12, default="none")
     delivery_error = fields.TextField(null=True)
     origin = fields.CharField(max_length=16, null=True)
+    edited_at = fields.DatetimeField(null=True)
+    revisions = fields.JSONField(null=True)
+    deleted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -212,6 +219,27 @@ class Outbox(Model):
 
     class Meta:
         table = "outbox"
+
+
+class PendingReceipt(Model):
+    """A delivery receipt for a provider message id no message holds yet.
+
+    Providers can post a receipt before the send call that returned the id has finished
+    (Twilio's status callback, Meta's delivery/read): it waits here, and is applied when the
+    outbox records the id; the sweeper drops receipts older than a day.
+    """
+
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=32)
+    provider_id = fields.CharField(max_length=255)
+    state = fields.CharField(max_length=12)
+    error_code = fields.CharField(max_length=64, null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "pending_receipt"
+        unique_together = (("channel", "provider_id", "state"),)
 
 
 class ProcessedKey(Model):

@@ -3,18 +3,19 @@ integrations add, see app.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from handoff import contact_names, gateway, metrics
+from handoff import contact_names, metrics
+from handoff.bodies import read_body
 from handoff.channels.base import BadPayload, InvalidSignature, webhook_response
 from handoff.desk.api import routes as desk_routes
 from handoff.runtime import RUNTIME
-from handoff.schema import DeliveryUpdate
+from handoff.ingest import ingest_all
+from handoff.schema import InboundMessage
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -22,20 +23,6 @@ routes = web.RouteTableDef()
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body, refusing more than `limit` bytes with 413."""
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length,
-                                            text=json.dumps({"error": "body too large"}),
-                                            content_type="application/json")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body),
-                                            text=json.dumps({"error": "body too large"}),
-                                            content_type="application/json")
-    return body
 
 
 @routes.post("/webhooks/{channel}")
@@ -56,15 +43,12 @@ async def webhook(request: web.Request) -> web.StreamResponse:
         items = channel.parse(body, request.content_type)
     except (BadPayload, ValueError) as exc:
         return _error(400, str(exc) or "malformed body")
-    unnamed: dict[str, int] = {}
-    for item in items:
-        if isinstance(item, DeliveryUpdate):
-            await gateway.record_delivery(rt, item)
-            continue
-        item = contact_names.with_cached_name(channel, item)
-        receipt = await gateway.receive(rt, item)
-        if not item.contact_name:
-            unnamed[item.contact_id] = receipt.conversation_id
+    items = [contact_names.with_cached_name(channel, i) if isinstance(i, InboundMessage) else i for i in items]
+    outcome = await ingest_all(rt, name, items)
+    if outcome.failed:
+        # Stored items are committed; the provider's retry is a no-op for them and tries the rest again.
+        return _error(500, f"{outcome.failed} of {len(items)} items could not be stored; retry")
+    unnamed = {item.contact_id: receipt.conversation_id for item, receipt in outcome.receipts if not item.contact_name}
     contact_names.look_up_later(rt, channel, unnamed)  # runs after the ack: a slow provider never delays it
     metrics.WEBHOOK_LATENCY.labels(name).observe(time.perf_counter() - started)
     return webhook_response(channel)

@@ -81,6 +81,43 @@ class DeliveryUpdate:
 
 
 @dataclass(frozen=True)
+class MessageEdit:
+    """The customer changed the text of a message they sent (Meta's `message_edit`).
+
+    `provider_id` names the edited message; `text` is its new text.
+    """
+
+    channel: str
+    provider_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MessageDeletion:
+    """The customer unsent a message (Meta's `message.is_deleted`); `provider_id` names it."""
+
+    channel: str
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class OutsideReply:
+    """A reply the business sent to the customer from outside handoff: the provider's own app
+    (the Instagram app, Meta Business Suite), seen as an echo carrying another app's id.
+
+    It is stored as an outgoing message by a person, and a person has stepped in.
+    """
+
+    channel: str
+    provider_id: str
+    contact_id: str
+    text: str
+    app_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    sent_at: float | None = None
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """One message to a customer: a bot reply, an agent reply or a notice.
 

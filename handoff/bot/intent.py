@@ -36,7 +36,7 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
         rf"(?:(?:real|live|actual)\s+)?{_EN}\b",
         rf"\b(?:connect|transfer|put)\s+me\s+(?:to|with|through to)\s+(?:(?:a|an|the|your)\s+)?"
         rf"(?:(?:real|live)\s+)?{_EN}\b",
-        rf"\b(?:i want|i need|get me|give me|can i get|can i have|i d like|i would like|let me talk to)"
+        r"\b(?:i want|i need|get me|give me|can i get|can i have|i d like|i would like|let me talk to)"
         r"\s+(?:(?:a|an|to)\s+)?(?:(?:real|live)\s+)?"
         r"(?:human|person|agent|representative|operator|real person)\b(?!\s*s\b)",
         r"\b(?:real|live|actual)\s+(?:human|person|agent|people)\b",

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import aiohttp
 from aiohttp import web
 
+from handoff import bodies
 from handoff.channels.base import (
     BadPayload,
     Capabilities,
@@ -79,9 +80,9 @@ class ApiChannel:
     def parse(self, body: bytes, content_type: str = "application/json") -> list[InboundMessage]:
         """One message per request; every field is checked."""
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadPayload("body is not valid JSON") from None
+            data = bodies.loads(body)
+        except ValueError as exc:
+            raise BadPayload(f"body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise BadPayload("body must be a JSON object")
         message_id = _text_field(data, "id", MAX_ID)

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from aiohttp import web
 
-from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
+from handoff.schema import (
+    Address,
+    Attachment,
+    DeliveryUpdate,
+    InboundMessage,
+    MessageDeletion,
+    MessageEdit,
+    OutboundMessage,
+    OutsideReply,
+)
 
 if TYPE_CHECKING:
     from handoff.config import Settings
@@ -76,7 +85,8 @@ class Capabilities:
     notice_style: str = "chat"
 
 
-ParsedItem = InboundMessage | DeliveryUpdate
+# What a channel's parse() yields; handoff.ingest routes each kind.
+ParsedItem = InboundMessage | DeliveryUpdate | MessageEdit | MessageDeletion | OutsideReply
 
 
 @runtime_checkable

@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 from aiohttp import web
 
+from handoff import bodies
 from handoff.channels.base import (
     BadPayload,
     Capabilities,
@@ -100,8 +100,8 @@ def handshake_response(request: web.Request, verify_token: str) -> web.Response:
 def load_events(body: bytes, object_type: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(entry, event) pairs of a batched webhook body, in order; BadPayload when malformed."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = bodies.loads(body)
+    except ValueError as exc:
         raise BadPayload(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
         raise BadPayload("expected an object with an entry[] list")

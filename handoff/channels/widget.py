@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import logging
 import re
 import time
@@ -31,6 +30,8 @@ from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
+from handoff import bodies
+from handoff.bodies import read_body
 from handoff.channels.base import Capabilities, InvalidSignature, ParsedItem
 from handoff.channels.widget_session import OriginPolicy, RateLimiter, SessionStore, verify_identity
 from handoff.config import Settings
@@ -163,7 +164,8 @@ class WidgetChannel:
         if not self.session_limit.allow(request.remote or "?"):
             return self._cors(request, _error(429, "too many sessions, slow down"))
         try:
-            body = await request.json() if request.can_read_body else {}
+            raw = await read_body(request, self.settings.max_body_bytes)
+            body = bodies.loads(raw) if raw.strip() else {}
         except ValueError:
             return self._cors(request, _error(400, "body must be JSON"))
         if not isinstance(body, dict):
@@ -222,7 +224,7 @@ class WidgetChannel:
 
     async def _on_frame(self, ws: web.WebSocketResponse, session: Any, data: str) -> None:
         try:
-            frame = json.loads(data)
+            frame = bodies.loads(data)
         except ValueError:
             await ws.send_json({"type": "error", "error": "frames must be JSON"})
             return

@@ -14,6 +14,7 @@ from aiohttp import web
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
+from handoff.bodies import read_json_object
 from handoff.desk import operations as ops
 from handoff.desk.auth import authenticate
 from handoff.desk.errors import Conflict, DeskError, InvalidInput
@@ -72,15 +73,7 @@ def _id(request: web.Request, name: str = "id") -> int:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not valid JSON"}),
-                                 content_type="application/json") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
-                                 content_type="application/json")
-    return data
+    return await read_json_object(request, _rt(request).settings.max_body_bytes)
 
 
 def _choices(request: web.Request, name: str, allowed: tuple[str, ...]) -> list[str]:

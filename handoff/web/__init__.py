@@ -9,12 +9,13 @@ typing events into the live hub.
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from handoff import bodies
+from handoff.bodies import read_body
 from handoff.web import auth
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -39,7 +40,7 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
     async def login(request: web.Request) -> web.StreamResponse:
         if not auth.request_origin_ok(request, settings):
             return _error(403, "cross-site request refused")
-        body = await _json_body(request)
+        body = await _json_body(request, settings.max_body_bytes)
         if body is None:
             return _error(400, "body must be a JSON object")
         remote = request.remote or "?"
@@ -77,7 +78,7 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
         agent = await auth.agent_from_session(request)
         if agent is None:
             return _error(401, "not signed in")
-        body = await _json_body(request)
+        body = await _json_body(request, settings.max_body_bytes)
         if body is None:
             return _error(400, "body must be a JSON object")
         fields: list[str] = []
@@ -158,10 +159,10 @@ def _html(path: Path) -> web.StreamResponse:
     return response
 
 
-async def _json_body(request: web.Request) -> dict[str, Any] | None:
+async def _json_body(request: web.Request, limit: int) -> dict[str, Any] | None:
     try:
-        body = await request.json()
-    except (ValueError, json.JSONDecodeError):
+        body = bodies.loads(await read_body(request, limit))
+    except ValueError:
         return None
     return body if isinstance(body, dict) else None
 

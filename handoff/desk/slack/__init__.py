@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handoff import bodies
+from handoff.bodies import read_body
 from handoff.channels.base import ChannelConfigError, InvalidSignature
 from handoff.desk.slack import actions, events
 from handoff.desk.slack.mirror import Mirror
@@ -207,11 +208,7 @@ class SlackIntegration:
 
     # -- HTTP transport ------------------------------------------------------------------
     async def _verified_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            raise web.HTTPRequestEntityTooLarge(max_size=self.max_body_bytes, actual_size=request.content_length)
-        body = await request.content.read(self.max_body_bytes + 1)
-        if len(body) > self.max_body_bytes:
-            raise web.HTTPRequestEntityTooLarge(max_size=self.max_body_bytes, actual_size=len(body))
+        body = await read_body(request, self.max_body_bytes)
         self.verifier.verify(body, request.headers)
         return body
 
@@ -219,7 +216,7 @@ class SlackIntegration:
         """POST /slack/events: the Events API request URL."""
         try:
             body = await self._verified_body(request)
-            data = json.loads(body)
+            data = bodies.loads(body)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
         except InvalidSignature as error:
@@ -235,7 +232,7 @@ class SlackIntegration:
         try:
             body = await self._verified_body(request)
             form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-            payload = json.loads(form["payload"])
+            payload = bodies.loads(form["payload"])
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
         except InvalidSignature as error:
