@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
@@ -30,10 +35,42 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config("sqlite://handoff.db")
 
 
+# pg_advisory_lock key held while migrating: any 64-bit number no other application uses.
+MIGRATION_LOCK_KEY = 0x68616E646F6666  # "handoff"
+
+
 async def migrate(database_url: str) -> None:
-    """Apply the committed migrations to the database (creating its tables on first run)."""
-    await migrate_api(config=tortoise_config(database_url))
-    await Tortoise.close_connections()
+    """Apply the committed migrations to the database (creating its tables on first run).
+
+    Several instances starting at once take turns: the first applies what is pending, the
+    others then find nothing left to do (a PostgreSQL advisory lock; on SQLite, a lock on a
+    `<database file>.migrate-lock` file beside it).
+    """
+    async with _migration_lock(database_url):
+        await migrate_api(config=tortoise_config(database_url))
+        await Tortoise.close_connections()
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(database_url: str) -> AsyncIterator[None]:
+    if database_url.startswith(("postgres://", "postgresql://")):
+        conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+            yield
+        finally:
+            await conn.close()  # ending the session releases the lock, on every path
+        return
+    path = database_url.split("://", 1)[1].split("?", 1)[0]
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as lock_file:
+        await asyncio.to_thread(fcntl.flock, lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
 async def connect(database_url: str) -> BaseDBAsyncClient:

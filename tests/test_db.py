@@ -3,6 +3,8 @@ earlier migration upgrades in place without losing its pending deliveries (SQLit
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -72,3 +74,21 @@ async def test_a_pending_delivery_survives_the_upgrade_and_starts_at_the_first_p
         assert (upgraded.text, upgraded.origin) == ("queued before the upgrade", None)
     finally:
         await db.disconnect()
+
+
+async def test_instances_started_at_once_on_an_empty_database_all_migrate_it(empty_db_url: str) -> None:
+    # Separate processes, as instances of a rolling deploy are: each runs the start-up migration.
+    script = "import asyncio, sys; from handoff import db; asyncio.run(db.migrate(sys.argv[1]))"
+    processes = [await asyncio.create_subprocess_exec(sys.executable, "-c", script, empty_db_url,
+                                                      stderr=asyncio.subprocess.PIPE) for _ in range(3)]
+    results = [(await p.wait(), (await p.stderr.read()).decode()[-300:]) for p in processes]  # type: ignore[union-attr]
+    assert [code for code, _ in results] == [0, 0, 0], results
+    await db.connect(empty_db_url)
+    try:
+        assert await Contact.all().count() == 0  # the tables exist, once
+        applied = await Tortoise.get_connection("default").execute_query_dict(
+            "SELECT name FROM tortoise_migrations ORDER BY name")
+    finally:
+        await db.disconnect()
+    names = [row["name"] for row in applied]
+    assert names == sorted(set(names)) and names[0] == "0001_initial"
