@@ -95,25 +95,38 @@ async def apply_pending(rt: Runtime, channel: str, provider_id: str) -> int:
 
 async def apply_known(rt: Runtime) -> int:
     """Apply kept receipts whose message now holds their id (left by a crash between the
-    outbox's commit and its `apply_pending`); returns how many were applied."""
+    outbox's commit and its `apply_pending`); returns how many were applied. Reads the kept
+    rows `SWEEP_BATCH` at a time, one message query per batch."""
     applied = 0
-    rows = await PendingReceipt.all().order_by("id").limit(SWEEP_BATCH).values_list("channel", "provider_id")
-    for channel, provider_id in sorted(set(rows)):
-        if await _message(channel, provider_id) is not None:
+    after = 0
+    while True:
+        rows = await PendingReceipt.filter(id__gt=after).order_by("id").limit(SWEEP_BATCH).values_list(
+            "id", "channel", "provider_id")
+        if not rows:
+            return applied
+        after = rows[-1][0]
+        kept = {(channel, provider_id) for _, channel, provider_id in rows}
+        held = await Message.filter(provider_id__in={p for _, p in kept}).values_list("channel", "provider_id")
+        for channel, provider_id in sorted(kept & set(held)):
             applied += await apply_pending(rt, channel, provider_id)
-    return applied
+        if len(rows) < SWEEP_BATCH:
+            return applied
 
 
 async def expire(max_age: timedelta = PENDING_RECEIPT_TTL) -> int:
     """Delete kept receipts older than `max_age`; returns how many (counted by channel in
     `handoff_pending_receipts_expired_total`, and logged)."""
     cutoff = utcnow() - max_age
-    stale = await PendingReceipt.filter(created_at__lt=cutoff).limit(SWEEP_BATCH).values_list("id", "channel")
     removed = 0
-    for receipt_id, channel in stale:
-        if await PendingReceipt.filter(id=receipt_id).delete():
-            RECEIPTS_EXPIRED.labels(channel).inc()
-            removed += 1
+    while True:
+        stale = await PendingReceipt.filter(created_at__lt=cutoff).order_by("id").limit(SWEEP_BATCH).values_list(
+            "id", "channel")
+        for receipt_id, channel in stale:
+            if await PendingReceipt.filter(id=receipt_id).delete():  # one by one: exact counts with two sweepers
+                RECEIPTS_EXPIRED.labels(channel).inc()
+                removed += 1
+        if len(stale) < SWEEP_BATCH:
+            break
     if removed:
         log.warning("deleted %d delivery receipts that no sent message claimed within %s", removed, max_age)
     return removed

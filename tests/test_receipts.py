@@ -237,3 +237,18 @@ async def test_a_retried_early_receipt_is_kept_once(client, rt, whatsapp) -> Non
     [kept] = await PendingReceipt.all()
     assert (kept.channel, kept.provider_id, kept.state, kept.error_code) == ("whatsapp", "SMunknown", "undelivered", "63016")
     assert await Event.all().count() == 0
+
+
+async def test_the_sweep_goes_through_every_kept_receipt_a_batch_at_a_time(
+        client, rt, whatsapp, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(receipts, "SWEEP_BATCH", 2)
+    for i in range(5):
+        assert (await whatsapp(status("delivered", f"SMgone{i}"))).status == 200
+    await PendingReceipt.all().update(created_at=utcnow() - receipts.PENDING_RECEIPT_TTL - timedelta(seconds=1))
+    assert (await whatsapp(customer_text())).status == 200
+    [reply] = await applied(rt, "whatsapp")
+    assert (await whatsapp(status("read", "SMlate"))).status == 200  # kept after the five: the sixth row
+    await Message.filter(id=reply.id).update(provider_id="SMlate")  # as if the outbox died before applying it
+    assert await sweep_receipts(rt) == (1, 5)
+    assert (await bot_reply("whatsapp")).delivery_status == "read"
+    assert await PendingReceipt.all().count() == 0
