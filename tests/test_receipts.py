@@ -252,3 +252,13 @@ async def test_the_sweep_goes_through_every_kept_receipt_a_batch_at_a_time(
     assert await sweep_receipts(rt) == (1, 5)
     assert (await bot_reply("whatsapp")).delivery_status == "read"
     assert await PendingReceipt.all().count() == 0
+
+
+async def test_an_early_receipt_for_the_first_part_of_a_split_reply_is_applied_when_the_last_is_sent(
+        client, rt, whatsapp, twilio: FakeTwilio) -> None:
+    twilio.status_callbacks_first(status("delivered"))  # about the first part, while the second is not sent yet
+    form = dict(parse_qsl(customer_text().decode()))
+    assert (await whatsapp(urlencode({**form, "Body": "word " * 400}).encode())).status == 200
+    [reply] = await applied(rt, "whatsapp")
+    assert len(twilio.accepted) == 2 and twilio.callback_statuses == [200]
+    assert (reply.provider_id, reply.delivery_status) == (twilio.accepted[0][0], "delivered")
