@@ -19,7 +19,7 @@ from handoff import metrics
 from handoff.bot.language import detect_language
 from handoff.desk.operations import publish
 from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket
-from handoff.schema import DeliveryUpdate, InboundMessage
+from handoff.schema import InboundMessage
 from handoff.timeline import Pending, utcnow
 
 if TYPE_CHECKING:
@@ -221,24 +221,3 @@ def _attachment_json(attachment: object) -> dict[str, object]:
         if getattr(attachment, k, None) is not None
     }
 
-
-async def record_delivery(rt: Runtime, update: DeliveryUpdate) -> bool:
-    """Apply a provider receipt to the message it is about; False when the message is unknown."""
-    message = await Message.get_or_none(channel=update.channel, provider_id=update.provider_id)
-    if message is None:
-        return False
-    order = ("pending", "queued", "sent", "delivered", "read")
-    if update.state in order and message.delivery_status in order:
-        if order.index(update.state) <= order.index(message.delivery_status):
-            return True  # receipts arrive out of order; never move backwards
-    error = None
-    if update.state in ("failed", "undelivered"):
-        error = " ".join(filter(None, [update.error_code and f"error {update.error_code}", update.error])) or None
-    await Message.filter(id=message.id).update(delivery_status=update.state, delivery_error=error)
-    rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
-                   message_id=message.id, delivery_status=update.state, delivery_error=error)
-    if error:
-        from handoff.outbox import record_failure
-
-        await record_failure(rt, message, error)
-    return True

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from handoff import gateway, metrics
+from handoff import gateway, metrics, receipts
 from handoff.schema import DeliveryUpdate, InboundMessage
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ async def ingest(rt: Runtime, item: ParsedItem) -> gateway.Receipt | None:
     if isinstance(item, InboundMessage):
         return await gateway.receive(rt, item)
     if isinstance(item, DeliveryUpdate):
-        await gateway.record_delivery(rt, item)
+        await receipts.record_delivery(rt, item)
         return None
     raise TypeError(f"no handler for {type(item).__name__}")
 

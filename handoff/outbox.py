@@ -4,7 +4,9 @@ Each outgoing message is committed together with an outbox row; this worker clai
 rows (compare-and-set, so several instances can share the table), delivers them through
 their channel in order per conversation, and retries failures with exponential backoff
 and full jitter, honouring the provider's Retry-After. After the last attempt the message
-is marked failed and the failure is recorded on its ticket's timeline.
+is marked failed and the failure is recorded on its ticket's timeline. Receipts the provider
+sent before its send call answered are applied once the message's provider id is committed
+(`handoff.receipts`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from handoff import metrics
+from handoff import metrics, receipts
 from handoff.channels.base import DeliveryError, with_file_links
 from handoff.desk.serialize import message_json
 from handoff.models import Agent, Conversation, Message, Outbox
@@ -275,8 +277,14 @@ class OutboxWorker:
             await commit(provider_id or None)
         except IntegrityError:  # the provider reused an id we already hold: keep the status only
             await commit(None)
+            provider_id = None
         self.rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                             message_id=message.id, delivery_status=status, delivery_error=error)
+        if provider_id:  # receipts that arrived before the provider answered (after the commit: see receipts)
+            try:
+                await receipts.apply_pending(self.rt, row.channel, provider_id)
+            except Exception:  # they stay kept; the sweeper applies them
+                log.exception("applying early receipts for message %s failed", message.id)
 
 
 async def _record_part(outbox_id: int, parts_sent: int, provider_id: str) -> None:

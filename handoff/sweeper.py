@@ -1,5 +1,6 @@
 """Housekeeping loops: end bot conversations left inactive, remove uploads never attached to
-a message, and on start answer customer messages whose bot turn was interrupted by a restart."""
+a message, apply or expire delivery receipts kept for provider ids no message held yet, and
+on start answer customer messages whose bot turn was interrupted by a restart."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from handoff import receipts
 from handoff.desk.operations import publish
 from handoff.models import Conversation
 from handoff.timeline import Pending, add_event, utcnow
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RECOVERY_WINDOW = timedelta(hours=1)
 MEDIA_SWEEP_INTERVAL = 3600.0
+RECEIPT_SWEEP_INTERVAL = 600.0
 
 
 async def end_inactive(rt: Runtime) -> int:
@@ -53,17 +56,30 @@ async def resume_unanswered(rt: Runtime) -> int:
     return len(rows)
 
 
+async def sweep_receipts(rt: Runtime) -> tuple[int, int]:
+    """Apply kept delivery receipts whose message now holds their id, then delete those older
+    than `receipts.PENDING_RECEIPT_TTL`; returns (applied, expired)."""
+    return await receipts.apply_known(rt), await receipts.expire()
+
+
 async def sweep_forever(rt: Runtime) -> None:
-    """Run `end_inactive` periodically, and the media store's sweep of abandoned uploads hourly."""
+    """Run `end_inactive` periodically, the kept receipts' sweep every ten minutes, and the media
+    store's sweep of abandoned uploads hourly."""
     interval = max(1.0, min(60.0, rt.settings.inactivity_timeout / 4))
     loop = asyncio.get_running_loop()
-    next_media_sweep = loop.time()
+    next_media_sweep = next_receipt_sweep = loop.time()
     while True:
         await asyncio.sleep(interval)
         try:
             await end_inactive(rt)
         except Exception:
             log.exception("inactivity sweep failed")
+        if loop.time() >= next_receipt_sweep:
+            next_receipt_sweep = loop.time() + RECEIPT_SWEEP_INTERVAL
+            try:
+                await sweep_receipts(rt)
+            except Exception:
+                log.exception("receipt sweep failed")
         if loop.time() >= next_media_sweep:
             next_media_sweep = loop.time() + MEDIA_SWEEP_INTERVAL
             try:

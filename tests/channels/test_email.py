@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from handoff import gateway
+from handoff import gateway, metrics
 from handoff.channels.base import ChannelConfigError, DeliveryError, InvalidSignature
 from handoff.channels.email import EmailChannel
 from handoff.channels.email.imap import ImapConfig
@@ -137,9 +137,40 @@ EXPECTED: dict[str, dict | None] = {
         subject="RE: Mot de passe oublié",
         text="Bonjour,\n\nJe n'ai toujours pas reçu l'e-mail de réinitialisation.",
     ),
+    # one broken part each: the rest of the email is kept
+    "question__broken_attachment.eml": dict(
+        contact_id="rosa.marquez@example.org", contact_name="Rosa Marquez",
+        provider_id="<7731.rosa.20250314091200@mail.example.org>",
+        conversation_key="<7731.rosa.20250314091200@mail.example.org>",
+        reply_to=[], subject="Order 7731: invoice and photo of the dent",
+        text="Hello, the kettle from order 7731 arrived dented. I attach the invoice and a photo.",
+        attachments=[("image/png", "dent.png")],  # the undecodable invoice and the boundary-less part are left out
+    ),
+    "question__mislabeled_charset.eml": dict(
+        contact_id="joao.pereira@example.pt", contact_name="João Pereira",
+        provider_id="<5120.joao@example.pt>", conversation_key="<5120.joao@example.pt>",
+        reply_to=[], subject="Encomenda 5120",
+        text="Olá, a encomenda 5120 não chegou. Já passaram três semanas. Obrigado, João",
+        attachments=[("image/png", "recibo.png")],
+    ),
+    "question__unknown_charset.eml": dict(
+        contact_id="lena.vogt@example.de", contact_name="Lena Vogt",
+        provider_id="<20250317075500.lv@example.de>", conversation_key="<20250317075500.lv@example.de>",
+        reply_to=[], subject="Paket beschädigt",
+        text="Guten Tag, mein Paket kam beschädigt an. Grüße, Lena",
+    ),
+    "question__bad_quoted_printable.eml": dict(
+        contact_id="camille.roux@exemple.fr", contact_name="Camille Roux",
+        provider_id="<9902.camille@exemple.fr>", conversation_key="<9902.camille@exemple.fr>",
+        reply_to=[], subject="Remboursement commande 9902",
+        text="Bonjour, je n'ai pas reçu le remboursement de 49 € =ZZ pour la commande 9902. Merci \ufffd",
+        attachments=[("text/csv", "releve.csv")],
+    ),
     "auto_reply__out_of_office.eml": None,
     "bounce__dsn.eml": None,
 }
+BROKEN_PARTS = ["question__broken_attachment.eml", "question__mislabeled_charset.eml",
+                "question__unknown_charset.eml", "question__bad_quoted_printable.eml"]
 
 
 def fixture(name: str) -> bytes:
@@ -171,6 +202,24 @@ def test_fixture_parses_to_normalized_message(name: str) -> None:
     assert all(a.size == len(a.data) > 0 for a in msg.attachments)
     assert msg.sent_at is not None
     assert msg.raw["text"].strip() and msg.raw["headers"]["message-id"]
+
+
+def test_broken_parts_are_left_out_and_counted_and_the_good_ones_kept_whole() -> None:
+    skipped = metrics.WEBHOOK_ITEMS_SKIPPED.labels("email", "unreadable_part")
+    before = skipped._value.get()
+    [msg] = parse_email(fixture("question__broken_attachment.eml"))
+    assert skipped._value.get() == before + 2  # the invoice's base64 and the multipart without a boundary
+    [png] = msg.attachments
+    assert png.data is not None and png.data.startswith(b"\x89PNG\r\n\x1a\n") and png.size == 69
+    [msg] = parse_email(fixture("question__bad_quoted_printable.eml"))
+    [csv] = msg.attachments
+    assert csv.data == b"date;montant\n2025-03-01;49,00\n"  # its unknown charset does not matter to the bytes
+
+
+def test_a_part_in_an_unknown_charset_is_read_in_the_one_its_bytes_are_in() -> None:
+    [msg] = parse_email(fixture("question__unknown_charset.eml"))
+    assert msg.raw["html"] == "<p>Guten Tag, mein Paket kam beschädigt an. Grüße, Lena</p>"
+    assert "\ufffd" not in msg.raw["text"]
 
 
 def test_quoted_history_is_kept_in_raw() -> None:
@@ -683,6 +732,27 @@ async def test_email_question_takeover_reply_and_handback(
     detail = await (await client.get(f"/api/v1/conversations/{conv['id']}", headers=auth)).json()
     incoming = [m["text"] for m in detail["messages"] if m["direction"] == "incoming"]
     assert incoming == ["How do I reset my password?", "It did not work.", "Works now, thanks!", "One more thing"]
+
+
+async def test_a_batch_with_broken_emails_is_stored_whole_over_imap(
+    client: Any, dovecot: Dovecot, smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    """Five emails in the mailbox at once, four with a broken part: each is stored with its text
+    and the files that could be read, marked seen, and none is quarantined."""
+    quarantined = metrics.EMAIL_QUARANTINED._value.get()
+    names = ["question__plain.eml", *BROKEN_PARTS]
+    for name in names:
+        await dovecot.append(crlf(fixture(name)))
+    await wait_for(lambda: all_seen(dovecot, len(names)), timeout=20)
+    stored = {m.provider_id: m for m in await Message.filter(channel="email", author_kind="customer")}
+    assert len(stored) == len(names)
+    for name in names:
+        expected = EXPECTED[name]
+        assert expected is not None
+        message = stored[expected["provider_id"]]
+        assert message.text == expected["text"], name
+        assert [(a["content_type"], a["filename"]) for a in message.attachments] == expected.get("attachments", []), name
+    assert metrics.EMAIL_QUARANTINED._value.get() == quarantined
 
 
 async def _has_text(client: Any, auth: dict[str, str], conversation_id: int, text: str) -> bool:

@@ -6,18 +6,23 @@ It speaks the Send API wire format (`POST /{version}/me/messages?access_token=�
 Graph errors (`{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`).
 It records every request and what it accepted (what the customer sees), and can be scripted to
 answer 429 with Retry-After, 5xx, slowly, held until released, or with window errors (code 10,
-subcode 2018278) — for any call, for message sends only, or for profile lookups. Point the channels at it with
-`META_GRAPH_BASE=fake.url + "/v21.0"`.
+subcode 2018278) — for any call, for message sends only, or for profile lookups. Like Meta, it
+can POST a webhook about a message it accepts (a Messenger `delivery` or Instagram `read`
+receipt), signed with `X-Hub-Signature-256`, before the Send API call answers. Point the
+channels at it with `META_GRAPH_BASE=fake.url + "/v21.0"`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakes.server import LocalServer
@@ -74,6 +79,8 @@ class FakeGraph(LocalServer):
         self.message_script: deque[Reply] = deque()
         self.profile_script: deque[Reply] = deque()
         self.accepted: list[tuple[str, dict]] = []
+        self.webhooks_first: deque[tuple[str, str, list[bytes]]] = deque()
+        self.webhook_statuses: list[int] = []
         self._ids = itertools.count(1)
 
     # scripting ---------------------------------------------------------------------------
@@ -102,6 +109,23 @@ class FakeGraph(LocalServer):
     def slow(self, seconds: float, times: int = 1) -> FakeGraph:
         """Answer successfully after `seconds`."""
         return self.then(Reply(delay=seconds), times)
+
+    def webhook_first(self, url: str, app_secret: str, *bodies: bytes, mid: str = "m_fake000001") -> FakeGraph:
+        """On the next accepted message send, POST these webhook bodies to `url`, signed with
+        `app_secret` as Meta signs them, before answering; `mid` in a body becomes the new
+        message id (as in webhooks/messenger/delivery__mids.json)."""
+        self.webhooks_first.append((url, app_secret, [b.replace(mid.encode(), b"\0") for b in bodies]))
+        return self
+
+    async def _post_webhooks(self, mid: str) -> None:
+        url, secret, bodies = self.webhooks_first.popleft()
+        async with aiohttp.ClientSession() as session:
+            for template in bodies:
+                body = template.replace(b"\0", mid.encode())
+                digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                async with session.post(url, data=body, headers={
+                        "Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + digest}) as response:
+                    self.webhook_statuses.append(response.status)
 
     @property
     def sent(self) -> list[Recorded]:
@@ -143,6 +167,8 @@ class FakeGraph(LocalServer):
             return web.json_response({"recipient_id": recipient})
         mid = f"m_fake{next(self._ids):06d}"
         self.accepted.append((mid, body["message"]))
+        if self.webhooks_first:
+            await self._post_webhooks(mid)
         return web.json_response({"recipient_id": recipient, "message_id": mid})
 
     async def _profile(self, user_id: str, fields: str) -> web.Response:

@@ -5,7 +5,10 @@ HTTP Basic auth with the account SID and auth token, a Message resource JSON on 
 `{"code", "message", "more_info", "status"}`), records every request and the messages it
 accepted (what the customer receives), and can be scripted to
 answer 429 with Retry-After, 5xx, slowly, or with WhatsApp errors such as 63016 and 21211.
-Point the channel at it with `TWILIO_API_BASE=fake.url`.
+Like Twilio, it can POST status callbacks for a message it creates to the request's
+`StatusCallback` URL, signed with `X-Twilio-Signature` (HMAC-SHA1 of the URL and the sorted
+form parameters, keyed by the auth token) — before it answers the create call, as Twilio
+sometimes does. Point the channel at it with `TWILIO_API_BASE=fake.url`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import aiohttp
 from aiohttp import web
+from twilio.request_validator import RequestValidator
 
 from tests.fakes.server import LocalServer
 
@@ -58,6 +63,10 @@ class FakeTwilio(LocalServer):
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.accepted: list[tuple[str, Recorded]] = []
+        self.callbacks: deque[tuple[list[bytes], bool]] = deque()
+        self.callback_host: str | None = None
+        self.callback_statuses: list[int] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
 
     # scripting ---------------------------------------------------------------------------
@@ -86,6 +95,33 @@ class FakeTwilio(LocalServer):
         """Answer successfully after `seconds`."""
         return self.then(Reply(delay=seconds), times)
 
+    def status_callbacks_first(self, *forms: bytes, wait: bool = True) -> FakeTwilio:
+        """On the next accepted create, POST these status callbacks (form bodies as in
+        webhooks/whatsapp/status__*.txt; their MessageSid/SmsSid become the new message's sid)
+        to its StatusCallback URL before answering — after each callback's response when `wait`,
+        else at the same time as the answer. `callback_host` (scheme://host:port) replaces the
+        URL's host when the app listens elsewhere than its public URL; the signature is always
+        over the StatusCallback URL, as Twilio computes it."""
+        self.callbacks.append((list(forms), wait))
+        return self
+
+    async def _post_callbacks(self, url: str, sid: str, forms: list[bytes]) -> None:
+        target = url
+        if self.callback_host:
+            parts = urlsplit(url)
+            target = self.callback_host + parts.path + (f"?{parts.query}" if parts.query else "")
+        async with aiohttp.ClientSession() as session:
+            for form in forms:
+                fields = [(k, sid if k in ("MessageSid", "SmsSid") else v) for k, v in parse_qsl(form.decode())]
+                signature = RequestValidator(self.auth_token).compute_signature(url, dict(fields))
+                async with session.post(target, data=urlencode(fields), headers={
+                        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}) as response:
+                    self.callback_statuses.append(response.status)
+
+    async def settle(self) -> None:
+        """Wait for status callbacks posted at the same time as their create's answer."""
+        await asyncio.gather(*self._callback_tasks)
+
     @property
     def sent(self) -> list[Recorded]:
         """The message-create requests received, in order."""
@@ -106,6 +142,15 @@ class FakeTwilio(LocalServer):
             return _error(reply.status, reply.code, reply.message, reply.headers)
         sid = f"SM{next(self._ids):032x}"
         self.accepted.append((sid, recorded))
+        if self.callbacks and form.get("StatusCallback"):
+            forms, wait = self.callbacks.popleft()
+            posting = self._post_callbacks(str(form["StatusCallback"]), sid, forms)
+            if wait:
+                await posting
+            else:
+                task = asyncio.create_task(posting)
+                self._callback_tasks.add(task)
+                task.add_done_callback(self._callback_tasks.discard)
         now = formatdate(usegmt=True)
         body = form.get("Body") or ""
         return web.json_response(

@@ -15,6 +15,14 @@ The InboundMessage carries:
   conversation, where `smtp` finds it to thread our reply;
 - `text`: what the sender just wrote (quotes and signature cut); `raw` keeps the full text,
   the nh3-sanitized HTML and the headers that matter.
+
+One broken MIME part never costs the rest of the email: a text part whose bytes do not decode
+in its declared charset (mislabeled, or a charset Python does not know) is read as UTF-8, else
+in the charset charset-normalizer finds; quoted-printable and base64 are decoded as leniently
+as the stdlib does (its `policy.default` records defects instead of raising); an attachment
+whose base64 cannot be decoded at all, or a nested multipart without a boundary, is left out
+(logged, and counted in `handoff_webhook_items_skipped_total{channel="email"}`) instead of
+being stored as a corrupt file; everything else the email carries is kept.
 """
 
 from __future__ import annotations
@@ -24,9 +32,12 @@ import email.utils
 import hashlib
 import logging
 import re
-from email import policy
+from email import errors, policy
 from email.message import EmailMessage, Message
 
+import charset_normalizer
+
+from handoff import metrics
 from handoff.channels.email.text import html_to_text, latest_reply, sanitize_html
 from handoff.schema import Attachment, InboundMessage
 
@@ -91,22 +102,42 @@ def _sender(msg: Message) -> tuple[str, str]:
 
 
 def _content(part: EmailMessage) -> str:
-    try:
-        content = part.get_content()
-    except (LookupError, UnicodeDecodeError, AssertionError):
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode(part.get_content_charset() or "utf-8", errors="replace") if _known(
-            part.get_content_charset()
-        ) else payload.decode("utf-8", errors="replace")
-    return content if isinstance(content, str) else content.decode("utf-8", errors="replace")
+    """A text part's content: in its declared charset when its bytes decode in it, else in
+    UTF-8; when neither does, in the first of them that decodes some non-ASCII text right
+    (a damaged byte here and there: U+FFFD marks it), else in the charset charset-normalizer
+    detects."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charsets = list(dict.fromkeys(filter(None, (part.get_content_charset(), "utf-8"))))
+    for charset in charsets:
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    for charset in charsets:
+        try:
+            text = payload.decode(charset, errors="replace")
+        except LookupError:
+            continue
+        if any(c > "\x7f" and c != "\ufffd" for c in text):
+            return text
+    log.info("email: a %s part does not decode as its charset %r; detecting it",
+             part.get_content_type(), part.get_content_charset())
+    return _detected(payload)
 
 
-def _known(charset: str | None) -> bool:
-    try:
-        "".encode(charset or "utf-8")
-    except LookupError:
-        return False
-    return True
+def _detected(payload: bytes) -> str:
+    matches = charset_normalizer.from_bytes(payload)
+    best = matches.best()
+    if best is None:
+        return payload.decode("utf-8", errors="replace")
+    # Short Western text fits several single-byte charsets equally well; mislabeled mail is
+    # most often Windows-1252 (what WHATWG's Encoding Standard reads "latin1"/"ascii" labels as).
+    for match in matches:
+        if match.encoding == "cp1252" and match.chaos <= best.chaos:
+            return str(match)
+    return str(best)
 
 
 def _bodies(msg: EmailMessage) -> tuple[str, str | None]:
@@ -122,9 +153,15 @@ def _bodies(msg: EmailMessage) -> tuple[str, str | None]:
 def _attachments(msg: EmailMessage) -> tuple[Attachment, ...]:
     found = []
     for part in msg.iter_attachments():
+        if part.get_content_maintype() == "multipart":
+            _skip(msg, part, "a multipart part without a boundary")  # parsed as one opaque blob
+            continue
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
             continue  # message/rfc822 parts and the like: not a file
+        if any(isinstance(d, errors.InvalidBase64LengthDefect) for d in part.defects):
+            _skip(msg, part, "base64 that cannot be decoded")  # the stdlib hands back the encoded text
+            continue
         found.append(
             Attachment(
                 content_type=part.get_content_type(),
@@ -134,6 +171,12 @@ def _attachments(msg: EmailMessage) -> tuple[Attachment, ...]:
             )
         )
     return tuple(found)
+
+
+def _skip(msg: Message, part: Message, why: str) -> None:
+    log.warning("email: leaving out part %s (%r) of %s: %s", part.get_content_type(), part.get_filename(),
+                msg.get("Message-ID"), why)
+    metrics.WEBHOOK_ITEMS_SKIPPED.labels(CHANNEL, "unreadable_part").inc()
 
 
 def _timestamp(msg: Message) -> float | None:
