@@ -133,7 +133,7 @@ def _share_targets(kind: str, payload: dict, item: dict) -> list[tuple[str | Non
                 url = element.get("url") or action.get("url") or element.get("image_url")
                 targets.append((url if isinstance(url, str) else None, _text_or_none(element.get("title"))))
         return targets or [(None, None)]
-    url = payload.get("url")
+    url = payload.get("url") or item.get("url")  # older link shares carry url and title beside the payload
     return [(url if isinstance(url, str) else None, _text_or_none(payload.get("title") or item.get("title")))]
 
 
@@ -498,13 +498,16 @@ class MetaChannel:
                 coords = payload["coordinates"]
                 lines.append(f"Location: {coords.get('lat')}, {coords.get('long')}")
             elif kind in SHARE_KINDS:
+                label = SHARE_KINDS[kind]
                 for url, title in _share_targets(kind, payload, item):
-                    if url and any(a.url == url for a in attachments):
-                        continue  # an Instagram post share comes as both `share` and `ig_post`
-                    label = SHARE_KINDS[kind]
-                    attachments.append(Attachment(content_type=SHARE_CONTENT_TYPE, url=url,
-                                                  filename=(title or label.capitalize())[:100]))
-                    lines.append(f"[{label}] {url}" if url else f"[{label}]")
+                    share = Attachment(content_type=SHARE_CONTENT_TYPE, url=url, filename=(title or label.capitalize())[:100])
+                    # An Instagram post share comes twice, as `share` and as `ig_post` (with the caption).
+                    same = next((i for i, a in enumerate(attachments) if url and a.url == url), None)
+                    if same is None:
+                        attachments.append(share)
+                        lines.append(f"[{label}] {url}" if url else f"[{label}]")
+                    elif title:
+                        attachments[same] = share
             elif isinstance(payload.get("url"), str):
                 content_type = _ATTACHMENT_TYPES.get(kind, "application/octet-stream")
                 attachments.append(Attachment(content_type=content_type, url=payload["url"], filename=item.get("title")))
