@@ -256,7 +256,7 @@ async def test_a_reply_from_another_app_is_stored_and_hands_the_conversation_to_
     assert len(bot.calls) == calls  # the bot no longer answers
     detail = await conversation_json(client, make_agent, conversation.id)
     [shown] = [m for m in detail["messages"] if m["id"] == reply.id]
-    assert shown["author"] == "agent" and shown["agent"] is None
+    assert (shown["author"], shown["agent"], shown["origin"]) == ("agent", None, "messenger_app")
 
 
 async def test_instagram_echoes_of_our_sends_are_ours_and_others_escalate(client, rt, post, fake: FakeGraph) -> None:

@@ -437,10 +437,10 @@ class MetaChannel:
     def _on_message(self, event: dict) -> list[ParsedItem]:
         message = _object(event, "message")
         mid = _string(message, "mid")
+        if message.get("is_deleted"):  # unsent by the customer (or, echoed, by the business)
+            return [MessageDeletion(channel=self.name, provider_id=mid)]
         if message.get("is_echo"):
             return self._on_echo(event, message, mid)
-        if message.get("is_deleted"):
-            return [MessageDeletion(channel=self.name, provider_id=mid)]
         if message.get("is_unsupported"):
             raise UnsupportedEvent("unsupported_message")
         attachments, lines = self._attachments(message.get("attachments") or [])
@@ -464,11 +464,14 @@ class MetaChannel:
         if app_id is not None and app_id == self.app_id:
             return []
         attachments, lines = self._attachments(message.get("attachments") or [])
+        text = _optional_string(message, "text") or "\n".join(lines)
+        if not text and not attachments:
+            return []  # nothing a person wrote (an echoed sender action, an unsupported share)
         return [OutsideReply(
             channel=self.name,
             provider_id=mid,
             contact_id=_party_id(event, "recipient"),
-            text=_optional_string(message, "text") or "\n".join(lines),
+            text=text,
             app_id=app_id,
             attachments=tuple(attachments),
             sent_at=_sent_at(event),

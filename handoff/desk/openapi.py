@@ -123,6 +123,7 @@ OPENAPI: dict[str, Any] = {
                 "private": {"type": "boolean"}, "notice": {"type": ["string", "null"]},
                 "attachments": {"type": "array", "items": _ref("Attachment")},
                 "delivery_status": {"type": "string"}, "created_at": {"type": "string"},
+                "origin": {"type": ["string", "null"]},
                 "deleted": {"type": "boolean"}, "edited_at": {"type": ["string", "null"]},
                 "revisions": {"type": "array", "items": {"type": "object", "properties": {
                     "text": {"type": "string"}, "replaced_at": {"type": "string"}}}}}},

@@ -55,7 +55,8 @@ def tickets_json(tickets: list[Ticket]) -> list[dict[str, Any]]:
 def message_json(message: Message, agents: dict[int, Agent] | None = None) -> dict[str, Any]:
     """A timeline message: customer, bot, agent, notice, note or separator.
 
-    A message the customer unsent has `deleted: true` and empty `text` and `attachments`; an
+    `origin` names where a person wrote it outside the desk ("slack", "instagram_app": the
+    provider's own app). A message the customer unsent has `deleted: true` and empty `text` and `attachments`; an
     edited one has `edited_at` and its earlier texts in `revisions` (`[{"text", "replaced_at"}]`,
     oldest first).
     """
@@ -78,6 +79,7 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
         "revisions": [] if deleted else message.revisions or [],
         "delivery_status": message.delivery_status,
         "delivery_error": message.delivery_error,
+        "origin": message.origin,
         "created_at": iso(message.created_at),
     }
 

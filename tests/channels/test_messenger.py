@@ -553,3 +553,16 @@ async def test_a_batch_with_an_unusable_postback_stores_the_other_messages(clien
     assert (await post(fixture("message__batched_user_ref"))).status == 200  # Meta's retry: a no-op
     assert await Message.filter(channel="messenger", author_kind="customer").count() == 2
     assert skipped("unknown_sender") == before + 2
+
+
+def test_echoes_without_content_give_nothing_and_unsent_echoes_are_deletions() -> None:
+    def echo(**message: object) -> bytes:
+        event = {"sender": {"id": "106295248973120"}, "recipient": {"id": PSID}, "timestamp": 1717430750000,
+                 "message": {"is_echo": True, "app_id": 263902037430900, "mid": "m_echo0009", **message}}
+        return json.dumps({"object": "page", "entry": [{"id": "106295248973120", "messaging": [event]}]}).encode()
+
+    assert make_channel().parse(echo(), "application/json") == []
+    assert make_channel().parse(echo(is_deleted=True), "application/json") == [
+        MessageDeletion(channel="messenger", provider_id="m_echo0009")]
+    [reply] = make_channel().parse(echo(attachments=[{"type": "image", "payload": {"url": IMAGE}}]), "application/json")
+    assert isinstance(reply, OutsideReply) and reply.attachments == (Attachment("image/*", url=IMAGE),)

@@ -407,6 +407,9 @@
 
   function authorOf(m) { return m.author_kind || m.author || (m.direction === "incoming" ? "customer" : "system"); }
 
+  // A person's reply written in the provider's own app, not in handoff (see handoff/changes.py).
+  const OUTSIDE_APPS = { instagram_app: "Replied from the Instagram app", messenger_app: "Replied from outside handoff" };
+
   function appendMessage(m, bulk) {
     if (!ticketEls.timeline || (m.id && state.seen.has(m.id))) return;
     if (m.id) state.seen.add(m.id);
@@ -420,7 +423,7 @@
         m.delivery_status === "skipped" ? badge("not sent on this channel", "skipped") : null);
     } else {
       const who = author === "customer" ? contactName(state.conversation) : author === "bot" ? "AI assistant"
-        : (m.agent && m.agent.name) || (m.agent ? agentName(m.agent.id) : "Agent");
+        : (m.agent && m.agent.name) || (m.agent ? agentName(m.agent.id) : OUTSIDE_APPS[m.origin] || "Agent");
       el = h("div", { class: "msg " + author + (m.private ? " private" : ""), "data-id": m.id, "data-author": author },
         h("div", { class: "who" }, who, m.private ? badge("internal note", "note") : null, h("time", {}, when(m.created_at)),
           m.delivery_status === "failed" ? badge("failed", "failed") : null),
