@@ -23,7 +23,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from handoff.desk.operations import escalate, publish
-from handoff.desk.serialize import iso
+from handoff.desk.serialize import iso, ticket_json
 from handoff.gateway import _attachment_json
 from handoff.models import Conversation, Message, Ticket
 from handoff.schema import MessageDeletion, MessageEdit, OutsideReply
@@ -100,10 +100,12 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
     The reply is an outgoing message by a person (author "agent", no agent, `origin`
     "<channel>_app", delivery status "sent") on the contact's latest conversation; a bot
     conversation is escalated first (`desk.operations.escalate`), so the bot stops talking over
-    them. Nothing is stored for an echo of our own: a provider id handoff holds (a message sent
-    whole, or the first part of a split one: the id its receipts name), or — when the echo has no app id to tell, or META_APP_ID is
-    unset — text handoff sent to this conversation in the last 15 minutes. An echo to a contact
-    with no conversation is ignored.
+    them; an assigned ticket becomes "on_customer", as after a desk reply (an unassigned one stays
+    in the queue). Nothing is stored for an
+    echo of our own: a provider id handoff holds (a message sent whole, or the first part of a
+    split one: the id its receipts name), or — when the echo has no app id to tell, or
+    META_APP_ID is unset — text handoff sent to this conversation in the last 15 minutes. An
+    echo to a contact with no conversation is ignored.
     """
     if await Message.filter(channel=reply.channel, provider_id=reply.provider_id).exists():
         return False
@@ -133,10 +135,14 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
                             app_id=reply.app_id)
             await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=now,
                                                                 waiting_since=None)
-            if ticket is not None:
-                await Ticket.filter(id=ticket.id).update(status="on_customer")
+            answered = ticket is not None and ticket.assignee_id is not None  # type: ignore[attr-defined]
+            if answered:  # an unassigned ticket stays in the queue, for an agent to pick up
+                await Ticket.filter(id=ticket.id).update(status="on_customer")  # type: ignore[union-attr]
+                ticket.status = "on_customer"  # type: ignore[union-attr]
     except IntegrityError:
         return False  # a concurrent replay stored it first
+    if answered:
+        pending.add("ticket.updated", ticket=await ticket_json(ticket))  # type: ignore[arg-type]
     await publish(rt, pending)
     return True
 

@@ -245,7 +245,7 @@ async def test_a_reply_from_another_app_is_stored_and_hands_the_conversation_to_
     conversation = await Conversation.get(id=conversation.id)
     assert conversation.state == "human" and conversation.last_responder == "agent"
     [ticket] = await Ticket.filter(conversation_id=conversation.id)
-    assert ticket.open_key == conversation.id and "replied from" in ticket.reason
+    assert ticket.open_key == conversation.id and ticket.status == "open" and "replied from" in ticket.reason  # queued
     assert reply.ticket_id == ticket.id
     [event] = await Event.filter(kind="outside_reply")
     assert event.data == {"message_id": reply.id, "app_id": "263902037430900"}
@@ -254,6 +254,11 @@ async def test_a_reply_from_another_app_is_stored_and_hands_the_conversation_to_
     await post("messenger", fixture("messenger", "message__text", (MESSENGER_MID, "m_after0001"), ("Sunday", "Monday")))
     await settle(rt)
     assert len(bot.calls) == calls  # the bot no longer answers
+    _, headers = await make_agent("Caro")
+    assert (await client.post(f"/api/v1/tickets/{ticket.id}/claim", headers=headers)).status == 200
+    await post("messenger", fixture("messenger", "message__echo_other_app", ("m_inbox0001", "m_inbox0002")))
+    assert (await Ticket.get(id=ticket.id)).status == "on_customer"  # the customer's turn, as after a desk reply
+
     detail = await conversation_json(client, make_agent, conversation.id)
     [shown] = [m for m in detail["messages"] if m["id"] == reply.id]
     assert (shown["author"], shown["agent"], shown["origin"]) == ("agent", None, "messenger_app")
