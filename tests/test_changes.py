@@ -289,3 +289,14 @@ async def test_instagram_echoes_of_our_sends_are_ours_and_others_escalate(client
     reply = await Message.get(provider_id="aWdfZAG1faXRlbTox_igapp0001")
     assert (reply.author_kind, reply.origin) == ("agent", "instagram_app")
     assert (await Ticket.get(conversation_id=conversation.id)).reason == "a person replied from the Instagram app"
+
+
+async def test_a_shared_reel_does_not_become_the_ticket_subject(client, rt, post) -> None:
+    rt.summarizer = OfflineSummarizer()
+    await post("messenger", fixture("messenger", "message__reel"))
+    question = "escalate: in blue?"  # the test bot escalates on "escalate"
+    await post("messenger", fixture("messenger", "message__text", (MESSENGER_MID, "m_question0001"),
+                                    ("Hello, is the store open on Sunday?", question)))
+    await settle(rt)
+    ticket = await Ticket.get()
+    assert ticket.subject == question
