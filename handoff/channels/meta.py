@@ -41,9 +41,9 @@ from handoff.channels.base import (
     DeliveryError,
     InvalidSignature,
     ParsedItem,
+    UnsupportedEvent,
     parse_retry_after,
     send_in_parts,
-    UnsupportedEvent,
     truncate_for,
 )
 from handoff.schema import (
@@ -488,15 +488,15 @@ class MetaChannel:
         are references to content on the platform: `text/uri-list` attachments named by their
         kind, which the desk shows as links and the bot does not answer as a question.
         """
-        if not isinstance(raw, list):
-            raise TypeError("attachments must be a list")
         attachments: list[Attachment] = []
         lines: list[str] = []
-        for item in raw:
-            kind = _string(item, "type")
-            payload = item.get("payload") or {}
-            if not isinstance(payload, dict):
-                raise TypeError("attachment payload must be an object")
+        # Lenient: an attachment of an unknown shape is left out, never the customer's words with it.
+        for item in raw if isinstance(raw, list) else []:
+            kind = item.get("type") if isinstance(item, dict) else None
+            payload = (item.get("payload") or {}) if isinstance(item, dict) else None
+            if not isinstance(kind, str) or not isinstance(payload, dict):
+                log.info("%s: left out an attachment of an unknown shape", self.name)
+                continue
             if kind == "location" and isinstance(payload.get("coordinates"), dict):
                 coords = payload["coordinates"]
                 lines.append(f"Location: {coords.get('lat')}, {coords.get('long')}")
@@ -513,10 +513,11 @@ class MetaChannel:
                         attachments[same] = share
             elif isinstance(payload.get("url"), str):
                 content_type = _ATTACHMENT_TYPES.get(kind, "application/octet-stream")
-                attachments.append(Attachment(content_type=content_type, url=payload["url"], filename=item.get("title")))
+                attachments.append(Attachment(content_type=content_type, url=payload["url"],
+                                              filename=_text_or_none(item.get("title"))))
                 lines.append(f"[{kind}] {payload['url']}")
-            elif item.get("title"):
-                lines.append(str(item["title"]))
+            elif _text_or_none(item.get("title")):
+                lines.append(str(_text_or_none(item["title"])))
         return attachments, lines
 
     def _on_postback(self, event: dict) -> list[ParsedItem]:

@@ -135,7 +135,8 @@ GOOD = {"sender": {"id": PSID}, "recipient": {"id": "106295248973120"}, "timesta
     ({"sender": {"user_ref": "ref-77"}, "message": {"mid": "m_x2", "text": "hi"}}, "unknown_sender"),
     ({"sender": {"id": PSID}, "message": {"text": "no mid"}}, "malformed_message"),
     ({"sender": {"id": PSID}, "message": {"mid": "m_x3", "text": 42}}, "malformed_message"),
-    ({"sender": {"id": PSID}, "message": {"mid": "m_x4", "attachments": "x"}}, "malformed_message"),
+    ({"sender": {"id": PSID}, "message": {"mid": "m_x4", "attachments": "x"}}, "empty_message"),
+    ({"sender": {"id": PSID}, "message": {"mid": "m_x8", "attachments": [{"payload": {"url": IMAGE}}]}}, "empty_message"),
     ({"sender": {"id": PSID}, "message": "text"}, "malformed_message"),
     ({"sender": {"id": PSID}, "postback": {"title": ["x"]}}, "malformed_postback"),
     ({"sender": {"id": PSID}, "message_edit": {"mid": "m_x5"}}, "malformed_message_edit"),
@@ -566,3 +567,12 @@ def test_echoes_without_content_give_nothing_and_unsent_echoes_are_deletions() -
         MessageDeletion(channel="messenger", provider_id="m_echo0009")]
     [reply] = make_channel().parse(echo(attachments=[{"type": "image", "payload": {"url": IMAGE}}]), "application/json")
     assert isinstance(reply, OutsideReply) and reply.attachments == (Attachment("image/*", url=IMAGE),)
+
+
+def test_an_attachment_of_an_unknown_shape_never_costs_the_words_with_it() -> None:
+    event = {"sender": {"id": PSID}, "timestamp": 1717430600009, "message": {
+        "mid": "m_words0001", "text": "here is the photo", "attachments": [7, {"type": "image", "payload": "x"},
+                                                                          {"type": "image", "payload": {"url": IMAGE}}]}}
+    body = json.dumps({"object": "page", "entry": [{"id": "1", "messaging": [event]}]}).encode()
+    assert make_channel().parse(body, "application/json") == [
+        msg("m_words0001", "here is the photo", 1717430600009, attachments=(Attachment("image/*", url=IMAGE),))]
