@@ -46,6 +46,8 @@ class Settings:
     messenger_page_token: str = ""
     instagram_access_token: str = ""
     meta_graph_base: str = "https://graph.facebook.com/v21.0"
+    # The Meta app's id: an echo carrying another app's id is a reply sent from outside handoff.
+    meta_app_id: str = ""
     # Slack
     slack_bot_token: str = ""
     slack_signing_secret: str = ""
@@ -117,7 +119,7 @@ _PROVIDER_NAMES = [
     "twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_number", "twilio_api_base",
     "twilio_template_sid",
     "meta_app_secret", "meta_verify_token", "messenger_page_token", "instagram_access_token",
-    "meta_graph_base",
+    "meta_graph_base", "meta_app_id",
     "slack_bot_token", "slack_signing_secret", "slack_channel", "slack_api_base", "slack_app_token",
     "smtp_host", "smtp_port", "smtp_user", "smtp_password", "smtp_tls",
     "imap_host", "imap_port", "imap_user", "imap_password", "imap_tls",

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from handoff import gateway, metrics, receipts
-from handoff.schema import DeliveryUpdate, InboundMessage
+from handoff import changes, gateway, metrics, receipts
+from handoff.schema import DeliveryUpdate, InboundMessage, MessageDeletion, MessageEdit, OutsideReply
 
 if TYPE_CHECKING:
     from handoff.channels.base import ParsedItem
@@ -38,6 +38,15 @@ async def ingest(rt: Runtime, item: ParsedItem) -> gateway.Receipt | None:
         return await gateway.receive(rt, item)
     if isinstance(item, DeliveryUpdate):
         await receipts.record_delivery(rt, item)
+        return None
+    if isinstance(item, MessageEdit):
+        await changes.apply_edit(rt, item)
+        return None
+    if isinstance(item, MessageDeletion):
+        await changes.apply_deletion(rt, item)
+        return None
+    if isinstance(item, OutsideReply):
+        await changes.record_outside_reply(rt, item)
         return None
     raise TypeError(f"no handler for {type(item).__name__}")
 

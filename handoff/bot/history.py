@@ -29,6 +29,12 @@ def truncate(text: str, limit: int) -> str:
     return text[: limit - len(TRUNCATION_MARK)] + TRUNCATION_MARK
 
 
+def spoken(history: Sequence[Turn]) -> list[Turn]:
+    """The turns that say something: a message the customer unsent has its text erased, and
+    is left out of what the bot and the summary see."""
+    return [turn for turn in history if (turn.text or "").strip()]
+
+
 def recent_turns(
     history: Sequence[Turn],
     *,
@@ -43,7 +49,7 @@ def recent_turns(
     per_message = max(1, min(max_message_chars, max_chars))
     kept: list[Turn] = []
     used = 0
-    for turn in reversed(history):
+    for turn in reversed(spoken(history)):
         text = truncate(turn.text or "", per_message)
         if kept and used + len(text) > max_chars:
             break
@@ -66,5 +72,5 @@ def to_chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
 
 
 def transcript(turns: Sequence[Turn]) -> str:
-    """A plain-text transcript, one `Author: text` line per turn, for summaries."""
-    return "\n".join(f"{_LABELS.get(t.author, t.author)}: {t.text}" for t in turns)
+    """A plain-text transcript, one `Author: text` line per turn that says something, for summaries."""
+    return "\n".join(f"{_LABELS.get(t.author, t.author)}: {t.text}" for t in spoken(turns))

@@ -1,13 +1,14 @@
 """The offline summarizer: a ticket's subject and summary from the customer's own words.
 
 Deterministic and network-free. The most informative customer message (the most distinct
-content terms; requests for a person count only when nothing else was said) becomes the
+content terms, links left out; requests for a person count only when nothing else was said) becomes the
 subject and the summary's first line, after a lead-in in the conversation's language
 ("Customer asks about:"); up to two more informative messages follow, in conversation order.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from handoff import notices
@@ -15,6 +16,7 @@ from handoff.bot.base import Summary, Turn
 from handoff.bot.intent import wants_human
 from handoff.bot.offline import terms
 
+_URL = re.compile(r"https?://\S+")
 SUBJECT_MAX = 80
 LINE_MAX = 160
 MAX_LINES = 3
@@ -34,8 +36,9 @@ def shorten(text: str, limit: int) -> str:
 
 
 def _informativeness(text: str) -> int:
-    # Asking for a person says little about the problem itself.
-    return 0 if wants_human(text) else len(set(terms(text)))
+    # Asking for a person says little about the problem itself, and neither do links (a shared
+    # reel's "[reel] https://…" would otherwise outrank the question about it).
+    return 0 if wants_human(text) else len(set(terms(_URL.sub(" ", text))))
 
 
 class OfflineSummarizer:

@@ -3,6 +3,12 @@ its reply only if the conversation still belongs to the bot under the same versi
 
 A reply generated while a takeover commits is dropped here (the fence), and the outbox
 checks the version once more just before sending.
+
+Messages the customer unsent are left out of the history (`history.spoken`). When all the
+customer said since the last answer is shared content (a story mention, a shared post or reel:
+`text/uri-list` attachments, see `channels.meta`), the bot says nothing: it is not a question, a
+"could you rephrase?" would be noise and would count as a miss towards escalation; the desk
+shows it, and the bot answers with everything once the customer writes words.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from typing import TYPE_CHECKING
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
-from handoff.bot.base import BotReply
+from handoff.bot.base import BotReply, Turn
+from handoff.bot.history import spoken
 from handoff.bot.intent import wants_human
 from handoff.desk.operations import escalate, publish, recent_turns_and_conversation
-from handoff.models import Conversation
+from handoff.models import Conversation, Message
 from handoff.timeline import Pending, add_event, add_outgoing, utcnow
 
 if TYPE_CHECKING:
@@ -26,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 30
+# What channels give shared content (links, not files): RFC 2483's list of URIs.
+SHARE_CONTENT_TYPE = "text/uri-list"
 
 
 async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
@@ -39,7 +48,10 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
         conversation, history = await recent_turns_and_conversation(conversation_id, HISTORY_TURNS)
         if conversation is None or conversation.state != "bot":
             return "skipped"
+        history = spoken(history)
         if not history or history[-1].author != "customer":
+            return "skipped"
+        if await _only_shares(conversation_id, history):
             return "skipped"
         version = conversation.version
         language = conversation.language or "en"
@@ -53,6 +65,21 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
             return "escalated" if ticket is not None else "fenced"
         return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation,
                                      answers_through=conversation.last_customer_message_at)
+
+
+async def _only_shares(conversation_id: int, history: list[Turn]) -> bool:
+    """True when every customer message since the bot's or an agent's last turn is shared content."""
+    waiting = 0
+    while waiting < len(history) and history[-1 - waiting].author == "customer":
+        waiting += 1
+    # Shared content is described as "[story mention] <url>" lines: only then is a query needed.
+    if not all(turn.text.startswith("[") for turn in history[-waiting:]):
+        return False
+    latest = await Message.filter(conversation_id=conversation_id, direction="incoming", deleted_at=None,
+                                  ).exclude(text="").order_by("-id").limit(waiting).values_list("attachments", flat=True)
+    return len(latest) == waiting and all(
+        attachments and all(a.get("content_type") == SHARE_CONTENT_TYPE for a in attachments)
+        for attachments in latest)
 
 
 async def _ask(rt: Runtime, conversation: Conversation, history: list, language: str) -> BotReply:

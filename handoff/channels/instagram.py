@@ -5,8 +5,9 @@ Docs followed: developers.facebook.com/docs/instagram-platform/webhooks (handsha
 …/docs/instagram-platform/instagram-api-with-instagram-login/messaging-api (Send API,
 sender_action, HUMAN_AGENT tag). Shared code lives in `handoff/channels/meta.py`; Instagram
 differs in its `instagram` object, the Instagram access token, profile fields (name, username),
-echoes arriving with the `messages` field, deleted/unsupported messages, and read receipts
-(`messaging_seen`) that name the message id. Instagram has no delivery receipts.
+echoes arriving with the `messages` field and without an app id, story mentions and post/reel
+shares, and read receipts (`messaging_seen`) that name the message id. Instagram has no delivery
+receipts.
 """
 
 from __future__ import annotations

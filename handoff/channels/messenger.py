@@ -2,7 +2,8 @@
 
 Docs followed: developers.facebook.com/docs/messenger-platform/webhooks (handshake and
 X-Hub-Signature-256), …/reference/webhook-events (messages, messaging_postbacks,
-message_deliveries, message_reads, message_echoes) and …/reference/send-api.
+message_deliveries, message_reads, message_echoes with their `app_id`, message_edits) and
+…/reference/send-api.
 Everything shared with Instagram lives in `handoff/channels/meta.py`; Messenger differs in its
 `page` webhook object, the Page access token, delivery receipts carrying `delivery.mids`, and
 read receipts carrying only a watermark (which therefore update nothing).

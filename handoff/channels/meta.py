@@ -6,7 +6,10 @@ Follows the Messenger Platform / Instagram Messaging documentation:
   an HMAC-SHA256 of the raw request body keyed with the app secret.
 - Webhook events (…/reference/webhook-events): a batched body `{"object", "entry": [{"id",
   "time", "messaging": [event, ...]}]}`; each event has `sender`, `recipient`, `timestamp` and
-  one of `message`, `postback`, `delivery`, `read`, `reaction`, ...
+  one of `message` (text, attachments, `is_echo` + `app_id`, `is_deleted`), `message_edit`
+  (`mid`, `text`, `num_edit`), `postback`, `delivery`, `read`, `reaction`, ... A sender may be
+  `{"user_ref": ...}` (checkbox plugin) instead of an id. Every notification is answered
+  `200 OK`, and events are parsed one by one (an unusable one is skipped, not the batch).
 - Send API (…/reference/send-api): `POST /me/messages` with `recipient`, `messaging_type`
   (RESPONSE inside the 24-hour window; MESSAGE_TAG + HUMAN_AGENT for a person's reply within
   7 days) and `message` or `sender_action`; errors as `{"error": {"code", "error_subcode", ...}}`.
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 from aiohttp import web
 
-from handoff import bodies
+from handoff import bodies, metrics
 from handoff.channels.base import (
     BadPayload,
     Capabilities,
@@ -38,11 +41,21 @@ from handoff.channels.base import (
     DeliveryError,
     InvalidSignature,
     ParsedItem,
+    UnsupportedEvent,
     parse_retry_after,
     send_in_parts,
     truncate_for,
 )
-from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
+from handoff.schema import (
+    Address,
+    Attachment,
+    DeliveryUpdate,
+    InboundMessage,
+    MessageDeletion,
+    MessageEdit,
+    OutboundMessage,
+    OutsideReply,
+)
 
 if TYPE_CHECKING:
     from handoff.config import Settings
@@ -55,6 +68,79 @@ HUMAN_AGENT_WINDOW_SECONDS = 7 * 24 * 3600
 # Graph error codes that mean "slow down / try again" (API throttling, transient errors).
 _RETRYABLE_CODES = {1, 2, 4, 17, 32, 341, 613}
 _ATTACHMENT_TYPES = {"image": "image/*", "video": "video/*", "audio": "audio/*", "file": "application/octet-stream"}
+
+
+# Attachment kinds that refer to content on the platform rather than carry a file, and how the
+# text of a message names them (Messenger `reel`, `ig_reel`, `fallback`, `template`; Instagram
+# `story_mention`, `share`, `ig_post`, `ig_reel`).
+SHARE_KINDS = {
+    "story_mention": "story mention", "share": "shared post", "ig_post": "shared post",
+    "reel": "reel", "ig_reel": "reel", "fallback": "shared link", "template": "shared item",
+}
+# RFC 2483's type for a list of URIs: a link to the shared content, not a file.
+SHARE_CONTENT_TYPE = "text/uri-list"
+
+
+def _object(event: dict, key: str) -> dict:
+    value = event[key]
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} must be an object")
+    return value
+
+
+def _string(data: Any, key: str) -> str:
+    """`data[key]` as text; ids may come as numbers. KeyError/TypeError when absent or not scalar."""
+    if not isinstance(data, dict):
+        raise TypeError("expected an object")
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise TypeError(f"{key} must be a non-empty string")
+    return str(value)
+
+
+def _optional_string(data: dict, key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{key} must be a string")
+    return value
+
+
+def _party_id(event: dict, key: str) -> str:
+    """The id of the event's `sender` / `recipient`; a party named otherwise (the checkbox
+    plugin's `{"user_ref": ...}`) has no conversation to join: UnsupportedEvent."""
+    party = event.get(key)
+    if not isinstance(party, dict) or party.get("id") in (None, ""):
+        raise UnsupportedEvent(f"unknown_{key}")
+    return _string(party, "id")
+
+
+def _sent_at(event: dict) -> float | None:
+    timestamp = event.get("timestamp")
+    return float(timestamp) / 1000 if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool) else None
+
+
+def _share_targets(kind: str, payload: dict, item: dict) -> list[tuple[str | None, str | None]]:
+    """(URL, title) of each thing a share attachment points to; a template lists several."""
+    if kind == "template":
+        holder = payload.get("product") if isinstance(payload.get("product"), dict) else payload
+        elements = holder.get("elements") if isinstance(holder.get("elements"), list) else []
+        targets = []
+        for element in elements:
+            if isinstance(element, dict):
+                action = element.get("default_action") if isinstance(element.get("default_action"), dict) else {}
+                url = element.get("url") or action.get("url") or element.get("image_url")
+                targets.append((url if isinstance(url, str) else None, _text_or_none(element.get("title"))))
+        return targets or [(None, None)]
+    url = payload.get("url") or item.get("url")  # older link shares carry url and title beside the payload
+    return [(url if isinstance(url, str) else None, _text_or_none(payload.get("title") or item.get("title")))]
+
+
+def _text_or_none(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return " ".join(value.split()) or None
 
 
 def signature(app_secret: str, body: bytes) -> str:
@@ -97,8 +183,12 @@ def handshake_response(request: web.Request, verify_token: str) -> web.Response:
     return web.Response(text=challenge, content_type="text/plain")
 
 
-def load_events(body: bytes, object_type: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(entry, event) pairs of a batched webhook body, in order; BadPayload when malformed."""
+def load_entries(body: bytes, object_type: str) -> list[Any]:
+    """The `entry[]` list of a webhook body for `object_type` ([] for another object).
+
+    BadPayload only when the body is not a Meta webhook at all (not JSON, no entry list); what
+    each entry holds is judged event by event (`MetaChannel.parse`).
+    """
     try:
         data = bodies.loads(body)
     except ValueError as exc:
@@ -108,18 +198,7 @@ def load_events(body: bytes, object_type: str) -> list[tuple[dict[str, Any], dic
     if data.get("object") != object_type:
         log.info("ignoring webhook for object %r", data.get("object"))
         return []
-    pairs = []
-    for entry in data["entry"]:
-        if not isinstance(entry, dict):
-            raise BadPayload("entry[] items must be objects")
-        events = entry.get("messaging", [])
-        if not isinstance(events, list):
-            raise BadPayload("messaging must be a list")
-        for event in events:
-            if not isinstance(event, dict):
-                raise BadPayload("messaging[] items must be objects")
-            pairs.append((entry, event))
-    return pairs
+    return data["entry"]
 
 
 def window_params(message: OutboundMessage, now: float | None = None) -> dict[str, Any]:
@@ -244,13 +323,15 @@ class MetaChannel:
     # Names are looked up after the webhook ack (handoff/contact_names.py); this only bounds a hung call.
     name_timeout: float = 10.0
 
-    def __init__(self, *, app_secret: str, verify_token: str, token: str, graph_base: str) -> None:
+    def __init__(self, *, app_secret: str, verify_token: str, token: str, graph_base: str, app_id: str = "") -> None:
         self.app_secret = app_secret
         self.verify_token = verify_token
+        self.app_id = str(app_id or "")
         self.graph = GraphClient(graph_base, token)
         self.names = NameCache()
-        self._handlers: dict[str, Callable[[dict, dict], list[ParsedItem]]] = {
+        self._handlers: dict[str, Callable[[dict], list[ParsedItem]]] = {
             "message": self._on_message,
+            "message_edit": self._on_edit,
             "postback": self._on_postback,
             "delivery": self._on_delivery,
             "read": self._on_read,
@@ -278,6 +359,7 @@ class MetaChannel:
             verify_token=settings.meta_verify_token,
             token=token,
             graph_base=settings.meta_graph_base,
+            app_id=settings.meta_app_id,
         )
 
     # -- inbound -------------------------------------------------------------------------
@@ -294,77 +376,166 @@ class MetaChannel:
         """The headers Meta would send with `body` (used by `handoff replay` and tests)."""
         return sign_headers(self.app_secret, body)
 
+    def ack(self) -> web.Response:
+        """200 OK: Meta's webhook reference asks for it for every event notification."""
+        return web.json_response({"ok": True}, status=200)
+
     def parse(self, body: bytes, content_type: str = "application/json") -> list[ParsedItem]:
-        """Messages and receipts of a batched webhook body, in order; echoes and unknown events give []."""
+        """The items of a batched webhook body, in order, each event judged on its own.
+
+        An event that cannot be used (a sender given as `user_ref`, missing fields, wrong types,
+        an unsupported message) is logged with its ids only, counted in
+        `handoff_webhook_items_skipped_total{channel, reason}` and skipped: the rest of the batch
+        is still stored. Our own echoes and reactions give nothing. BadPayload only when the body
+        is not a Meta webhook at all.
+        """
         items: list[ParsedItem] = []
-        for entry, event in load_events(body, self.object_type):
-            kind = next((k for k in self._handlers if k in event), None)
-            if kind is None:
-                log.info("%s: ignoring event with keys %s", self.name, sorted(event))
+        for entry in load_entries(body, self.object_type):
+            events = entry.get("messaging", []) if isinstance(entry, dict) else None
+            if not isinstance(events, list):
+                self._skip(entry, "malformed_entry")
                 continue
-            try:
-                items.extend(self._handlers[kind](entry, event))
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise BadPayload(f"malformed {kind} event: {exc!r}") from None
+            for event in events:
+                items.extend(self._parse_event(event))
         return items
 
+    def _parse_event(self, event: Any) -> list[ParsedItem]:
+        if not isinstance(event, dict):
+            self._skip(event, "malformed_event")
+            return []
+        kind = next((k for k in self._handlers if k in event), None)
+        if kind is None:
+            self._skip(event, "unhandled_event")
+            return []
+        try:
+            return self._handlers[kind](event)
+        except UnsupportedEvent as exc:
+            self._skip(event, str(exc))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            self._skip(event, f"malformed_{kind}", type(exc).__name__)
+        return []
+
+    def _skip(self, event: Any, reason: str, detail: str = "") -> None:
+        # Ids only: the event's text and names stay out of the log.
+        fields = event if isinstance(event, dict) else {}
+        inner = next((fields[k] for k in self._handlers if isinstance(fields.get(k), dict)), {})
+        log.warning("%s: skipped an event (%s%s): keys=%s mid=%s", self.name, reason,
+                    f", {detail}" if detail else "", sorted(fields), inner.get("mid"))
+        metrics.WEBHOOK_ITEMS_SKIPPED.labels(self.name, reason).inc()
+
     def _inbound(self, event: dict, provider_id: str, text: str, **extra: Any) -> InboundMessage:
-        timestamp = event.get("timestamp")
-        sent_at = float(timestamp) / 1000 if isinstance(timestamp, (int, float)) else None
         return InboundMessage(
             channel=self.name,
             provider_id=provider_id,
-            contact_id=str(event["sender"]["id"]),
+            contact_id=_party_id(event, "sender"),
             text=text,
-            sent_at=sent_at,
+            sent_at=_sent_at(event),
             raw=event,
             **extra,
         )
 
-    def _on_message(self, entry: dict, event: dict) -> list[ParsedItem]:
-        message = event["message"]
-        if message.get("is_echo") or message.get("is_deleted") or message.get("is_unsupported"):
-            return []
+    def _on_message(self, event: dict) -> list[ParsedItem]:
+        message = _object(event, "message")
+        mid = _string(message, "mid")
+        if message.get("is_deleted"):  # unsent by the customer (or, echoed, by the business)
+            return [MessageDeletion(channel=self.name, provider_id=mid)]
+        if message.get("is_echo"):
+            return self._on_echo(event, message, mid)
+        if message.get("is_unsupported"):
+            raise UnsupportedEvent("unsupported_message")
         attachments, lines = self._attachments(message.get("attachments") or [])
-        text = message.get("text") or "\n".join(lines)
+        text = _optional_string(message, "text") or "\n".join(lines)
         # Quick-reply payloads and reply_to references stay in `raw`: the conversation is keyed
         # by the contact, so they are not threading data.
         if not text and not attachments:
-            return []
-        return [self._inbound(event, str(message["mid"]), text, attachments=tuple(attachments))]
+            raise UnsupportedEvent("empty_message")
+        return [self._inbound(event, mid, text, attachments=tuple(attachments))]
 
-    def _attachments(self, raw: list[dict]) -> tuple[list[Attachment], list[str]]:
+    def _on_echo(self, event: dict, message: dict, mid: str) -> list[ParsedItem]:
+        """A message the Page / professional account sent: ours, or written in another app.
+
+        With META_APP_ID set, an echo carrying our app id is ours and dropped here. Any other
+        echo (another app's id, or no app id: Instagram echoes carry none) becomes an
+        OutsideReply, which `handoff.changes.record_outside_reply` drops when it turns out to
+        be ours after all (a provider id we hold, or text we have just sent).
+        """
+        app_id = message.get("app_id")
+        app_id = str(app_id) if app_id not in (None, "") else None
+        if app_id is not None and app_id == self.app_id:
+            return []
+        attachments, lines = self._attachments(message.get("attachments") or [])
+        text = _optional_string(message, "text") or "\n".join(lines)
+        if not text and not attachments:
+            return []  # nothing a person wrote (an echoed sender action, an unsupported share)
+        return [OutsideReply(
+            channel=self.name,
+            provider_id=mid,
+            contact_id=_party_id(event, "recipient"),
+            text=text,
+            app_id=app_id,
+            attachments=tuple(attachments),
+            sent_at=_sent_at(event),
+        )]
+
+    def _on_edit(self, event: dict) -> list[ParsedItem]:
+        edit = _object(event, "message_edit")
+        return [MessageEdit(channel=self.name, provider_id=_string(edit, "mid"), text=_string(edit, "text"))]
+
+    def _attachments(self, raw: Any) -> tuple[list[Attachment], list[str]]:
+        """Files, shares and locations as attachments plus one line of text each.
+
+        Files keep their media type. Story mentions, shared posts, reels, links and templates
+        are references to content on the platform: `text/uri-list` attachments named by their
+        kind, which the desk shows as links and the bot does not answer as a question.
+        """
         attachments: list[Attachment] = []
         lines: list[str] = []
-        for item in raw:
-            kind = item.get("type", "")
-            payload = item.get("payload") or {}
-            if kind == "location" and "coordinates" in payload:
+        # Lenient: an attachment of an unknown shape is left out, never the customer's words with it.
+        for item in raw if isinstance(raw, list) else []:
+            kind = item.get("type") if isinstance(item, dict) else None
+            payload = (item.get("payload") or {}) if isinstance(item, dict) else None
+            if not isinstance(kind, str) or not isinstance(payload, dict):
+                log.info("%s: left out an attachment of an unknown shape", self.name)
+                continue
+            if kind == "location" and isinstance(payload.get("coordinates"), dict):
                 coords = payload["coordinates"]
                 lines.append(f"Location: {coords.get('lat')}, {coords.get('long')}")
-                continue
-            url = payload.get("url")
-            if url:
+            elif kind in SHARE_KINDS:
+                label = SHARE_KINDS[kind]
+                for url, title in _share_targets(kind, payload, item):
+                    share = Attachment(content_type=SHARE_CONTENT_TYPE, url=url, filename=(title or label.capitalize())[:100])
+                    # An Instagram post share comes twice, as `share` and as `ig_post` (with the caption).
+                    same = next((i for i, a in enumerate(attachments) if url and a.url == url), None)
+                    if same is None:
+                        attachments.append(share)
+                        lines.append(f"[{label}] {url}" if url else f"[{label}]")
+                    elif title:
+                        attachments[same] = share
+            elif isinstance(payload.get("url"), str):
                 content_type = _ATTACHMENT_TYPES.get(kind, "application/octet-stream")
-                attachments.append(Attachment(content_type=content_type, url=url, filename=item.get("title")))
-                lines.append(f"[{kind}] {url}")
-            elif item.get("title"):
-                lines.append(str(item["title"]))
+                attachments.append(Attachment(content_type=content_type, url=payload["url"],
+                                              filename=_text_or_none(item.get("title"))))
+                lines.append(f"[{kind}] {payload['url']}")
+            elif _text_or_none(item.get("title")):
+                lines.append(str(_text_or_none(item["title"])))
         return attachments, lines
 
-    def _on_postback(self, entry: dict, event: dict) -> list[ParsedItem]:
-        postback = event["postback"]
-        text = postback.get("title") or postback.get("payload") or ""
+    def _on_postback(self, event: dict) -> list[ParsedItem]:
+        postback = _object(event, "postback")
+        sender = _party_id(event, "sender")
+        text = _optional_string(postback, "title") or _optional_string(postback, "payload") or ""
         # Older postbacks carry no mid; sender + timestamp is unique per click.
-        provider_id = postback.get("mid") or f"postback:{event['sender']['id']}:{event.get('timestamp')}"
-        return [self._inbound(event, str(provider_id), text)]
+        provider_id = _optional_string(postback, "mid") or f"postback:{sender}:{event.get('timestamp')}"
+        return [self._inbound(event, provider_id, text)]
 
-    def _on_delivery(self, entry: dict, event: dict) -> list[ParsedItem]:
-        mids = event["delivery"].get("mids") or []
+    def _on_delivery(self, event: dict) -> list[ParsedItem]:
+        mids = _object(event, "delivery").get("mids") or []
+        if not isinstance(mids, list):
+            raise TypeError("delivery.mids must be a list")
         return [DeliveryUpdate(channel=self.name, provider_id=str(mid), state="delivered") for mid in mids]
 
-    def _on_read(self, entry: dict, event: dict) -> list[ParsedItem]:
-        mid = event["read"].get("mid")
+    def _on_read(self, event: dict) -> list[ParsedItem]:
+        mid = _object(event, "read").get("mid")
         # Messenger's read receipt has only a watermark (a time), no message id to update.
         if not mid:
             return []

@@ -122,7 +122,11 @@ OPENAPI: dict[str, Any] = {
                 "author": {"enum": ["customer", "bot", "agent", "system"]}, "text": {"type": "string"},
                 "private": {"type": "boolean"}, "notice": {"type": ["string", "null"]},
                 "attachments": {"type": "array", "items": _ref("Attachment")},
-                "delivery_status": {"type": "string"}, "created_at": {"type": "string"}}},
+                "delivery_status": {"type": "string"}, "created_at": {"type": "string"},
+                "origin": {"type": ["string", "null"]},
+                "deleted": {"type": "boolean"}, "edited_at": {"type": ["string", "null"]},
+                "revisions": {"type": "array", "items": {"type": "object", "properties": {
+                    "text": {"type": "string"}, "replaced_at": {"type": "string"}}}}}},
             "Attachment": {"type": "object", "properties": {
                 "url": {"type": "string"}, "filename": {"type": ["string", "null"]},
                 "content_type": {"type": "string"}, "size": {"type": ["integer", "null"]}}},

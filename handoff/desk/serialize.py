@@ -53,9 +53,16 @@ def tickets_json(tickets: list[Ticket]) -> list[dict[str, Any]]:
 
 
 def message_json(message: Message, agents: dict[int, Agent] | None = None) -> dict[str, Any]:
-    """A timeline message: customer, bot, agent, notice, note or separator."""
+    """A timeline message: customer, bot, agent, notice, note or separator.
+
+    `origin` names where a person wrote it outside the desk ("slack", "instagram_app": the
+    provider's own app). A message the customer unsent has `deleted: true` and empty `text` and `attachments`; an
+    edited one has `edited_at` and its earlier texts in `revisions` (`[{"text", "replaced_at"}]`,
+    oldest first).
+    """
     agent_id = message.agent_id  # type: ignore[attr-defined]
     agent = (agents or {}).get(agent_id) if agent_id else None
+    deleted = message.deleted_at is not None
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,  # type: ignore[attr-defined]
@@ -63,12 +70,16 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
         "direction": message.direction,
         "author": message.author_kind,
         "agent": agent_json(agent) if agent else ({"id": agent_id} if agent_id else None),
-        "text": message.text,
+        "text": "" if deleted else message.text,
         "private": message.private,
         "notice": message.notice,
-        "attachments": message.attachments,
+        "attachments": [] if deleted else message.attachments,
+        "deleted": deleted,
+        "edited_at": iso(message.edited_at),
+        "revisions": [] if deleted else message.revisions or [],
         "delivery_status": message.delivery_status,
         "delivery_error": message.delivery_error,
+        "origin": message.origin,
         "created_at": iso(message.created_at),
     }
 

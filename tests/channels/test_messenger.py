@@ -15,7 +15,17 @@ from aiohttp.test_utils import make_mocked_request
 from handoff.channels.base import BadPayload, ChannelConfigError, DeliveryError, InvalidSignature
 from handoff.channels.messenger import MessengerChannel
 from handoff.config import Settings
-from handoff.schema import Address, Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
+from handoff import metrics
+from handoff.schema import (
+    Address,
+    Attachment,
+    DeliveryUpdate,
+    InboundMessage,
+    MessageDeletion,
+    MessageEdit,
+    OutboundMessage,
+    OutsideReply,
+)
 from handoff.models import Contact, Conversation, Message
 from handoff.models import Outbox
 from handoff.runtime import RUNTIME
@@ -28,12 +38,13 @@ FIXTURES = Path(__file__).parents[2] / "webhooks" / "messenger"
 SECRET = "test-app-secret"
 VERIFY = "test-verify-token"
 TOKEN = "test-page-token"
+APP_ID = "1517776481860111"  # our app: the id webhooks/messenger/message__echo.json carries
 PSID = "6845720194837261"
 PSID2 = "7012938475610293"
 
 
 def make_channel(graph_base: str = "http://127.0.0.1:9/v21.0") -> MessengerChannel:
-    return MessengerChannel(app_secret=SECRET, verify_token=VERIFY, token=TOKEN, graph_base=graph_base)
+    return MessengerChannel(app_secret=SECRET, verify_token=VERIFY, token=TOKEN, graph_base=graph_base, app_id=APP_ID)
 
 
 def msg(mid: str, text: str, ts: int, sender: str = PSID, **kw: object) -> InboundMessage:
@@ -44,18 +55,37 @@ def delivered(mid: str) -> DeliveryUpdate:
     return DeliveryUpdate(channel="messenger", provider_id=mid, state="delivered")
 
 
+def share(url: str, name: str) -> Attachment:
+    return Attachment("text/uri-list", url=url, filename=name)
+
+
+MID = "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"
 IMAGE = "https://scontent.xx.fbcdn.net/v/t1.15752-9/photo_damaged_box.jpg"
+REEL = "https://www.facebook.com/reel/918273645501928"
+LINK = "https://shop.example.com/products/trail-runner"
+JACKET = "https://scontent.xx.fbcdn.net/v/t45.5328-4/jacket_blue.jpg"
 EXPECTED = {
-    "message__text": [
-        msg("m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P",
-            "Hello, is the store open on Sunday?", 1717430399870)
-    ],
+    "message__text": [msg(MID, "Hello, is the store open on Sunday?", 1717430399870)],
     "message__quick_reply": [msg("m_quickreply0001", "Talk to a person", 1717430412001)],
     "message__reply_to": [msg("m_reply0001", "Yes, that one", 1717430415321)],
     "message__image": [
         msg("m_image0001", f"[image] {IMAGE}", 1717430420555, attachments=(Attachment("image/*", url=IMAGE),))
     ],
-    "message__echo": [],
+    "message__echo": [],  # ours: it carries our app id
+    "message__echo_other_app": [OutsideReply(
+        channel="messenger", provider_id="m_inbox0001", contact_id=PSID, app_id="263902037430900", sent_at=1717430750.0,
+        text="Hi Ana, this is Marta from the shop. Your order left our warehouse today.")],
+    "message__deleted": [MessageDeletion(channel="messenger", provider_id=MID)],
+    "message_edit__text": [MessageEdit(channel="messenger", provider_id=MID, text="Hello, is the store open on Saturday?")],
+    "message__reel": [msg("m_reel0001", f"[reel] {REEL}", 1717430720000, attachments=(share(REEL, "Reel"),))],
+    "message__fallback_link": [msg("m_fallback0001", f"[shared link] {LINK}", 1717430730000,
+                                   attachments=(share(LINK, "Trail running shoes – Example Outdoor"),))],
+    "message__template_product": [msg("m_template0001", f"[shared item] {JACKET}", 1717430740000,
+                                      attachments=(share(JACKET, "Blue rain jacket"),))],
+    "message__batched_user_ref": [  # the postback from a checkbox-plugin user_ref is skipped
+        msg("m_userref0001", "Do you deliver on Saturdays?", 1717430600001),
+        msg("m_userref0003", "Is the blue jacket back in stock?", 1717430600003, sender=PSID2),
+    ],
     "message__batched": [
         msg("m_batch0001", "first", 1717430499001),
         msg("m_batch0002", "second, another customer", 1717430499002, sender=PSID2),
@@ -84,14 +114,42 @@ def test_fixture_parses_to_normalized_items(name: str) -> None:
     assert make_channel().parse(fixture(name), "application/json") == EXPECTED[name]
 
 
-@pytest.mark.parametrize(
-    "body",
-    [b"", b"{not json", b"[]", b'{"object": "page"}', b'{"object": "page", "entry": [1]}',
-     b'{"object": "page", "entry": [{"messaging": [{"message": {"text": "no sender"}}]}]}'],
-)
-def test_malformed_bodies_are_bad_payloads(body: bytes) -> None:
+@pytest.mark.parametrize("body", [b"", b"{not json", b"[]", b'{"object": "page"}', b'{"object": "page", "entry": {}}'])
+def test_bodies_that_are_not_meta_webhooks_are_bad_payloads(body: bytes) -> None:
     with pytest.raises(BadPayload):
         make_channel().parse(body, "application/json")
+
+
+def skipped(reason: str) -> float:
+    return metrics.REGISTRY.get_sample_value("handoff_webhook_items_skipped_total",
+                                             {"channel": "messenger", "reason": reason}) or 0.0
+
+
+GOOD = {"sender": {"id": PSID}, "recipient": {"id": "106295248973120"}, "timestamp": 1717430600009,
+        "message": {"mid": "m_good0001", "text": "still here"}}
+
+
+@pytest.mark.parametrize(("event", "reason"), [
+    (1, "malformed_event"),
+    ({"message": {"text": "no sender", "mid": "m_x1"}}, "unknown_sender"),
+    ({"sender": {"user_ref": "ref-77"}, "message": {"mid": "m_x2", "text": "hi"}}, "unknown_sender"),
+    ({"sender": {"id": PSID}, "message": {"text": "no mid"}}, "malformed_message"),
+    ({"sender": {"id": PSID}, "message": {"mid": "m_x3", "text": 42}}, "malformed_message"),
+    ({"sender": {"id": PSID}, "message": {"mid": "m_x4", "attachments": "x"}}, "empty_message"),
+    ({"sender": {"id": PSID}, "message": {"mid": "m_x8", "attachments": [{"payload": {"url": IMAGE}}]}}, "empty_message"),
+    ({"sender": {"id": PSID}, "message": "text"}, "malformed_message"),
+    ({"sender": {"id": PSID}, "postback": {"title": ["x"]}}, "malformed_postback"),
+    ({"sender": {"id": PSID}, "message_edit": {"mid": "m_x5"}}, "malformed_message_edit"),
+    ({"sender": {"id": PSID}, "delivery": {"mids": "m_x6"}}, "malformed_delivery"),
+    ({"sender": {"id": PSID}, "reaction": {"mid": "m_x7", "reaction": "love"}}, "unhandled_event"),
+])
+def test_an_unusable_event_is_skipped_and_counted_and_the_rest_kept(event: object, reason: str) -> None:
+    before = skipped(reason)
+    body = json.dumps({"object": "page", "entry": [{"id": "1", "messaging": [event, GOOD]}, 7]}).encode()
+    [item] = make_channel().parse(body, "application/json")
+    assert item.provider_id == "m_good0001"
+    assert skipped(reason) == before + 1
+    assert skipped("malformed_entry") >= 1  # the entry `7`
 
 
 def test_other_objects_are_ignored() -> None:
@@ -323,7 +381,7 @@ def test_fixtures_are_valid_json_in_the_documented_envelope() -> None:
 @pytest.fixture
 def settings(settings: Settings, fake: FakeGraph) -> Settings:
     """The conftest settings with the messenger channel on, pointed at the fake Graph API."""
-    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token=VERIFY,
+    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token=VERIFY, meta_app_id=APP_ID,
                                messenger_page_token=TOKEN, meta_graph_base=fake.url + "/v21.0")
 
 
@@ -367,7 +425,7 @@ async def test_a_retry_resumes_after_the_parts_meta_accepted(client, rt, post, f
     first_mid = fake.accepted[0][0]
     assert reply.provider_id == first_mid  # receipts name the first part
     receipt = fixture("delivery__mids").replace(b"m_fake000001", first_mid.encode()).replace(b"m_fake000002", b"m_other")
-    assert (await post(receipt)).status == 202
+    assert (await post(receipt)).status == 200
     assert (await Message.get(id=reply.id)).delivery_status == "delivered"
 
 
@@ -375,7 +433,7 @@ async def test_a_restart_resumes_after_the_parts_meta_accepted(aiohttp_client, a
     fake.messages_then(Reply(), Reply(429, 613, None, "rate limit", {"Retry-After": "3600"}))
     first = await aiohttp_client(app_factory(workers=False))
     body = long_message()
-    assert (await first.post("/webhooks/messenger", data=body, headers=make_channel().sign(body))).status == 202
+    assert (await first.post("/webhooks/messenger", data=body, headers=make_channel().sign(body))).status == 200
     await first.app[RUNTIME].drain()
     await first.app[RUNTIME].outbox.run_once()
     parts = first.app[RUNTIME].channels["messenger"].chunks(f"echo: {LONG}")
@@ -403,7 +461,7 @@ async def test_the_webhook_is_acknowledged_before_the_profile_answers(client, rt
     async with rt.hub.subscribe() as events:
         try:
             acked = await asyncio.wait_for(post(fixture("message__text")), 60)  # a deadlock guard, not a speed limit
-            assert acked.status == 202  # answered while the profile answer is held back
+            assert acked.status == 200  # answered while the profile answer is held back
             await asyncio.wait_for(hold.reached.wait(), 60)
             assert (await stored_contact()).name is None
         finally:
@@ -427,24 +485,24 @@ def _drain(events) -> list[dict]:
 @pytest.mark.parametrize("profile", [Reply(status=503, code=2), Reply(status=400, code=100, subcode=33)], ids=["5xx", "no-profile"])
 async def test_a_failed_profile_lookup_keeps_the_message_and_no_name(client, rt, post, fake: FakeGraph, profile: Reply) -> None:
     fake.profile_script.append(profile)
-    assert (await post(fixture("message__text"))).status == 202
+    assert (await post(fixture("message__text"))).status == 200
     await settle(rt)
     assert (await stored_contact()).name is None
     assert [r.json["message"]["text"] for r in fake.sent] == ["echo: Hello, is the store open on Sunday?"]
 
 
 async def test_a_known_name_is_reused_and_never_replaced(aiohttp_client, app_factory, client, rt, post, fake: FakeGraph) -> None:
-    assert (await post(fixture("message__text"))).status == 202
+    assert (await post(fixture("message__text"))).status == 200
     await settle(rt)
     second = fixture("message__text").replace(b"m_AG5Hz2Uq7t", b"m_second0001")
-    assert (await post(second)).status == 202  # cached: stored with the name, no second lookup
+    assert (await post(second)).status == 200  # cached: stored with the name, no second lookup
     await settle(rt)
     assert len([r for r in fake.requests if r.method == "GET"]) == 1
     await Contact.all().update(name="Ana (VIP)")  # as an agent would rename her
 
     restarted = await aiohttp_client(app_factory())  # an empty name cache
     third = fixture("message__text").replace(b"m_AG5Hz2Uq7t", b"m_third00001")
-    assert (await restarted.post("/webhooks/messenger", data=third, headers=make_channel().sign(third))).status == 202
+    assert (await restarted.post("/webhooks/messenger", data=third, headers=make_channel().sign(third))).status == 200
     await settle(restarted.app[RUNTIME])
     assert [c.name for c in await Contact.all()] == ["Ana (VIP)"]
     assert len([r for r in fake.requests if r.method == "GET"]) == 1  # a named contact is not looked up again
@@ -464,7 +522,7 @@ async def test_replay_stores_one_message(client, rt, post, name: str) -> None:
 
 
 async def test_batched_entries_are_stored_in_order(client, rt, post) -> None:
-    assert (await post(fixture("message__batched"))).status == 202
+    assert (await post(fixture("message__batched"))).status == 200
     await settle(rt)
     stored = await Message.filter(channel="messenger", author_kind="customer").order_by("id")
     assert [m.provider_id for m in stored] == [i.provider_id for i in make_channel().parse(fixture("message__batched")) if isinstance(i, InboundMessage)]
@@ -478,5 +536,43 @@ async def test_bad_requests_are_rejected_and_store_nothing(client, post) -> None
     assert (await post(body.replace(b"Sunday", b"Monday"), make_channel().sign(body))).status == 401
     assert (await post(b"{not json")).status == 400
     assert (await post(b'{"object": "page", "entry": "x"}')).status == 400
-    assert (await post(fixture("message__echo"))).status == 202
+    assert (await post(fixture("message__echo"))).status == 200
     assert await nothing_stored()
+
+
+async def test_a_batch_with_an_unusable_postback_stores_the_other_messages(client, rt, post, fake: FakeGraph) -> None:
+    before = skipped("unknown_sender")
+    response = await post(fixture("message__batched_user_ref"))
+    assert response.status == 200 and await response.json() == {"ok": True}
+    await settle(rt)
+    stored = await Message.filter(channel="messenger", author_kind="customer").order_by("id")
+    assert [(m.provider_id, m.text) for m in stored] == [("m_userref0001", "Do you deliver on Saturdays?"),
+                                                        ("m_userref0003", "Is the blue jacket back in stock?")]
+    assert skipped("unknown_sender") == before + 1
+    assert sorted(r.json["message"]["text"] for r in fake.sent) == ["echo: Do you deliver on Saturdays?",
+                                                                    "echo: Is the blue jacket back in stock?"]
+    assert (await post(fixture("message__batched_user_ref"))).status == 200  # Meta's retry: a no-op
+    assert await Message.filter(channel="messenger", author_kind="customer").count() == 2
+    assert skipped("unknown_sender") == before + 2
+
+
+def test_echoes_without_content_give_nothing_and_unsent_echoes_are_deletions() -> None:
+    def echo(**message: object) -> bytes:
+        event = {"sender": {"id": "106295248973120"}, "recipient": {"id": PSID}, "timestamp": 1717430750000,
+                 "message": {"is_echo": True, "app_id": 263902037430900, "mid": "m_echo0009", **message}}
+        return json.dumps({"object": "page", "entry": [{"id": "106295248973120", "messaging": [event]}]}).encode()
+
+    assert make_channel().parse(echo(), "application/json") == []
+    assert make_channel().parse(echo(is_deleted=True), "application/json") == [
+        MessageDeletion(channel="messenger", provider_id="m_echo0009")]
+    [reply] = make_channel().parse(echo(attachments=[{"type": "image", "payload": {"url": IMAGE}}]), "application/json")
+    assert isinstance(reply, OutsideReply) and reply.attachments == (Attachment("image/*", url=IMAGE),)
+
+
+def test_an_attachment_of_an_unknown_shape_never_costs_the_words_with_it() -> None:
+    event = {"sender": {"id": PSID}, "timestamp": 1717430600009, "message": {
+        "mid": "m_words0001", "text": "here is the photo", "attachments": [7, {"type": "image", "payload": "x"},
+                                                                          {"type": "image", "payload": {"url": IMAGE}}]}}
+    body = json.dumps({"object": "page", "entry": [{"id": "1", "messaging": [event]}]}).encode()
+    assert make_channel().parse(body, "application/json") == [
+        msg("m_words0001", "here is the photo", 1717430600009, attachments=(Attachment("image/*", url=IMAGE),))]

@@ -407,6 +407,9 @@
 
   function authorOf(m) { return m.author_kind || m.author || (m.direction === "incoming" ? "customer" : "system"); }
 
+  // A person's reply written in the provider's own app, not in handoff (see handoff/changes.py).
+  const OUTSIDE_APPS = { instagram_app: "Replied from the Instagram app", messenger_app: "Replied from outside handoff" };
+
   function appendMessage(m, bulk) {
     if (!ticketEls.timeline || (m.id && state.seen.has(m.id))) return;
     if (m.id) state.seen.add(m.id);
@@ -420,16 +423,25 @@
         m.delivery_status === "skipped" ? badge("not sent on this channel", "skipped") : null);
     } else {
       const who = author === "customer" ? contactName(state.conversation) : author === "bot" ? "AI assistant"
-        : (m.agent && m.agent.name) || (m.agent ? agentName(m.agent.id) : "Agent");
+        : (m.agent && m.agent.name) || (m.agent ? agentName(m.agent.id) : OUTSIDE_APPS[m.origin] || "Agent");
       el = h("div", { class: "msg " + author + (m.private ? " private" : ""), "data-id": m.id, "data-author": author },
         h("div", { class: "who" }, who, m.private ? badge("internal note", "note") : null, h("time", {}, when(m.created_at)),
           m.delivery_status === "failed" ? badge("failed", "failed") : null),
-        m.text || !(m.attachments || []).length ? h("div", { class: "text" }, m.text || "") : null,
+        m.deleted ? h("div", { class: "text deleted" }, "This message was deleted")
+          : m.text || !(m.attachments || []).length ? h("div", { class: "text" }, m.text || "") : null,
+        m.edited_at && !m.deleted ? editedMarker(m) : null,
         (m.attachments || []).map(attachmentLink));
     }
     ticketEls.timeline.append(el);
     if (author === "customer") ticketEls.typing.hidden = true;
     if (!bulk) scrollTimeline();
+  }
+
+  // "edited", with the earlier texts on expand (and on hover).
+  function editedMarker(m) {
+    const earlier = (m.revisions || []).map((r) => r.text);
+    return h("details", { class: "edited", "data-field": "edited", title: earlier.join("\n") },
+      h("summary", {}, "edited"), earlier.map((text) => h("div", { class: "revision" }, text)));
   }
 
   async function uploadFile(file) {
@@ -478,6 +490,8 @@
       delivery_failed: "A message could not be delivered" + (data.reason ? ": " + data.reason : ""),
       ended: "The conversation ended" + (data.reason ? " (" + data.reason + ")" : ""),
       bot_reply_dropped: "A bot reply was dropped: " + (data.reason || "the conversation changed owner"),
+      "message.edited": "The customer edited a message", "message.deleted": "The customer deleted a message",
+      outside_reply: "A person replied from outside handoff",
     };
     const text = labels[e.kind] || e.kind.replace(/_/g, " ");
     ticketEls.timeline.append(h("div", { class: "event", "data-event": e.kind }, text, h("time", {}, when(e.created_at))));
