@@ -7,13 +7,27 @@ Channels turn provider payloads into `InboundMessage` / `DeliveryUpdate` and del
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+from handoff import storable
 
 OutboundKind = Literal["bot", "agent", "notice"]
 # Called with (parts the provider now holds, provider id of the part just accepted).
 PartSent = Callable[[int, str], Awaitable[None]]
 DeliveryState = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
+
+
+def _make_storable(item: Any) -> None:
+    """Replace, in place, every text and JSON field of a frozen inbound dataclass by its storable
+    form (see `handoff.storable`); `raw` (the provider payload, never stored) is left alone."""
+    for spec in fields(item):
+        value = getattr(item, spec.name)
+        if spec.name == "raw" or not isinstance(value, (str, dict)):
+            continue
+        cleaned = storable.json_value(value)
+        if cleaned is not value:
+            object.__setattr__(item, spec.name, cleaned)
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,9 @@ class Attachment:
     filename: str | None = None
     size: int | None = None
     data: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _make_storable(self)
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,9 @@ class InboundMessage:
     sent_at: float | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        _make_storable(self)
+
     @property
     def key(self) -> str:
         """The conversation key this message belongs to on its channel."""
@@ -79,6 +99,9 @@ class DeliveryUpdate:
     error_code: str | None = None
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        _make_storable(self)
+
 
 @dataclass(frozen=True)
 class MessageEdit:
@@ -91,6 +114,9 @@ class MessageEdit:
     provider_id: str
     text: str
 
+    def __post_init__(self) -> None:
+        _make_storable(self)
+
 
 @dataclass(frozen=True)
 class MessageDeletion:
@@ -98,6 +124,9 @@ class MessageDeletion:
 
     channel: str
     provider_id: str
+
+    def __post_init__(self) -> None:
+        _make_storable(self)
 
 
 @dataclass(frozen=True)
@@ -115,6 +144,9 @@ class OutsideReply:
     app_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     sent_at: float | None = None
+
+    def __post_init__(self) -> None:
+        _make_storable(self)
 
 
 @dataclass(frozen=True)
