@@ -11,10 +11,10 @@ Unknown fields are ignored.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from handoff import storable
 from handoff.bodies import bad_request, read_json_object
@@ -22,24 +22,29 @@ from handoff.bodies import bad_request, read_json_object
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 MAX_ATTACHMENTS = 10
 
-Text = Annotated[str, Field(strict=True), AfterValidator(storable.text)]
+# Strings arrive already storable: `validate` runs the whole body through storable.json_value
+# first (pydantic cannot even read a str holding a lone surrogate).
+Text = Annotated[str, Field(strict=True)]
 
 
 def text(max_length: int | None = None, min_length: int | None = None) -> Any:
-    """A storable text type with length bounds in characters."""
-    return Annotated[str, Field(strict=True, min_length=min_length, max_length=max_length),
-                     AfterValidator(storable.text)]
+    """A text type with length bounds in characters."""
+    return Annotated[str, Field(strict=True, min_length=min_length, max_length=max_length)]
 
 
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
-Model = TypeVar("Model", bound=BaseModel)
+Model = TypeVar("Model", bound="Body")
 
 
 class Body(BaseModel):
-    """Base of request bodies: unknown fields ignored, the parsed model immutable."""
+    """Base of request bodies: unknown fields ignored, the parsed model immutable.
+
+    `item_errors` gives the message for a bad item inside a list field (`field` + phrase).
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+    item_errors: ClassVar[dict[str, str]] = {}
 
 
 class ReplyBody(Body):
@@ -48,6 +53,8 @@ class ReplyBody(Body):
     text: Text | None = None
     internal: StrictBool = False
     attachments: Annotated[list[Text], Field(max_length=MAX_ATTACHMENTS)] | None = None
+
+    item_errors: ClassVar[dict[str, str]] = {"attachments": "must be a list of upload ids"}
 
 
 class TransferBody(Body):
@@ -104,11 +111,14 @@ _PHRASES = {
 }
 
 
-def error_message(error: ValidationError) -> str:
+def error_message(error: ValidationError, model: type[Body] = Body) -> str:
     """`"<field path> <reason>"` for the first problem pydantic found (`agent_id must be a whole
-    number`, `attachments.0 must be a string`)."""
+    number`, `attachments must be a list of upload ids`)."""
     first = error.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"] if not _is_type_tag(part)) or "body"
+    loc = [str(part) for part in first["loc"] if not _is_type_tag(part)]
+    if len(loc) > 1 and loc[0] in model.item_errors:
+        return f"{loc[0]} {model.item_errors[loc[0]]}"
+    where = ".".join(loc) or "body"
     phrase = _PHRASES.get(first["type"])
     return f"{where} {phrase.format(**first.get('ctx', {}))}" if phrase else f"{where}: {first['msg']}"
 
@@ -119,11 +129,12 @@ def _is_type_tag(part: Any) -> bool:
 
 
 def validate(model: type[Model], data: Any) -> Model:
-    """`data` (decoded JSON) as `model`; raises a JSON 400 naming the field otherwise."""
+    """`data` (decoded JSON) made storable, then validated as `model`; raises a JSON 400 naming
+    the field otherwise."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(storable.json_value(data))
     except ValidationError as exc:
-        raise bad_request(error_message(exc)) from None
+        raise bad_request(error_message(exc, model)) from None
 
 
 async def read_model(request: web.Request, model: type[Model], limit: int, *, empty: bool = False) -> Model:

@@ -23,6 +23,7 @@ from handoff.channels.whatsapp import WhatsAppChannel
 from handoff.config import Settings
 from handoff.desk.auth import create_agent
 from handoff.desk.slack.verify import sign as slack_sign
+from handoff.runtime import RUNTIME
 from tests.conftest import API_SECRET
 from tests.fakes.graph_api import FakeGraph
 from tests.fakes.raw_http import RawResponse, post_in_pieces, split
@@ -95,6 +96,7 @@ class Edge:
         self.url = str(server.make_url("/")).rstrip("/")
         self.origin = self.url
         self.whatsapp = WhatsAppChannel.from_settings(settings)
+        self.runtime = server.app[RUNTIME]
 
     # -- signing, per endpoint ----------------------------------------------------------
     def api(self, body: bytes) -> Signed:
