@@ -18,16 +18,30 @@ PartSent = Callable[[int, str], Awaitable[None]]
 DeliveryState = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
 
 
+_TEXT_TYPES = frozenset({"str", "str | None", "DeliveryState"})
+
+
 def _make_storable(item: Any) -> None:
     """Replace, in place, every text and JSON field of a frozen inbound dataclass by its storable
-    form (see `handoff.storable`); `raw` (the provider payload, never stored) is left alone."""
+    form (see `handoff.storable`); `raw` (the provider payload, never stored) is left alone.
+
+    A text field given a number holds its decimal digits; given anything else that is not text
+    (true, an object, a list: a payload not in the provider's format) it raises ValueError, which
+    the webhook answers with a 400 before anything is stored.
+    """
     for spec in fields(item):
         value = getattr(item, spec.name)
-        if spec.name == "raw" or not isinstance(value, (str, dict)):
+        if spec.name == "raw" or value is None:
             continue
-        cleaned = storable.json_value(value)
-        if cleaned is not value:
-            object.__setattr__(item, spec.name, cleaned)
+        if spec.type in _TEXT_TYPES and not isinstance(value, str):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"{type(item).__name__}.{spec.name} must be text, not {type(value).__name__}")
+            value = str(value)
+            object.__setattr__(item, spec.name, value)
+        if isinstance(value, (str, dict)):
+            cleaned = storable.json_value(value)
+            if cleaned is not value:
+                object.__setattr__(item, spec.name, cleaned)
 
 
 @dataclass(frozen=True)

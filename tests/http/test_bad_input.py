@@ -258,3 +258,21 @@ async def test_a_second_agent_is_a_valid_transfer_target(edge: Edge) -> None:
                                     {**agent, "Content-Type": "application/json"}))
     assert answer.status == 200, answer.body
     assert (await Ticket.get(id=ticket_id)).assignee_id == bob.id  # type: ignore[attr-defined]
+
+
+# -- provider payloads whose text is not text (found by tests/http/test_fuzz.py) -------------
+
+
+@pytest.mark.parametrize(("text", "status", "stored"), [(True, 400, None), ({"a": 1}, 400, None),
+                                                         (["x"], 400, None), (42, 202, "42")])
+async def test_a_meta_message_whose_text_is_not_text(edge: Edge, text: Any, status: int, stored: str | None) -> None:
+    meta = json.loads(fixture_bytes("instagram", "message__text.json"))
+    meta["entry"][0]["messaging"][0]["message"]["text"] = text
+    answer = await edge.send(edge.instagram(json.dumps(meta).encode()))
+    assert answer.status == status, answer.body
+    texts = await Message.filter(direction="incoming").values_list("text", flat=True)
+    if stored is None:
+        assert _json_error(answer, 400).startswith("InboundMessage.text must be text")
+        assert texts == [] and await Conversation.all().count() == 0
+    else:
+        assert texts == [stored]
