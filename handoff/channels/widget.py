@@ -37,7 +37,7 @@ from handoff.config import Settings
 from handoff.media import MAX_FILE_BYTES, MediaStore, UploadError, attachment_json
 from handoff.models import Conversation, Message
 from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
-from handoff.validation import WidgetSessionBody, read_model
+from handoff.validation import MAX_ID, WidgetSessionBody, read_model
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class WidgetChannel:
         if not self.connect_limit.allow(visitor):
             return _error(429, "reconnecting too fast")
         try:
-            since = max(0, int(request.query.get("since") or 0))
+            since = min(max(0, int(request.query.get("since") or 0)), MAX_ID)  # ids are 32-bit on PostgreSQL
         except ValueError:
             return _error(400, "since must be a message id")
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024)

@@ -276,3 +276,12 @@ async def test_a_meta_message_whose_text_is_not_text(edge: Edge, text: Any, stat
         assert texts == [] and await Conversation.all().count() == 0
     else:
         assert texts == [stored]
+
+
+async def test_a_widget_replay_point_past_32_bits_replays_nothing(edge: Edge) -> None:
+    import aiohttp
+
+    session = (await edge.send(edge.widget_session(b"{}"))).json()
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            f"{edge.url}/widget/ws?token={session['token']}&since={10**20}", headers={"Origin": edge.origin}) as ws:
+        assert (await ws.receive_json(timeout=5)) == {"type": "ready", "visitor_id": session["visitor_id"]}
