@@ -1,8 +1,8 @@
 """Property: no input gets a 5xx, and a rejected request stores nothing (hypothesis).
 
-Validly signed garbage goes to every webhook (random JSON shapes, random bytes, random forms, and
-recorded provider payloads with one value anywhere replaced by something random), and malformed
-bodies to every JSON endpoint (desk API, desk sign-in, widget session, Slack events). Text is drawn
+Validly signed garbage goes to every webhook and Slack request URL (random JSON shapes, random
+bytes, random forms, and recorded provider payloads with one value anywhere replaced by something
+random), and malformed bodies to every JSON endpoint (desk API, desk sign-in, widget session, Slack events). Text is drawn
 with NUL and lone surrogates in it. Each run is bounded (`max_examples`) so it stays in the
 default suite; it runs on SQLite and PostgreSQL.
 """
@@ -41,6 +41,9 @@ def _recorded(channel: str) -> list[bytes]:
 RECORDED = {channel: _recorded(channel) for channel in ("api", "messenger", "instagram", "whatsapp")}
 RECORDED["slack_events"] = [p.read_bytes() for p in sorted((WEBHOOKS / "slack").glob("events__*.json"))
                             if "retry_headers" not in p.name]
+RECORDED["slack_interactions"] = [p.read_bytes() for p in sorted((WEBHOOKS / "slack").glob("*.json"))
+                                  if p.name.startswith(("block_actions__", "view_submission__"))]
+RECORDED["slack_commands"] = [p.read_bytes() for p in sorted((WEBHOOKS / "slack").glob("slash_command__*.txt"))]
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -86,7 +89,12 @@ def mutated_form(draw: Any, payloads: list[bytes]) -> bytes:
 
 def garbage(channel: str) -> st.SearchStrategy[bytes]:
     """Bodies for one webhook: random bytes, random JSON, random forms, mutated recordings."""
-    mutated = mutated_form(RECORDED[channel]) if channel == "whatsapp" else mutated_json(RECORDED[channel])
+    if channel in ("whatsapp", "slack_commands"):
+        mutated = mutated_form(RECORDED[channel])
+    elif channel == "slack_interactions":  # Slack's interactivity form: payload=<JSON>
+        mutated = mutated_json(RECORDED[channel]).map(lambda body: urlencode({"payload": body.decode()}).encode())
+    else:
+        mutated = mutated_json(RECORDED[channel])
     forms = st.dictionaries(st.sampled_from(["Body", "From", "MessageSid", "NumMedia", "MediaUrl0", "To",
                                              "MessageStatus", "ErrorCode", "x"]), text, max_size=5)
     return st.one_of(
@@ -114,7 +122,7 @@ async def _check(edge: Edge, signed: Signed) -> RawResponse:
     return answer
 
 
-WEBHOOK_NAMES = ["api", "messenger", "instagram", "whatsapp"]
+WEBHOOK_NAMES = ["api", "messenger", "instagram", "whatsapp", "slack_events", "slack_interactions", "slack_commands"]
 
 
 @FUZZ
