@@ -66,17 +66,17 @@ def loads(body: bytes | str) -> Any:
 
 def _depth(value: Any) -> int:
     """How many arrays/objects deep `value` nests (iterative: safe for any depth)."""
+    if not isinstance(value, (dict, list)):
+        return 0
     deepest = 0
     stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
         deepest = max(deepest, level)
         if deepest > MAX_DEPTH:
             return deepest
-        stack.extend((child, level + 1) for child in children)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend([(child, level + 1) for child in children if isinstance(child, (dict, list))])
     return deepest
 
 
