@@ -4,7 +4,8 @@ A body reaches the server in as many reads as the network makes of it (TCP segme
 slow sender, `Transfer-Encoding: chunked`); a signature covers all of it, so every
 endpoint that reads a body reads it here, to its end. Errors are JSON `{"error": ...}`:
 413 past the limit (announced by Content-Length or found while reading), 400 for JSON
-that does not parse (including nesting too deep for the parser).
+that does not parse or nests deeper than `MAX_DEPTH` arrays/objects (no provider sends more
+than a handful of levels; a deeper value would only exhaust the stack of code that walks it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from typing import Any
 
 from aiohttp import web
+
+MAX_DEPTH = 64
 
 
 def too_large(limit: int, actual: int) -> web.HTTPRequestEntityTooLarge:
@@ -46,13 +49,35 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 def loads(body: bytes | str) -> Any:
-    """Decode JSON; ValueError (with a short reason) for bad UTF-8, bad JSON or nesting too deep."""
+    """Decode JSON; ValueError (with a short reason) for bad UTF-8, bad JSON or nesting deeper than
+    `MAX_DEPTH`."""
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError:
         raise ValueError("body is not UTF-8") from None
+    # Fewer brackets than the limit cannot nest past it: most bodies skip the walk.
+    opening = ("[", "{") if isinstance(body, str) else (b"[", b"{")
+    if body.count(opening[0]) + body.count(opening[1]) > MAX_DEPTH and _depth(value) > MAX_DEPTH:  # type: ignore[arg-type]
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How many arrays/objects deep `value` nests (iterative: safe for any depth)."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend([(child, level + 1) for child in children if isinstance(child, (dict, list))])
+    return deepest
 
 
 async def read_json(request: web.Request, limit: int, *, empty: Any = None) -> Any:

@@ -51,11 +51,12 @@ class CommandError(Exception):
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     from aiohttp import web
 
+    from handoff.access_log import SERVER_OPTIONS
     from handoff.app import create_app
 
     app = create_app(settings)
     app.on_startup.append(_announce_first_agent(settings))
-    web.run_app(app, host=host or settings.host, port=port or settings.port)
+    web.run_app(app, host=host or settings.host, port=port or settings.port, **SERVER_OPTIONS)
     return 0
 
 

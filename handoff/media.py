@@ -107,7 +107,12 @@ class MediaStore:
         return stored
 
     async def save_upload(self, request: web.Request, owner: dict[str, Any]) -> StoredFile:
-        """The `file` field of a multipart/form-data request, streamed into the store."""
+        """The `file` field of a multipart/form-data request (RFC 7578), streamed into the store.
+
+        UploadError(400) for a body that is not multipart, has no or another boundary, has no
+        `file` field, or ends before the file part's closing boundary (a truncated upload is
+        never kept); UploadError(413) past the size limit.
+        """
         if (request.content_length or 0) > self.max_bytes + 64 * 1024:
             raise UploadError(413, f"files are limited to {self.max_bytes} bytes")
         try:
@@ -118,7 +123,7 @@ class MediaStore:
         except (ValueError, AssertionError, KeyError):
             part = None
         if part is None or not hasattr(part, "read_chunk"):
-            raise UploadError(400, "expected multipart/form-data with a file field")
+            raise _not_multipart()
         content_type = part.headers.get("Content-Type") or "application/octet-stream"
         return await self.save(_chunks(part), filename=part.filename or "file", content_type=content_type,
                                owner=owner)
@@ -260,6 +265,16 @@ def clean_content_type(value: str | None) -> str:
     return kind if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", kind) else "application/octet-stream"
 
 
+def _not_multipart() -> UploadError:
+    return UploadError(400, "expected multipart/form-data with a file field")
+
+
 async def _chunks(part: Any) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK_BYTES):
-        yield chunk
+    """A multipart part's bytes; UploadError(400) when the body ends before the part's boundary."""
+    try:
+        while chunk := await part.read_chunk(CHUNK_BYTES):
+            yield chunk
+    except (ValueError, AssertionError):
+        raise _not_multipart() from None
+    if not part.at_eof():  # the stream ended without the closing boundary: truncated
+        raise _not_multipart()

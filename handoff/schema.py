@@ -7,13 +7,41 @@ Channels turn provider payloads into `InboundMessage` / `DeliveryUpdate` and del
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+from handoff import storable
 
 OutboundKind = Literal["bot", "agent", "notice"]
 # Called with (parts the provider now holds, provider id of the part just accepted).
 PartSent = Callable[[int, str], Awaitable[None]]
 DeliveryState = Literal["queued", "sent", "delivered", "read", "failed", "undelivered"]
+
+
+_TEXT_TYPES = frozenset({"str", "str | None", "DeliveryState"})
+
+
+def _make_storable(item: Any) -> None:
+    """Replace, in place, every text and JSON field of a frozen inbound dataclass by its storable
+    form (see `handoff.storable`); `raw` (the provider payload, never stored) is left alone.
+
+    A text field given a number holds its decimal digits; given anything else that is not text
+    (true, an object, a list: a payload not in the provider's format) it raises ValueError, which
+    the webhook answers with a 400 before anything is stored.
+    """
+    for spec in fields(item):
+        value = getattr(item, spec.name)
+        if spec.name == "raw" or value is None:
+            continue
+        if spec.type in _TEXT_TYPES and not isinstance(value, str):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"{type(item).__name__}.{spec.name} must be text, not {type(value).__name__}")
+            value = str(value)
+            object.__setattr__(item, spec.name, value)
+        if isinstance(value, (str, dict)):
+            cleaned = storable.json_value(value)
+            if cleaned is not value:
+                object.__setattr__(item, spec.name, cleaned)
 
 
 @dataclass(frozen=True)
@@ -25,6 +53,9 @@ class Attachment:
     filename: str | None = None
     size: int | None = None
     data: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _make_storable(self)
 
 
 @dataclass(frozen=True)
@@ -63,6 +94,9 @@ class InboundMessage:
     sent_at: float | None = None
     raw: Any = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        _make_storable(self)
+
     @property
     def key(self) -> str:
         """The conversation key this message belongs to on its channel."""
@@ -79,6 +113,9 @@ class DeliveryUpdate:
     error_code: str | None = None
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        _make_storable(self)
+
 
 @dataclass(frozen=True)
 class MessageEdit:
@@ -91,6 +128,9 @@ class MessageEdit:
     provider_id: str
     text: str
 
+    def __post_init__(self) -> None:
+        _make_storable(self)
+
 
 @dataclass(frozen=True)
 class MessageDeletion:
@@ -98,6 +138,9 @@ class MessageDeletion:
 
     channel: str
     provider_id: str
+
+    def __post_init__(self) -> None:
+        _make_storable(self)
 
 
 @dataclass(frozen=True)
@@ -115,6 +158,9 @@ class OutsideReply:
     app_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     sent_at: float | None = None
+
+    def __post_init__(self) -> None:
+        _make_storable(self)
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,13 @@ from typing import Any, ClassVar
 from aiohttp import WSMsgType, web
 
 from handoff import bodies
-from handoff.bodies import read_body
 from handoff.channels.base import Capabilities, InvalidSignature, ParsedItem
 from handoff.channels.widget_session import OriginPolicy, RateLimiter, SessionStore, verify_identity
 from handoff.config import Settings
 from handoff.media import MAX_FILE_BYTES, MediaStore, UploadError, attachment_json
 from handoff.models import Conversation, Message
 from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
+from handoff.validation import MAX_ID, WidgetSessionBody, read_model
 
 log = logging.getLogger(__name__)
 
@@ -164,22 +164,17 @@ class WidgetChannel:
         if not self.session_limit.allow(request.remote or "?"):
             return self._cors(request, _error(429, "too many sessions, slow down"))
         try:
-            raw = await read_body(request, self.settings.max_body_bytes)
-            body = bodies.loads(raw) if raw.strip() else {}
-        except ValueError:
-            return self._cors(request, _error(400, "body must be JSON"))
-        if not isinstance(body, dict):
-            return self._cors(request, _error(400, "body must be a JSON object"))
-        user_id = body.get("user_id")
-        if user_id is not None:
-            user_id = str(user_id)
-            if not verify_identity(self.identity_secret, user_id, body.get("user_hash") or ""):
-                return self._cors(request, _error(403, "identity verification failed"))
-        name = _short(body.get("name"), 200)
-        email = _short(body.get("email"), 320) if user_id is not None else None
-        previous = await self.sessions.get(body.get("token"))
+            body = await read_model(request, WidgetSessionBody, self.settings.max_body_bytes, empty=True)
+        except web.HTTPException as exc:  # 400 bad body, 413 too large: answered with CORS headers too
+            return self._cors(request, web.Response(status=exc.status, text=exc.text, content_type="application/json"))
+        user_id = None if body.user_id is None else str(body.user_id)
+        if user_id is not None and not verify_identity(self.identity_secret, user_id, body.user_hash or ""):
+            return self._cors(request, _error(403, "identity verification failed"))
+        name = _short(body.name, 200)
+        email = _short(body.email, 320) if user_id is not None else None
+        previous = await self.sessions.get(body.token)
         if previous is not None and previous.user_id == user_id:
-            token, session = body["token"], previous
+            token, session = body.token, previous  # type: ignore[assignment]
         else:
             token, session = await self.sessions.create(user_id=user_id, name=name, email=email)
         return self._cors(
@@ -197,7 +192,7 @@ class WidgetChannel:
         if not self.connect_limit.allow(visitor):
             return _error(429, "reconnecting too fast")
         try:
-            since = max(0, int(request.query.get("since") or 0))
+            since = min(max(0, int(request.query.get("since") or 0)), MAX_ID)  # ids are 32-bit on PostgreSQL
         except ValueError:
             return _error(400, "since must be a message id")
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024)

@@ -44,11 +44,16 @@ def token_digest(token: str) -> str:
 
 
 def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL, lower-cased, default ports dropped."""
-    parts = urlsplit(url.strip())
+    """`scheme://host[:port]` of a URL, lower-cased, default ports dropped; "" for a URL that has
+    no usable origin (no scheme or host, a port that is not a number from 0 to 65535, a broken
+    IPv6 literal), which every caller treats as not allowed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # ValueError for `:abc` or `:99999`
+    except ValueError:
+        return ""
     if not parts.scheme or not parts.hostname:
         return ""
-    port = parts.port
     default = {"http": 80, "https": 443}.get(parts.scheme)
     host = parts.hostname.lower()
     if ":" in host:

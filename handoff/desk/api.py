@@ -14,7 +14,7 @@ from aiohttp import web
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from handoff.bodies import read_json_object
+from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
 from handoff.desk import operations as ops
 from handoff.desk.auth import authenticate
 from handoff.desk.errors import Conflict, DeskError, InvalidInput
@@ -28,8 +28,6 @@ from handoff.runtime import RUNTIME, Runtime
 PAGE_SIZE = 50
 MAX_LIMIT = 200
 MAX_SEARCH = 200
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
-MAX_ATTACHMENTS = 10
 routes = web.RouteTableDef()
 AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)
 
@@ -72,8 +70,9 @@ def _id(request: web.Request, name: str = "id") -> int:
     return value
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    return await read_json_object(request, _rt(request).settings.max_body_bytes)
+async def _body(request: web.Request, model: type[Body]) -> Any:
+    """The request body validated as `model` (see handoff.validation): JSON 400 naming the field."""
+    return await read_model(request, model, _rt(request).settings.max_body_bytes)
 
 
 def _choices(request: web.Request, name: str, allowed: tuple[str, ...]) -> list[str]:
@@ -200,24 +199,18 @@ async def get_ticket(request: web.Request) -> web.Response:
 @routes.post("/api/v1/tickets/{id}/messages")
 async def post_message(request: web.Request) -> web.Response:
     """A reply to the customer, or an internal note with `"internal": true`."""
-    data = await _body(request)
-    internal = data.get("internal", False)
-    if not isinstance(internal, bool):
-        return error(400, "internal must be true or false")
-    attachments = _attachments(request, data.get("attachments"))
-    message = await ops.reply(_rt(request), _id(request), request[AGENT], data.get("text"), internal=internal,
-                              attachments=attachments)
+    data: ReplyBody = await _body(request, ReplyBody)
+    attachments = _attachments(request, data.attachments)
+    message = await ops.reply(_rt(request), _id(request), request[AGENT], data.text,  # type: ignore[arg-type]
+                              internal=data.internal, attachments=attachments)
     return web.json_response(message_json(message, {request[AGENT].id: request[AGENT]}), status=201)
 
 
-def _attachments(request: web.Request, ids: Any) -> list[dict[str, Any]]:
-    """The files a reply's `attachments` ids name; InvalidInput unless the calling agent uploaded each."""
-    if ids is None:
+def _attachments(request: web.Request, ids: list[str] | None) -> list[dict[str, Any]]:
+    """The files a reply's `attachments` ids name (validated: a list of at most MAX_ATTACHMENTS
+    strings); InvalidInput unless the calling agent uploaded each."""
+    if not ids:
         return []
-    if not isinstance(ids, list) or not all(isinstance(file_id, str) for file_id in ids):
-        raise InvalidInput("attachments must be a list of upload ids")
-    if len(ids) > MAX_ATTACHMENTS:
-        raise InvalidInput(f"a reply carries at most {MAX_ATTACHMENTS} attachments")
     media = _rt(request).media
     found = []
     for file_id in ids:
@@ -249,11 +242,8 @@ async def claim(request: web.Request) -> web.Response:
 @routes.post("/api/v1/tickets/{id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
     """Pass the ticket to another agent with a note."""
-    data = await _body(request)
-    to_agent = data.get("agent_id")
-    if not isinstance(to_agent, int) or isinstance(to_agent, bool):
-        return error(400, "agent_id must be an agent's numeric id")
-    ticket = await ops.transfer(_rt(request), _id(request), request[AGENT], to_agent, data.get("note") or "")
+    data: TransferBody = await _body(request, TransferBody)
+    ticket = await ops.transfer(_rt(request), _id(request), request[AGENT], data.agent_id, data.note or "")
     return web.json_response(await ticket_json(ticket))
 
 
@@ -277,9 +267,7 @@ async def typing(request: web.Request) -> web.Response:
     rt = _rt(request)
     agent = request[AGENT]
     conversation_id = _id(request)
-    on = (await _body(request)).get("typing", True)
-    if not isinstance(on, bool):
-        return error(400, "typing must be true or false")
+    on = (await _body(request, TypingBody)).typing
     conversation = await Conversation.get_or_none(id=conversation_id)
     if conversation is None:
         return error(404, "no such conversation")

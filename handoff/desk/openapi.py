@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from handoff.validation import MAX_ID
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -19,8 +21,10 @@ ERRORS = {
     "403": _json(_ref("Error"), "Not allowed for this agent"),
     "404": _json(_ref("Error"), "Not found"),
     "409": _json(_ref("Conflict"), "Wrong state, or another agent won the race"),
+    "413": _json(_ref("Error"), "Body too large (1 MiB)"),
 }
-ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+ID = [{"name": "id", "in": "path", "required": True, "schema": ID_SCHEMA}]
 PAGING = [
     {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
      "description": "Search, case-insensitive (ASCII letters only on SQLite): the customer's name, email or "
@@ -83,12 +87,12 @@ OPENAPI: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
             "responses": {"201": _json(_ref("Upload"), "Created"), **ERRORS,
-                          "413": _json(_ref("Error"), "File too large")}}},
+                          "413": _json(_ref("Error"), "File too large (10 MB)")}}},
         "/api/v1/tickets/{id}/claim": {"post": _op("Assign an unassigned ticket to me", _json(_ref("Ticket")), params=ID)},
         "/api/v1/tickets/{id}/transfer": {"post": _op(
             "Transfer to another agent with a note", _json(_ref("Ticket")), params=ID,
             body={"type": "object", "required": ["agent_id"], "properties": {
-                "agent_id": {"type": "integer"}, "note": {"type": "string"}}})},
+                "agent_id": ID_SCHEMA, "note": {"type": "string"}}})},
         "/api/v1/tickets/{id}/allow-ai": {"post": _op("Hand back to the AI and close the ticket",
                                                       _json(_ref("Ticket")), params=ID)},
         "/api/v1/tickets/{id}/close": {"post": _op("Close the ticket and end the conversation",

@@ -14,8 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handoff import bodies
-from handoff.bodies import read_body
+from handoff.validation import AccountBody, LoginBody, read_model
 from handoff.web import auth
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -40,20 +39,16 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
     async def login(request: web.Request) -> web.StreamResponse:
         if not auth.request_origin_ok(request, settings):
             return _error(403, "cross-site request refused")
-        body = await _json_body(request, settings.max_body_bytes)
-        if body is None:
-            return _error(400, "body must be a JSON object")
+        body = await read_model(request, LoginBody, settings.max_body_bytes)
         remote = request.remote or "?"
         if not auth.login_failures.has(remote):
             return _error(429, "too many failed sign-ins, wait a minute")
-        token = body.get("token")
-        if isinstance(token, str) and token:
-            agent = await auth.agent_from_token(token)
+        if body.token:
+            agent = await auth.agent_from_token(body.token)
         else:
-            email, password = body.get("email"), body.get("password")
-            if not isinstance(email, str) or not isinstance(password, str):
+            if body.email is None or body.password is None:
                 return _error(400, "email and password are required")
-            agent = await auth.authenticate(email, password)
+            agent = await auth.authenticate(body.email, body.password)
         if agent is None:
             auth.login_failures.allow(remote)
             return _error(401, "wrong email, password or token")
@@ -78,19 +73,14 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
         agent = await auth.agent_from_session(request)
         if agent is None:
             return _error(401, "not signed in")
-        body = await _json_body(request, settings.max_body_bytes)
-        if body is None:
-            return _error(400, "body must be a JSON object")
+        body = await read_model(request, AccountBody, settings.max_body_bytes)
         fields: list[str] = []
-        password = body.get("password")
-        if password is not None:
-            if not isinstance(password, str) or len(password) < 10:
-                return _error(400, "the password needs at least 10 characters")
-            agent.password_hash = auth.hash_password(password)
+        if body.password is not None:
+            agent.password_hash = auth.hash_password(body.password)
             fields.append("password_hash")
         for name, limit in (("name", 200), ("email", 320)):
-            value = body.get(name)
-            if isinstance(value, str) and value.strip():
+            value = getattr(body, name)
+            if value and value.strip():
                 setattr(agent, name, value.strip()[:limit].lower() if name == "email" else value.strip()[:limit])
                 fields.append(name)
         if fields:
@@ -157,14 +147,6 @@ def _html(path: Path) -> web.StreamResponse:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-cache"
     return response
-
-
-async def _json_body(request: web.Request, limit: int) -> dict[str, Any] | None:
-    try:
-        body = bodies.loads(await read_body(request, limit))
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handoff import bodies
+from handoff import bodies, storable
 from handoff.bodies import read_body
 from handoff.channels.base import ChannelConfigError, InvalidSignature
 from handoff.desk.slack import actions, events
@@ -213,18 +213,22 @@ class SlackIntegration:
         return body
 
     async def http_events(self, request: web.Request) -> web.Response:
-        """POST /slack/events: the Events API request URL."""
+        """POST /slack/events: the Events API request URL; JSON 400 unless the body is an object
+        whose `event` (https://api.slack.com/apis/events-api#callback-field), when present, is one."""
         try:
             body = await self._verified_body(request)
             data = bodies.loads(body)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
         except InvalidSignature as error:
             return web.json_response({"error": str(error)}, status=401)
-        except ValueError:
-            return web.json_response({"error": "malformed JSON"}, status=400)
-        retry = request.headers.get("X-Slack-Retry-Num")
-        answer = await events.handle_body(self, data, int(retry) if retry and retry.isdigit() else None)
+        except ValueError as error:
+            return web.json_response({"error": f"malformed JSON: {error}"}, status=400)
+        if not isinstance(data, dict):
+            return web.json_response({"error": "body must be a JSON object"}, status=400)
+        if data.get("event") is not None and not isinstance(data["event"], dict):
+            return web.json_response({"error": "event must be an object"}, status=400)
+        retry = request.headers.get("X-Slack-Retry-Num", "")
+        number = int(retry) if retry.isascii() and retry.isdigit() else None
+        answer = await events.handle_body(self, storable.json_value(data), number)
         return web.json_response(answer)
 
     async def http_interactions(self, request: web.Request) -> web.Response:
@@ -232,7 +236,7 @@ class SlackIntegration:
         try:
             body = await self._verified_body(request)
             form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-            payload = bodies.loads(form["payload"])
+            payload = storable.json_value(bodies.loads(form["payload"]))
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
         except InvalidSignature as error:
@@ -246,7 +250,7 @@ class SlackIntegration:
         """POST /slack/commands: the slash command request URL (form encoded)."""
         try:
             body = await self._verified_body(request)
-            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            form = storable.json_value(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
         except InvalidSignature as error:
             return web.json_response({"error": str(error)}, status=401)
         except (ValueError, UnicodeDecodeError):

@@ -1,0 +1,144 @@
+"""The one place request bodies are validated: pydantic models of every JSON body the desk API,
+desk sign-in and the widget accept, read with `read_model`.
+
+A body is read whole (`bodies.read_json_object`: 413 past the size limit, 400 for bad JSON or
+nesting deeper than `bodies.MAX_DEPTH`), then validated; a validation error is a JSON 400
+`{"error": "<field> <reason>"}` naming the first field at fault. Text fields are made storable
+(`handoff.storable`: NUL and lone surrogates become U+FFFD) and ids are 32-bit positive integers
+(PostgreSQL's `integer`), so nothing a client sends can make a store refuse it.
+Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+
+from handoff import storable
+from handoff.bodies import bad_request, read_json_object
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+MAX_ATTACHMENTS = 10
+
+# Strings arrive already storable: `validate` runs the whole body through storable.json_value
+# first (pydantic cannot even read a str holding a lone surrogate).
+Text = Annotated[str, Field(strict=True)]
+
+
+def text(max_length: int | None = None, min_length: int | None = None) -> Any:
+    """A text type with length bounds in characters."""
+    return Annotated[str, Field(strict=True, min_length=min_length, max_length=max_length)]
+
+
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+
+Model = TypeVar("Model", bound="Body")
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields ignored, the parsed model immutable.
+
+    `item_errors` gives the message for a bad item inside a list field (`field` + phrase).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    item_errors: ClassVar[dict[str, str]] = {}
+
+
+class ReplyBody(Body):
+    """`POST /api/v1/tickets/{id}/messages`: text (optional with files), note or reply, upload ids."""
+
+    text: Text | None = None
+    internal: StrictBool = False
+    attachments: Annotated[list[Text], Field(max_length=MAX_ATTACHMENTS)] | None = None
+
+    item_errors: ClassVar[dict[str, str]] = {"attachments": "must be a list of upload ids"}
+
+
+class TransferBody(Body):
+    """`POST /api/v1/tickets/{id}/transfer`: the receiving agent's id and an optional note."""
+
+    agent_id: Id
+    note: Text | None = None
+
+
+class TypingBody(Body):
+    """`POST /api/v1/conversations/{id}/typing`: show (true, the default) or hide the indicator."""
+
+    typing: StrictBool = True
+
+
+class LoginBody(Body):
+    """`POST /desk/login`: an API token, or an email and password."""
+
+    token: text(200) | None = None
+    email: text(320) | None = None
+    password: text(1024) | None = None
+
+
+class AccountBody(Body):
+    """`POST /desk/account`: any of a new password (10 characters at least), name and email."""
+
+    password: text(1024, min_length=10) | None = None
+    name: Text | None = None
+    email: Text | None = None
+
+
+class WidgetSessionBody(Body):
+    """`POST /widget/session`: an earlier session token to resume, and the site's user (verified
+    with `user_hash`) with their name and email."""
+
+    token: Text | None = None  # any stale value just starts a new session
+    user_id: text(255, min_length=1) | Annotated[int, Field(strict=True)] | None = None
+    user_hash: text(128) | None = None
+    name: Text | None = None
+    email: Text | None = None
+
+
+_PHRASES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "int_type": "must be a whole number",
+    "list_type": "must be a list",
+    "less_than_equal": "must be at most {le}",
+    "greater_than_equal": "must be at least {ge}",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "too_long": "must have at most {max_length} items",
+}
+
+
+def error_message(error: ValidationError, model: type[Body] = Body) -> str:
+    """`"<field path> <reason>"` for the first problem pydantic found (`agent_id must be a whole
+    number`, `attachments must be a list of upload ids`)."""
+    first = error.errors(include_url=False)[0]
+    loc = [str(part) for part in first["loc"] if not _is_type_tag(part)]
+    if len(loc) > 1 and loc[0] in model.item_errors:
+        return f"{loc[0]} {model.item_errors[loc[0]]}"
+    where = ".".join(loc) or "body"
+    phrase = _PHRASES.get(first["type"])
+    return f"{where} {phrase.format(**first.get('ctx', {}))}" if phrase else f"{where}: {first['msg']}"
+
+
+def _is_type_tag(part: Any) -> bool:
+    # A union reports which member failed ("str", "int", "function-after[text(), str]"); not a field.
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "bool", "list"})
+
+
+def validate(model: type[Model], data: Any) -> Model:
+    """`data` (decoded JSON) made storable, then validated as `model`; raises a JSON 400 naming
+    the field otherwise."""
+    try:
+        return model.model_validate(storable.json_value(data))
+    except ValidationError as exc:
+        raise bad_request(error_message(exc, model)) from None
+
+
+async def read_model(request: web.Request, model: type[Model], limit: int, *, empty: bool = False) -> Model:
+    """The request's JSON object body validated as `model` (an empty body is `{}` when `empty`);
+    JSON 400 for a bad body or field, 413 past `limit` bytes."""
+    data = await read_json_object(request, limit, empty={} if empty else None)
+    return validate(model, data)
