@@ -51,6 +51,7 @@ class FakeSlack:
         self.files: dict[str, dict[str, Any]] = {}
         self.downloads: list[dict[str, str]] = []
         self._errors: dict[str, list[str]] = {}
+        self._refusals: list[tuple[str, str, str]] = []
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle)
         self.app.router.add_get("/socket", self._socket)
@@ -72,6 +73,11 @@ class FakeSlack:
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with `{"ok": false, "error": error}`."""
         self._errors.setdefault(method, []).extend([error] * times)
+
+    def refuse(self, method: str, error: str, *, text_containing: str) -> None:
+        """Always answer `method` calls whose `text` contains `text_containing` with `{"ok": false, "error": error}`
+        (Slack refusing one message for what it says, e.g. `msg_too_long`, on every retry)."""
+        self._refusals.append((method, text_containing, error))
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: float = 1) -> None:
         """Answer the next `times` calls of `method` with HTTP 429 and Retry-After."""
@@ -117,6 +123,9 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if self._errors.get(method):
             return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
+        refused = next((e for m, part, e in self._refusals if m == method and part in str(args.get("text", ""))), None)
+        if refused:
+            return web.json_response({"ok": False, "error": refused})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
