@@ -58,9 +58,10 @@ class FakeSlack:
         self.app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
 
     # -- test controls -------------------------------------------------------------------
-    def add_user(self, user_id: str, *, name: str, email: str | None = None, is_bot: bool = False) -> None:
-        """Make users.info know a user."""
-        profile = {"real_name": name, "display_name": name}
+    def add_user(self, user_id: str, *, name: str, email: str | None = None, is_bot: bool = False,
+                 display_name: str | None = None) -> None:
+        """Make users.info know a user (`display_name` "" is a profile that has none, as Slack allows)."""
+        profile = {"real_name": name, "display_name": name if display_name is None else display_name}
         if email:
             profile["email"] = email
         self.users[user_id] = {"id": user_id, "team_id": TEAM_ID, "name": name, "real_name": name,
