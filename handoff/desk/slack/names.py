@@ -23,8 +23,9 @@ from handoff.models import Agent
 
 log = logging.getLogger(__name__)
 
-# Errors that say the id names nothing we may read: kept as "no name" rather than asked again.
-_FINAL_ERRORS = {"user_not_found", "channel_not_found", "not_in_channel"}
+# Errors that say the id names nothing we may read (or the app lacks the scope to read it, e.g.
+# channels:read for conversations.info): kept as "no name" rather than asked again.
+_FINAL_ERRORS = {"user_not_found", "channel_not_found", "not_in_channel", "missing_scope"}
 
 
 class SlackNames:
