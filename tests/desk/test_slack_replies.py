@@ -86,9 +86,11 @@ async def test_mentions_slack_cannot_name_fall_back_to_the_agent_then_to_someone
     await Agent.filter(id=carol.id).update(slack_user_id="U0CAROL")  # linked; her Slack account is gone
     desk.fake.add_user("U0DANA", name="Dana Reyes", display_name="")  # a profile without a display name
     _, ticket, _ = await desk.take_over("hi")
-    await desk.thread_reply(ticket.id, "<@U0CAROL>, <@U0DANA> and <@U0NOBODY> will call you")
+    # Slack sends a channel mention as `<#C…|>` (no name): it is looked up with conversations.info.
+    await desk.thread_reply(ticket.id, "<@U0CAROL>, <@U0DANA> and <@U0NOBODY> from <#C0SUPPORT|> will call you")
     await desk.settle()
-    assert callback.for_conversation("c1")[-1]["text"] == "@Carol, @Dana Reyes and @someone will call you"
+    assert callback.for_conversation("c1")[-1]["text"] == "@Carol, @Dana Reyes and @someone from #support will call you"
+    assert [c.args["channel"] for c in desk.fake.of("conversations.info")] == ["C0SUPPORT"]
 
 
 # -- edits and deletions in Slack -------------------------------------------------------------
