@@ -198,6 +198,7 @@ async def test_a_message_slack_refuses_does_not_hold_back_the_rest_of_the_thread
     desk.fake.refuse("chat.postMessage", "msg_too_long", text_containing="(very long)")
     await desk.say("(very long) my whole order history")
     await desk.say("and one more question")
+    await desk.fake.wait_for("chat.postMessage", text="*Sam*: and one more question")
     await desk.settle()
 
     posted = [m["text"] for (channel, _), m in desk.fake.messages.items() if m.get("thread_ts") == thread.ts]

@@ -68,15 +68,16 @@ async def handle_body(slack: SlackIntegration, body: dict[str, Any], retry_num: 
     return {"ok": True}
 
 
+def _threaded_and_not_a_bot(event: dict[str, Any]) -> bool:
+    return bool(event.get("thread_ts")) and not (event.get("bot_id") or event.get("app_id")) \
+        and event.get("subtype") in PERSON_SUBTYPES
+
+
 def is_person_in_thread(slack: SlackIntegration, event: dict[str, Any]) -> bool:
     """True for a message a person wrote as a reply in some thread (never ours, never a bot's)."""
-    if event.get("bot_id") or event.get("app_id") or event.get("subtype") not in PERSON_SUBTYPES:
-        return False
     user = event.get("user")
-    if not user or user == slack.bot_user_id:
-        return False
-    thread_ts = event.get("thread_ts")
-    return bool(thread_ts) and thread_ts != event.get("ts")
+    return _threaded_and_not_a_bot(event) and bool(user) and user != slack.bot_user_id \
+        and event.get("thread_ts") != event.get("ts")
 
 
 async def on_message(slack: SlackIntegration, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -84,10 +85,8 @@ async def on_message(slack: SlackIntegration, body: dict[str, Any], event: dict[
     if event.get("subtype") in edits.SUBTYPES:
         await edits.on_edit(slack, body, event)
         return
-    if event.get("bot_id") or event.get("app_id") or event.get("subtype") not in PERSON_SUBTYPES:
-        return
-    if not event.get("thread_ts"):
-        return  # a top-level message in the channel: not a ticket's
+    if not _threaded_and_not_a_bot(event):
+        return  # top-level messages, bots' posts, joins...: not an agent answering a ticket
     message = payloads.parse(payloads.ThreadMessage, event, "event")
     if message is None or not is_person_in_thread(slack, event):
         return

@@ -11,7 +11,6 @@ streaming. The token is only sent to Slack's own hosts (or SLACK_API_BASE's host
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,6 @@ from handoff.media import CHUNK_BYTES, StoredFile, UploadError, attachment_json
 if TYPE_CHECKING:
     from handoff.desk.slack import SlackIntegration
     from handoff.models import Agent
-
-log = logging.getLogger(__name__)
 
 MAX_FILES = 10
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=10)
@@ -64,10 +61,6 @@ async def copy_files(slack: SlackIntegration, files: list[dict[str, Any]], owner
                 stored = await _copy(slack, http, str(item.get("id") or ""), owner)
             except NotCopied as reason:
                 copied.problems.append(f"{name} ({reason})")
-                continue
-            except Exception:  # one file failing in an unforeseen way still lets the others through
-                log.exception("copying slack file %s failed", item.get("id"))
-                copied.problems.append(f"{name} (it could not be copied)")
                 continue
             copied.attachments.append(attachment_json(media.attach(stored)))
     if len(files) > MAX_FILES:
