@@ -51,15 +51,17 @@ class FakeSlack:
         self.files: dict[str, dict[str, Any]] = {}
         self.downloads: list[dict[str, str]] = []
         self._errors: dict[str, list[str]] = {}
+        self._refusals: list[tuple[str, str, str]] = []
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle)
         self.app.router.add_get("/socket", self._socket)
         self.app.router.add_get("/files-pri/{team_file}/download/{name}", self._download)
 
     # -- test controls -------------------------------------------------------------------
-    def add_user(self, user_id: str, *, name: str, email: str | None = None, is_bot: bool = False) -> None:
-        """Make users.info know a user."""
-        profile = {"real_name": name, "display_name": name}
+    def add_user(self, user_id: str, *, name: str, email: str | None = None, is_bot: bool = False,
+                 display_name: str | None = None) -> None:
+        """Make users.info know a user (`display_name` "" is a profile that has none, as Slack allows)."""
+        profile = {"real_name": name, "display_name": name if display_name is None else display_name}
         if email:
             profile["email"] = email
         self.users[user_id] = {"id": user_id, "team_id": TEAM_ID, "name": name, "real_name": name,
@@ -72,6 +74,11 @@ class FakeSlack:
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with `{"ok": false, "error": error}`."""
         self._errors.setdefault(method, []).extend([error] * times)
+
+    def refuse(self, method: str, error: str, *, text_containing: str) -> None:
+        """Always answer `method` calls whose `text` contains `text_containing` with `{"ok": false, "error": error}`
+        (Slack refusing one message for what it says, e.g. `msg_too_long`, on every retry)."""
+        self._refusals.append((method, text_containing, error))
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: float = 1) -> None:
         """Answer the next `times` calls of `method` with HTTP 429 and Retry-After."""
@@ -117,6 +124,9 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if self._errors.get(method):
             return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
+        refused = next((e for m, part, e in self._refusals if m == method and part in str(args.get("text", ""))), None)
+        if refused:
+            return web.json_response({"ok": False, "error": refused})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})

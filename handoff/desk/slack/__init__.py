@@ -27,13 +27,14 @@ from handoff.bodies import read_body
 from handoff.channels.base import ChannelConfigError, InvalidSignature
 from handoff.desk.slack import actions, events
 from handoff.desk.slack.mirror import Mirror
+from handoff.desk.slack.names import SlackNames
 from handoff.desk.slack.poster import Poster
 from handoff.desk.slack.verify import SlackVerifier
 from handoff.lease import Lease
 
 if TYPE_CHECKING:
     from handoff.config import Settings
-    from handoff.models import Agent
+    from handoff.models import Agent, Message
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class SlackIntegration:
         if api_base:
             kwargs["base_url"] = api_base if api_base.endswith("/") else api_base + "/"
         self.client = AsyncWebClient(**kwargs)
+        self.names = SlackNames(self.client)
         self.api_base = api_base
         self.verifier = SlackVerifier(signing_secret)
         self.channel = channel
@@ -199,12 +201,12 @@ class SlackIntegration:
             log.warning("chat.postEphemeral failed: %s", error.response.get("error"))
 
     async def reply(self, ticket_id: int, agent: Agent, text: str, *, internal: bool = False,
-                    attachments: list[dict[str, Any]] | None = None) -> None:
+                    attachments: list[dict[str, Any]] | None = None) -> Message:
         """An agent's Slack thread reply (or note) on a ticket, kept from being echoed back into Slack."""
         from handoff.desk import operations
 
-        await operations.reply(self.rt, ticket_id, agent, text, internal=internal, attachments=attachments,
-                               origin="slack")
+        return await operations.reply(self.rt, ticket_id, agent, text, internal=internal,
+                                      attachments=attachments, origin="slack")
 
     # -- HTTP transport ------------------------------------------------------------------
     async def _verified_body(self, request: web.Request) -> bytes:

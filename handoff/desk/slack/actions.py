@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from handoff.desk.slack import agents, blocks
+from handoff.desk.slack import agents, blocks, payloads
 from handoff.models import Agent, Conversation, Message
 
 if TYPE_CHECKING:
@@ -117,48 +117,59 @@ BUTTONS: dict[str, ActionHandler] = {
 
 
 async def _on_buttons(slack: SlackIntegration, payload: dict[str, Any]) -> None:
-    user = str((payload.get("user") or {}).get("id") or "")
-    container = payload.get("container") or {}
-    channel = str((payload.get("channel") or {}).get("id") or container.get("channel_id") or slack.channel)
-    where = Where(user, channel, container.get("thread_ts"))
+    user = payloads.dig(payload, "user", "id")
+    if not isinstance(user, str) or not user:
+        payloads.skip("interaction", "block_actions without user.id")
+        return
+    container = payloads.dig(payload, "container") or {}
+    channel = next((c for c in (payloads.dig(payload, "channel", "id"), payloads.dig(container, "channel_id"))
+                    if isinstance(c, str) and c), slack.channel)
+    thread_ts = payloads.dig(container, "thread_ts")
+    where = Where(user, channel, thread_ts if isinstance(thread_ts, str) else None)
     agent = await agents.agent_for(slack.client, user)
     if agent is None:
         await _tell(slack, where, agents.UNKNOWN_USER_TEXT)
         return
-    for action in payload.get("actions") or []:
-        handler = BUTTONS.get(str(action.get("action_id")))
-        try:
-            target = int(str(action.get("value")))
-        except ValueError:
-            handler = None
-        if handler is None:
-            log.info("unhandled slack action %r", action.get("action_id"))
+    actions = payload.get("actions")
+    if not isinstance(actions, list):
+        payloads.skip("action", "block_actions without an actions list")
+        return
+    # Each action on its own: a malformed or failing one is logged and the others still run.
+    for index, item in enumerate(actions):
+        action = payloads.parse(payloads.Action, item, "action")
+        if action is None:
             continue
-        await handler(slack, where, agent, target, payload)
+        handler = BUTTONS.get(action.action_id)
+        if handler is None:
+            log.info("unhandled slack action %r", action.action_id)
+            continue
+        if action.value is None or not action.value.isdigit():
+            payloads.skip("action", f"actions.{index}.value: not an id")
+            continue
+        try:
+            await handler(slack, where, agent, int(action.value), payload)
+        except Exception:
+            log.exception("slack action %s (%d of %d) failed", action.action_id, index + 1, len(actions))
 
 
 # -- modal -----------------------------------------------------------------------------
 def transfer_values(payload: dict[str, Any]) -> tuple[int | None, int | None, str]:
-    """(ticket id, chosen agent id, note) from a Transfer view_submission."""
-    view = payload.get("view") or {}
-    values = (view.get("state") or {}).get("values") or {}
-    selected = ((values.get(blocks.AGENT_BLOCK) or {}).get(blocks.AGENT_INPUT) or {}).get("selected_option") or {}
-    note = ((values.get(blocks.NOTE_BLOCK) or {}).get(blocks.NOTE_INPUT) or {}).get("value") or ""
-    try:
-        ticket_id = int(view.get("private_metadata", ""))
-    except ValueError:
-        ticket_id = None
-    try:
-        agent_id = int(selected.get("value", ""))
-    except ValueError:
-        agent_id = None
-    return ticket_id, agent_id, note
+    """(ticket id, chosen agent id, note) from a Transfer view_submission; None where it is not an id."""
+    values = payloads.dig(payload, "view", "state", "values")
+    chosen = payloads.dig(values, blocks.AGENT_BLOCK, blocks.AGENT_INPUT, "selected_option", "value")
+    note = payloads.dig(values, blocks.NOTE_BLOCK, blocks.NOTE_INPUT, "value")
+    return (_id(payloads.dig(payload, "view", "private_metadata")), _id(chosen),
+            note if isinstance(note, str) else "")
+
+
+def _id(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 async def _transfer(slack: SlackIntegration, payload: dict[str, Any], ticket_id: int, to_agent_id: int, note: str) -> None:
     from handoff.desk import operations
 
-    user = str((payload.get("user") or {}).get("id") or "")
+    user = str(payloads.dig(payload, "user", "id") or "")
     where = Where(user, slack.channel)
     agent = await agents.agent_for(slack.client, user)
     if agent is None:
@@ -175,7 +186,7 @@ async def handle_interaction(slack: SlackIntegration, payload: dict[str, Any]) -
     if kind == "block_actions":
         slack.spawn(_on_buttons(slack, payload))
         return None
-    if kind == "view_submission" and (payload.get("view") or {}).get("callback_id") == blocks.TRANSFER_VIEW:
+    if kind == "view_submission" and payloads.dig(payload, "view", "callback_id") == blocks.TRANSFER_VIEW:
         ticket_id, agent_id, note = transfer_values(payload)
         if agent_id is None:
             return {"response_action": "errors", "errors": {blocks.AGENT_BLOCK: "Choose an agent"}}

@@ -7,8 +7,11 @@ spawned after the ack. The only event that does anything is a message in a ticke
 (https://api.slack.com/events/message): a reply by a person becomes an agent reply to the
 customer, or an internal note when it starts with `note:`. Files on a reply (subtype
 `file_share`) are copied from Slack and sent with it (see files.py); where the customer's
-channel cannot show files they get links, and the agent is told. Bot messages, our own
-posts, edits and other subtypes are dropped.
+channel cannot show files they get links, and the agent is told. The text is decoded from
+Slack's formatting first (links, mentions, entities: see formatting.py and names.py). An edit
+or deletion of a relayed reply gets the agent an ephemeral reminder that the customer keeps
+the original (edits.py). Bot messages, our own posts and other subtypes are dropped; a
+malformed event is a logged skip, still acknowledged 200 so Slack does not redeliver it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from handoff.desk.slack import agents, files, threads
+from handoff.desk.slack import agents, edits, files, payloads, threads
 from handoff.models import Conversation, ProcessedKey, Ticket
 
 if TYPE_CHECKING:
@@ -45,6 +48,9 @@ async def handle_body(slack: SlackIntegration, body: dict[str, Any], retry_num: 
         log.info("ignoring slack body of type %r", kind)
         return {"ok": True}
     event = body.get("event") or {}
+    if not isinstance(event, dict):
+        payloads.skip("event", "event is not an object")
+        return {"ok": True}
     event_id = str(body.get("event_id") or "")
     if not event_id:
         log.info("slack event without event_id ignored")
@@ -62,33 +68,40 @@ async def handle_body(slack: SlackIntegration, body: dict[str, Any], retry_num: 
     return {"ok": True}
 
 
+def _threaded_and_not_a_bot(event: dict[str, Any]) -> bool:
+    return bool(event.get("thread_ts")) and not (event.get("bot_id") or event.get("app_id")) \
+        and event.get("subtype") in PERSON_SUBTYPES
+
+
 def is_person_in_thread(slack: SlackIntegration, event: dict[str, Any]) -> bool:
     """True for a message a person wrote as a reply in some thread (never ours, never a bot's)."""
-    if event.get("bot_id") or event.get("app_id") or event.get("subtype") not in PERSON_SUBTYPES:
-        return False
     user = event.get("user")
-    if not user or user == slack.bot_user_id:
-        return False
-    thread_ts = event.get("thread_ts")
-    return bool(thread_ts) and thread_ts != event.get("ts")
+    return _threaded_and_not_a_bot(event) and bool(user) and user != slack.bot_user_id \
+        and event.get("thread_ts") != event.get("ts")
 
 
 async def on_message(slack: SlackIntegration, body: dict[str, Any], event: dict[str, Any]) -> None:
     """A thread reply in a ticket's thread: relay it to the customer, or store it as a note."""
-    if not is_person_in_thread(slack, event):
+    if event.get("subtype") in edits.SUBTYPES:
+        await edits.on_edit(slack, body, event)
+        return
+    if not _threaded_and_not_a_bot(event):
+        return  # top-level messages, bots' posts, joins...: not an agent answering a ticket
+    message = payloads.parse(payloads.ThreadMessage, event, "event")
+    if message is None or not is_person_in_thread(slack, event):
         return
     # One thread's replies are handled one at a time, in the order Slack delivered them.
-    async with slack.thread_lock(str(event.get("channel")), str(event["thread_ts"])):
-        await _on_thread_reply(slack, body, event)
-
-
-async def _on_thread_reply(slack: SlackIntegration, body: dict[str, Any], event: dict[str, Any]) -> None:
     team = str(body.get("team_id") or event.get("team") or slack.team_id)
-    channel = str(event.get("channel") or "")
-    thread = await threads.by_thread(team, channel, str(event["thread_ts"]))
+    async with slack.thread_lock(message.channel, message.thread_ts):
+        await _on_thread_reply(slack, team, message)
+
+
+async def _on_thread_reply(slack: SlackIntegration, team: str, message: payloads.ThreadMessage) -> None:
+    channel = message.channel
+    thread = await threads.by_thread(team, channel, message.thread_ts)
     if thread is None:
         return
-    user = str(event["user"])
+    user = message.user
 
     async def tell(text: str) -> None:
         await slack.ephemeral(channel, user, text, thread_ts=thread.ts)
@@ -97,15 +110,18 @@ async def _on_thread_reply(slack: SlackIntegration, body: dict[str, Any], event:
     if agent is None:
         await tell(agents.UNKNOWN_USER_TEXT)
         return
-    text = str(event.get("text") or "")
+    text = message.text
     internal = bool(NOTE_PREFIX.match(text))
     if internal:
         text = NOTE_PREFIX.sub("", text, count=1)
-    shared = [f for f in event.get("files") or [] if isinstance(f, dict)]
+    shared = [f for f in message.files if isinstance(f, dict)]
+    if len(shared) < len(message.files):
+        payloads.skip("file", f"{len(message.files) - len(shared)} of the files are not objects")
     if shared and internal:
         await tell("Files can't go on an internal note, so they were not saved; "
                    "reply without `note:` to send them to the customer.")
         shared = []
+    text = await slack.names.plain_text(text)
     if not text.strip() and not shared:
         return
     ticket_id = await _ticket_for_reply(slack, thread, agent, internal, tell)
@@ -117,10 +133,13 @@ async def _on_thread_reply(slack: SlackIntegration, body: dict[str, Any], event:
     from handoff.desk import errors
 
     try:
-        await slack.reply(ticket_id, agent, text, internal=internal, attachments=attachments)
+        sent = await slack.reply(ticket_id, agent, text, internal=internal, attachments=attachments)
     except errors.DeskError as error:
         await tell(f"Not sent: {error}.")
         return
+    if sent is not None and not internal:
+        await threads.remember_relayed(thread, message.ts, threads.RelayedReply(
+            thread_ts=thread.ts, user=user, text=message.text, message_id=int(sent.id)))
     if attachments and not await _channel_shows_files(slack, ticket_id):
         await tell("The customer's channel can't show files, so they got links to them instead.")
 

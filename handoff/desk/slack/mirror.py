@@ -20,6 +20,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackApiError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 MIRRORED_SCOPE = "slack.mirrored"
 HISTORY_TURNS = 12
 CATCH_UP_HOURS = 24
+# chat.postMessage errors about the message itself (https://api.slack.com/methods/chat.postMessage#errors).
+MESSAGE_ERRORS = {"msg_too_long", "msg_blocks_too_long", "no_text", "invalid_blocks", "invalid_attachments",
+                  "too_many_attachments"}
 
 
 class Mirror:
@@ -200,9 +204,17 @@ class Mirror:
             line = None if row.origin == "slack" else blocks.thread_line(_line_json(row), card.customer)
             if line:
                 await self.slack.poster.pace(thread.channel)
-                await self.slack.client.chat_postMessage(
-                    channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
-                )
+                try:
+                    await self.slack.client.chat_postMessage(
+                        channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
+                    )
+                except SlackApiError as error:
+                    # Slack refusing this one message must not hold back the rest of the thread;
+                    # anything else (rate limit, auth, channel) fails the sync, which is retried.
+                    if error.response.get("error") not in MESSAGE_ERRORS:
+                        raise
+                    log.warning("slack refused message %s of ticket %s (%s); skipped",
+                                row.id, ticket_id, error.response.get("error"))
             with contextlib.suppress(IntegrityError):  # another sync marked it meanwhile
                 await ProcessedKey.create(scope=MIRRORED_SCOPE, key=str(row.id))
 

@@ -4,6 +4,8 @@ Each ticket is one thread in the configured Slack channel. A thread is identifie
 Slack identifies it — (team, channel, thread_ts), the ts of the root message
 (https://api.slack.com/messaging/managing#threading) — and looked up both ways: a thread
 reply finds its ticket, a ticket event finds the thread to post into or the root to update.
+Each thread reply relayed to the customer is remembered by its own (team, channel, ts), so an
+edit or deletion of it in Slack can be recognised.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from handoff.models import KeyValue
 THREAD_SCOPE = "slack.thread"
 TICKET_SCOPE = "slack.ticket"
 ROOT_SCOPE = "slack.root"
+RELAYED_SCOPE = "slack.relayed"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,33 @@ async def by_ticket(ticket_id: int) -> SlackThread | None:
     row = await KeyValue.get_or_none(scope=TICKET_SCOPE, key=str(ticket_id))
     return _from_value(row.value) if row else None
 
+
+@dataclass(frozen=True)
+class RelayedReply:
+    """A Slack thread reply handoff sent to the customer: its thread, author, Slack text and message."""
+
+    thread_ts: str
+    user: str
+    text: str
+    message_id: int
+
+
+async def remember_relayed(thread: SlackThread, ts: str, reply: RelayedReply) -> None:
+    """Remember that the thread reply `ts` was relayed as `reply.message_id` (idempotent)."""
+    value = {"thread_ts": reply.thread_ts, "user": reply.user, "text": reply.text, "message_id": reply.message_id}
+    try:
+        await KeyValue.create(scope=RELAYED_SCOPE, key=thread_key(thread.team, thread.channel, ts), value=value)
+    except IntegrityError:
+        pass
+
+
+async def relayed(team: str, channel: str, ts: str) -> RelayedReply | None:
+    """The relayed reply Slack knows as (team, channel, ts), or None for any other message."""
+    row = await KeyValue.get_or_none(scope=RELAYED_SCOPE, key=thread_key(team, channel, ts))
+    if row is None:
+        return None
+    value = row.value
+    return RelayedReply(str(value["thread_ts"]), str(value["user"]), str(value["text"]), int(value["message_id"]))
 
 
 async def with_threads(ticket_ids: list[int]) -> set[int]:
