@@ -120,7 +120,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
     if conversation.state == "bot":
         # Before the message, so that a retry after a crash in between still finds it escalated.
         await escalate(rt, conversation.id, f"a person replied from {_APPS.get(reply.channel, 'another app')}",
-                       expected_version=conversation.version)
+                       expected_version=conversation.version, notify_customer=False)
     ticket = await Ticket.get_or_none(open_key=conversation.id)
     pending = Pending()
     now = utcnow()

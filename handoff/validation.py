@@ -34,6 +34,15 @@ def text(max_length: int | None = None, min_length: int | None = None) -> Any:
 
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
+
+def id_from_text(value: Any) -> int | None:
+    """A record id written as ASCII digits (`"42"`, a Slack button value or command word), or None
+    when `value` is not one or is outside 1..MAX_ID (no row can have it)."""
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
+
 Model = TypeVar("Model", bound="Body")
 
 

@@ -249,6 +249,8 @@ async def test_a_reply_from_another_app_is_stored_and_hands_the_conversation_to_
     assert reply.ticket_id == ticket.id
     [event] = await Event.filter(kind="outside_reply")
     assert event.data == {"message_id": reply.id, "app_id": "263902037430900"}
+    # A person has already answered: the customer is not told to wait for one.
+    assert await Message.filter(conversation_id=conversation.id, notice="waiting").count() == 0
 
     calls = len(bot.calls)
     await post("messenger", fixture("messenger", "message__text", (MESSENGER_MID, "m_after0001"), ("Sunday", "Monday")))

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from handoff.config import Settings
 
 log = logging.getLogger(__name__)
+MAX_MEDIA = 10  # a WhatsApp message carries at most 10 media (MediaUrl0..MediaUrl9)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 WEBHOOK_PATH = "/webhooks/whatsapp"
@@ -209,7 +210,8 @@ class WhatsAppChannel:
 
     def _message(self, sid: str, form: dict[str, str]) -> InboundMessage:
         attachments = []
-        for i in range(int(form.get("NumMedia") or 0)):
+        # NumMedia counts the MediaUrlN fields; reading the fields themselves needs no trust in the count.
+        for i in range(MAX_MEDIA):
             url = form.get(f"MediaUrl{i}")
             if url:
                 content_type = form.get(f"MediaContentType{i}") or "application/octet-stream"

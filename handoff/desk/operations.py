@@ -35,21 +35,24 @@ async def takeover(rt: Runtime, conversation_id: int, agent: Agent) -> Ticket:
     return await _open_ticket(rt, conversation_id, agent=agent, reason="takeover")
 
 
-async def escalate(rt: Runtime, conversation_id: int, reason: str, expected_version: int | None = None) -> Ticket | None:
+async def escalate(rt: Runtime, conversation_id: int, reason: str, expected_version: int | None = None,
+                   *, notify_customer: bool = True) -> Ticket | None:
     """The bot (or the customer) asks for a person: an unassigned ticket in the queue.
 
     With `expected_version`, escalation only happens if the conversation has not changed
-    owner since; returns None when it already has a human (nothing to do).
+    owner since; returns None when it already has a human (nothing to do). Without
+    `notify_customer` the customer is not told to wait (a person has already answered them).
     """
     try:
         return await _open_ticket(rt, conversation_id, agent=None, reason=reason[:200] or "escalated",
-                                  expected_version=expected_version)
+                                  expected_version=expected_version, notice=notify_customer)
     except (Conflict, InvalidState):
         return None
 
 
 async def _open_ticket(
-    rt: Runtime, conversation_id: int, *, agent: Agent | None, reason: str, expected_version: int | None = None
+    rt: Runtime, conversation_id: int, *, agent: Agent | None, reason: str, expected_version: int | None = None,
+    notice: bool = True,
 ) -> Ticket:
     pending = Pending()
     async with in_transaction():
@@ -78,7 +81,8 @@ async def _open_ticket(
             await add_separator(pending, conversation, ticket, "live_chat")
             await add_event(pending, conversation, "takeover" if agent else "escalated", ticket=ticket,
                             agent=agent, reason=reason)
-            await add_notice(pending, conversation, "waiting", ticket=ticket)
+            if notice:
+                await add_notice(pending, conversation, "waiting", ticket=ticket)
     if not won:
         raise await _lost_race(conversation)
     metrics.TAKEOVERS.labels("takeover" if agent else "escalation").inc()

@@ -103,6 +103,13 @@ def test_malformed_bodies_are_bad_payloads(body: bytes) -> None:
         make_channel().parse(body, "application/x-www-form-urlencoded")
 
 
+@pytest.mark.parametrize("count", [b"abc", b"", b"99", b"1"])
+def test_media_are_read_from_their_fields_whatever_num_media_says(count: bytes) -> None:
+    body = fixture("message__media").replace(b"NumMedia=2", b"NumMedia=" + count)
+    assert body != fixture("message__media")
+    assert make_channel().parse(body, "application/x-www-form-urlencoded") == EXPECTED["message__media"]
+
+
 def test_ack_is_empty_twiml() -> None:
     response = make_channel().ack()
     assert response.status == 200

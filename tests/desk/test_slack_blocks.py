@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from handoff.desk.slack import actions, blocks, events
+from handoff.validation import id_from_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "webhooks" / "slack"
 
@@ -152,3 +153,16 @@ def test_every_button_has_a_handler() -> None:
     assert set(actions.BUTTONS) == {blocks.TAKE_OVER, blocks.ASSIGN_TO_ME, blocks.ALLOW_AI, blocks.TRANSFER, blocks.CLOSE}
     for name in FIXTURES.glob("block_actions__*.json"):
         assert fixture(name.name)["actions"][0]["action_id"] in actions.BUTTONS
+
+
+@pytest.mark.parametrize("word", ["99999999999", "2147483648", "0", "²", "#-1"])
+async def test_take_with_a_number_no_conversation_can_have_answers_the_usage(word: str) -> None:
+    # Ids are 32-bit on PostgreSQL: a larger number would fail in the background, after the ack.
+    answer = await actions.handle_command(ME, {"text": f"take {word}"})  # type: ignore[arg-type]
+    assert answer == {"response_type": "ephemeral", "text": actions.USAGE}
+
+
+@pytest.mark.parametrize(("value", "expected"), [("42", 42), ("2147483647", 2147483647), ("2147483648", None),
+                                                 ("0", None), ("²", None), ("", None), (None, None), ("4 2", None)])
+def test_id_from_text(value: object, expected: int | None) -> None:
+    assert id_from_text(value) == expected

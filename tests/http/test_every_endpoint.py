@@ -127,8 +127,8 @@ async def _signed_in(answer: RawResponse) -> None:
 
 ENDPOINTS = [
     _webhook("api", "message__text.json", "", 202, "api"),
-    _webhook("messenger", "message__text.json", "store open on Sunday", 202, "messenger"),
-    _webhook("instagram", "message__text.json", "", 202, "instagram"),
+    _webhook("messenger", "message__text.json", "store open on Sunday", 200, "messenger"),
+    _webhook("instagram", "message__text.json", "", 200, "instagram"),
     _webhook("whatsapp", "message__text.txt", "order #4521 has not arrived", 200, "twilio"),
     _slack("slack_events", "events__url_verification.json", padded_json, _challenge),
     _slack("slack_interactions", "block_actions__take_over.json", padded_payload_form, _no_storage),

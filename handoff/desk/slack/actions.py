@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from handoff.desk.slack import agents, blocks, payloads
 from handoff.models import Agent, Conversation, Message
+from handoff.validation import id_from_text
 
 if TYPE_CHECKING:
     from handoff.desk.slack import SlackIntegration
@@ -143,11 +144,12 @@ async def _on_buttons(slack: SlackIntegration, payload: dict[str, Any]) -> None:
         if handler is None:
             log.info("unhandled slack action %r", action.action_id)
             continue
-        if action.value is None or not action.value.isdigit():
+        record_id = id_from_text(action.value)
+        if record_id is None:
             payloads.skip("action", f"actions.{index}.value: not an id")
             continue
         try:
-            await handler(slack, where, agent, int(action.value), payload)
+            await handler(slack, where, agent, record_id, payload)
         except Exception:
             log.exception("slack action %s (%d of %d) failed", action.action_id, index + 1, len(actions))
 
@@ -158,12 +160,8 @@ def transfer_values(payload: dict[str, Any]) -> tuple[int | None, int | None, st
     values = payloads.dig(payload, "view", "state", "values")
     chosen = payloads.dig(values, blocks.AGENT_BLOCK, blocks.AGENT_INPUT, "selected_option", "value")
     note = payloads.dig(values, blocks.NOTE_BLOCK, blocks.NOTE_INPUT, "value")
-    return (_id(payloads.dig(payload, "view", "private_metadata")), _id(chosen),
+    return (id_from_text(payloads.dig(payload, "view", "private_metadata")), id_from_text(chosen),
             note if isinstance(note, str) else "")
-
-
-def _id(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 async def _transfer(slack: SlackIntegration, payload: dict[str, Any], ticket_id: int, to_agent_id: int, note: str) -> None:
@@ -203,8 +201,8 @@ async def handle_command(slack: SlackIntegration, form: dict[str, str]) -> dict[
     words = (form.get("text") or "").split()
     if not words or words[0].lower() == "list":
         return blocks.live_list(await live_conversations())
-    if words[0].lower() == "take" and len(words) == 2 and words[1].lstrip("#").isdigit():
-        conversation_id = int(words[1].lstrip("#"))
+    conversation_id = id_from_text(words[1].lstrip("#")) if len(words) == 2 else None
+    if words[0].lower() == "take" and conversation_id is not None:
         slack.spawn(_take_by_command(slack, form, conversation_id))
         return blocks.ephemeral(f"Taking over conversation #{conversation_id}…")
     return blocks.ephemeral(USAGE)
