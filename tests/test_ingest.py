@@ -1,8 +1,8 @@
 """One request, many items: each is stored on its own (handoff/ingest.py).
 
-A storage fault on one item of a Meta batch (three messages and a delivery receipt) — a real one, raised by a database trigger on both
-stores — never costs its neighbours: they are committed, the request answers 500 so Meta retries,
-and the retry stores the rest once.
+A storage fault on one item of a Meta batch (three messages and a delivery receipt) — a real one,
+raised by a database trigger on both stores — never costs its neighbours: they are committed, the
+request answers 500 so Meta retries, and the retry stores the rest once.
 """
 
 from __future__ import annotations
