@@ -276,3 +276,17 @@ async def test_replay_posts_a_fixture_with_the_secret_header(client, rt, setting
     await settle(rt)
     assert capsys.readouterr().out.startswith("202")
     assert (await Message.get(provider_id=f"{LENA}:44")).text == "Location: 52.520008, 13.404954"
+
+
+async def test_an_agents_typing_reaches_telegram(client, rt, make_agent, post, fake: FakeTelegram) -> None:
+    _, headers = await make_agent("Ana")
+    assert (await post(fixture("message__text"))).status == 202
+    await settle(rt)
+    conversation = (await Message.get(provider_id=f"{LENA}:41").prefetch_related("conversation")).conversation
+    assert (await client.post(f"/api/v1/conversations/{conversation.id}/takeover", headers=headers)).status == 201
+    await settle(rt)
+    before = len(fake.sent("sendChatAction"))
+    response = await client.post(f"/api/v1/conversations/{conversation.id}/typing", json={"typing": True}, headers=headers)
+    assert response.status == 200
+    await settle(rt)
+    assert [c.body for c in fake.sent("sendChatAction")[before:]] == [{"chat_id": LENA, "action": "typing"}]
