@@ -193,6 +193,8 @@ class TelegramChannel:
 
         async def send_part(part: tuple[str, dict[str, Any]]) -> str:
             result = await self.api.call(*part)
+            if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
+                raise DeliveryError(f"Telegram {part[0]}: the answer names no message_id", retryable=False)
             return f"{chat_id}:{result['message_id']}"
 
         return await send_in_parts(parts, message, send_part)
