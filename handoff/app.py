@@ -13,7 +13,7 @@ from aiohttp import web
 from handoff import db
 from handoff.bot.base import Bot, Summarizer
 from handoff.channels import CHANNEL_CLASSES
-from handoff.channels.base import Channel, ParsedItem
+from handoff.channels.base import Channel, HasRoutes, Listens, ParsedItem
 from handoff.config import Settings
 from handoff.desk.api import api_middleware
 from handoff.desk.hub import Hub
@@ -78,9 +78,8 @@ def create_app(
     app.add_routes(ALL_ROUTES)
     app.add_routes(rt.media.routes())
     for part in [*channel_map.values(), *integrations]:
-        extra = getattr(part, "routes", None)
-        if extra is not None:
-            app.add_routes(extra())
+        if isinstance(part, HasRoutes):
+            app.add_routes(part.routes())
     with contextlib.suppress(ImportError):
         from handoff.web import routes as web_routes
 
@@ -111,9 +110,8 @@ def _running(rt: Runtime, integrations: list[Any], workers: bool) -> Any:
         if workers:
             rt.outbox.start()
         for channel in rt.channels.values():
-            start = getattr(channel, "start", None)
-            if start is not None:
-                await start(_deliverer(rt))
+            if isinstance(channel, Listens):
+                await channel.start(_deliverer(rt))
         for integration in integrations:
             await integration.start(rt)
         sweeper = asyncio.create_task(sweep_forever(rt)) if workers else None

@@ -101,13 +101,13 @@ async def _replay(settings: Settings, path: Path, base_url: str) -> int:
     import aiohttp
 
     from handoff.channels import CHANNELS
+    from handoff.channels.base import Signs
 
     if not path.is_file():
         raise CommandError(f"{path} is not a file")
     name = path.parent.name
     channel_class = CHANNELS.get(name)
-    sign = getattr(channel_class, "sign", None)
-    if channel_class is None or sign is None:
+    if channel_class is None or not issubclass(channel_class, Signs):
         raise CommandError(f"{name!r} has no signed webhook to replay (expected webhooks/<channel>/<file>)")
     channel = channel_class.from_settings(settings)
     if channel is None:
@@ -115,8 +115,9 @@ async def _replay(settings: Settings, path: Path, base_url: str) -> int:
     body = path.read_bytes()
     content_type = CONTENT_TYPES.get(path.suffix, "application/json")
     url = base_url.rstrip("/") + f"/webhooks/{name}"
-    signed_url = settings.public_url.rstrip("/") + f"/webhooks/{name}" if name == "whatsapp" else url
-    headers = channel.sign(body, signed_url, content_type)  # type: ignore[attr-defined]
+    # Signed for the public URL the provider would have called (Twilio signs the URL), posted to --to.
+    public_url = settings.public_url.rstrip("/") + f"/webhooks/{name}"
+    headers = channel.sign(body, public_url, content_type)  # type: ignore[attr-defined]
     headers.setdefault("Content-Type", content_type)
     async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
         text = await resp.text()

@@ -76,7 +76,9 @@ class Settings:
     widget_origins: str = ""
     widget_identity_secret: str = ""
     media_dir: str = "handoff-media"
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # The environment these settings were read from: a channel declares its own variables in its
+    # module (channels.base.env_setting, e.g. TELEGRAM_*) and reads them from here.
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.public_url:
@@ -96,6 +98,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _coerce(f.type, raw, _env_name(f.name))
+        values["extra"] = dict(env)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff import contact_names, metrics
 from handoff.bodies import read_body
-from handoff.channels.base import BadPayload, InvalidSignature, webhook_response
+from handoff.channels.base import BadPayload, Handshake, InvalidSignature, webhook_response
 from handoff.desk.api import routes as desk_routes
 from handoff.runtime import RUNTIME
 from handoff.ingest import ingest_all
@@ -59,10 +59,9 @@ async def webhook_handshake(request: web.Request) -> web.StreamResponse:
     """A provider's subscription handshake (Meta's hub.challenge), where the channel has one."""
     rt = request.app[RUNTIME]
     channel = rt.channels.get(request.match_info["channel"])
-    handshake = getattr(channel, "handshake", None)
-    if handshake is None:
+    if not isinstance(channel, Handshake):
         return _error(405, "this channel has no handshake")
-    return await handshake(request)
+    return await channel.handshake(request)
 
 
 @routes.get("/healthz")

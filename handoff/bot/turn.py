@@ -23,6 +23,7 @@ from handoff import metrics
 from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import spoken
 from handoff.bot.intent import wants_human
+from handoff.channels.base import ShowsTyping
 from handoff.desk.operations import escalate, publish, recent_turns_and_conversation
 from handoff.models import Conversation, Message
 from handoff.timeline import Pending, add_event, add_outgoing, utcnow
@@ -84,9 +85,8 @@ async def _only_shares(conversation_id: int, history: list[Turn]) -> bool:
 
 async def _ask(rt: Runtime, conversation: Conversation, history: list, language: str) -> BotReply:
     channel = rt.channels.get(conversation.channel)
-    typing = getattr(channel, "typing", None)
-    if typing is not None:
-        rt.spawn(_typing(typing, conversation), name=f"typing-{conversation.id}")
+    if isinstance(channel, ShowsTyping):
+        rt.spawn(_typing(channel, conversation), name=f"typing-{conversation.id}")
     try:
         return await rt.bot.reply(history, language)
     except Exception as exc:  # the customer is never left without an answer
@@ -94,11 +94,11 @@ async def _ask(rt: Runtime, conversation: Conversation, history: list, language:
         return BotReply(escalate=True, reason=f"assistant unavailable: {type(exc).__name__}")
 
 
-async def _typing(typing: object, conversation: Conversation) -> None:
+async def _typing(channel: ShowsTyping, conversation: Conversation) -> None:
     from handoff.outbox import address_of
 
     try:
-        await typing(address_of(conversation), True)  # type: ignore[operator]
+        await channel.typing(address_of(conversation), True)
     except Exception:
         log.debug("typing indicator failed", exc_info=True)
 

@@ -7,6 +7,7 @@ from handoff.channels.base import Channel
 from handoff.channels.email import EmailChannel
 from handoff.channels.instagram import InstagramChannel
 from handoff.channels.messenger import MessengerChannel
+from handoff.channels.telegram import TelegramChannel
 from handoff.channels.whatsapp import WhatsAppChannel
 from handoff.channels.widget import WidgetChannel
 
@@ -17,6 +18,7 @@ CHANNEL_CLASSES: tuple[type[Channel], ...] = (
     MessengerChannel,
     InstagramChannel,
     EmailChannel,
+    TelegramChannel,
 )
 
 CHANNELS: dict[str, type[Channel]] = {c.name: c for c in CHANNEL_CLASSES}

@@ -47,7 +47,7 @@ class ApiChannel:
     """Signed JSON in, signed JSON callbacks out."""
 
     name: ClassVar[str] = "api"
-    capabilities: ClassVar[Capabilities] = Capabilities(max_length=MAX_TEXT, status_events=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(max_length=MAX_TEXT)
 
     def __init__(self, secret: str, callback_url: str = "") -> None:
         self.secret = secret

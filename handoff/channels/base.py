@@ -1,16 +1,18 @@
-"""The Channel protocol every customer channel implements, and the errors it raises.
+"""The Channel protocol every customer channel implements, its optional hooks, and its errors.
 
 A channel is provider edge code only: it verifies and parses provider requests into
-`InboundMessage` / `DeliveryUpdate`, and sends `OutboundMessage` to an `Address`.
-It never imports the gateway or the desk.
+`ParsedItem`s, and sends `OutboundMessage` to an `Address`. It never imports the gateway or
+the desk. Besides the five members of `Channel`, a channel may offer the optional hooks below
+(`Handshake`, `Acknowledges`, `Signs`, `ShowsTyping`, `Listens`, `HasRoutes`); each is looked
+up with isinstance in the one place that uses it. docs/channels.md lists them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, runtime_checkable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from aiohttp import web
 
@@ -72,14 +74,16 @@ class DeliveryError(Exception):
 class Capabilities:
     """What a channel can show; the outbox renders what it lacks as plain text.
 
-    `notice_style` "mail" sends only the notices that make sense as an email of their own
-    (see handoff.notices.MAIL_NOTICES); the others stay on the timeline, marked skipped.
+    `max_length` is in characters. `messaging_window_hours` is how long after the customer's
+    last message the provider lets any message through (Meta and WhatsApp: 24);
+    `human_window_hours` how long a person's reply may still be sent after that (Meta's
+    HUMAN_AGENT tag: 168); None means no window. `notice_style` "mail" sends only the
+    notices that make sense as an email of their own (see handoff.notices.MAIL_NOTICES);
+    the others stay on the timeline, marked skipped.
     """
 
     max_length: int = 4096
     attachments: bool = False
-    typing: bool = False
-    status_events: bool = False
     messaging_window_hours: float | None = None
     human_window_hours: float | None = None
     notice_style: str = "chat"
@@ -117,12 +121,79 @@ class Channel(Protocol):
         """Release clients and sessions."""
 
 
+Deliver = Callable[[ParsedItem], Awaitable[None]]
+
+
+@runtime_checkable
+class Handshake(Protocol):
+    """A provider that checks the webhook URL with a GET first (Meta's hub.challenge)."""
+
+    async def handshake(self, request: web.Request) -> web.StreamResponse:
+        """Answer `GET /webhooks/<name>`; used by handoff.routes."""
+
+
+@runtime_checkable
+class Acknowledges(Protocol):
+    """A provider that expects its own answer to a stored webhook (Meta 200, Twilio empty TwiML)."""
+
+    def ack(self) -> web.Response:
+        """The response once every item is stored; without this hook: 202 `{"ok": true}`."""
+
+
+@runtime_checkable
+class Signs(Protocol):
+    """A channel whose recorded webhooks `handoff replay` can sign as the provider would."""
+
+    def sign(self, body: bytes, url: str, content_type: str) -> dict[str, str]:
+        """The headers the provider would send with `body` posted to `url` (its public URL)."""
+
+
+@runtime_checkable
+class ShowsTyping(Protocol):
+    """A channel that can show "typing…" to the customer: the bot's, while it thinks, and an agent's."""
+
+    async def typing(self, address: Address, on: bool, name: str | None = None) -> None:
+        """Show (on) or hide the indicator; `name` is the agent's, None for the bot. Best effort:
+        a provider error is logged, never raised."""
+
+
+@runtime_checkable
+class Listens(Protocol):
+    """A channel with its own inbound transport (the widget's sockets, IMAP): started with the app."""
+
+    async def start(self, deliver: Deliver) -> None:
+        """Start receiving; hand each parsed item to `deliver` (which stores and routes it)."""
+
+
+@runtime_checkable
+class HasRoutes(Protocol):
+    """A channel that serves HTTP routes besides `/webhooks/<name>` (widget assets, file proxies)."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """The routes, added to the application once."""
+
+
 def webhook_response(channel: Channel) -> web.Response:
     """The acknowledgement a provider expects once a webhook is stored."""
-    ack = getattr(channel, "ack", None)
-    if ack is not None:
-        return ack()
+    if isinstance(channel, Acknowledges):
+        return channel.ack()
     return web.json_response({"ok": True}, status=202)
+
+
+def env_setting(name: str, default: str = "") -> Any:
+    """A field of a channel's settings dataclass read from the environment variable `name`."""
+    return field(default=default, metadata={"env": name})
+
+
+SettingsT = TypeVar("SettingsT")
+
+
+def channel_settings(cls: type[SettingsT], settings: Settings) -> SettingsT:
+    """`cls` (a dataclass of `env_setting` fields, declared in the channel's module) filled from
+    the environment `settings` was read from (`Settings.extra`); unset or empty keeps the default."""
+    values = {f.name: settings.extra[f.metadata["env"]] for f in fields(cls)  # type: ignore[arg-type]
+              if settings.extra.get(f.metadata["env"])}
+    return cls(**values)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -28,7 +28,6 @@ class InstagramChannel(MetaChannel):
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_length=1000,
         attachments=True,
-        typing=True,
         messaging_window_hours=24,
         human_window_hours=24 * 7,
     )

@@ -27,7 +27,6 @@ class MessengerChannel(MetaChannel):
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_length=2000,
         attachments=True,
-        typing=True,
         messaging_window_hours=24,
         human_window_hours=24 * 7,
     )

@@ -63,8 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-WINDOW_SECONDS = 24 * 3600
-HUMAN_AGENT_WINDOW_SECONDS = 7 * 24 * 3600
 # Graph error codes that mean "slow down / try again" (API throttling, transient errors).
 _RETRYABLE_CODES = {1, 2, 4, 17, 32, 341, 613}
 _ATTACHMENT_TYPES = {"image": "image/*", "video": "video/*", "audio": "audio/*", "file": "application/octet-stream"}
@@ -201,26 +199,28 @@ def load_entries(body: bytes, object_type: str) -> list[Any]:
     return data["entry"]
 
 
-def window_params(message: OutboundMessage, now: float | None = None) -> dict[str, Any]:
-    """The Send API `messaging_type` (and `tag`) allowed for `message`; DeliveryError if none is."""
+def window_params(capabilities: Capabilities, message: OutboundMessage, now: float | None = None) -> dict[str, Any]:
+    """The Send API `messaging_type` (and `tag`) allowed for `message` within the channel's
+    `messaging_window_hours` / `human_window_hours`; DeliveryError if none is."""
     last = message.last_customer_message_at
-    if last is None:
+    window, human_window = capabilities.messaging_window_hours, capabilities.human_window_hours
+    if last is None or window is None:
         return {"messaging_type": "RESPONSE"}
     age = (time.time() if now is None else now) - last
-    if age <= WINDOW_SECONDS:
+    if age <= window * 3600:
         return {"messaging_type": "RESPONSE"}
     hours = int(age // 3600)
     if not message.human:
         raise DeliveryError(
-            f"the customer's last message was {hours} h ago: outside the 24-hour messaging window, "
+            f"the customer's last message was {hours} h ago: outside the {window:g}-hour messaging window, "
             "only a person's reply (HUMAN_AGENT tag) may still be sent",
             retryable=False,
             code="window",
         )
-    if age <= HUMAN_AGENT_WINDOW_SECONDS:
+    if human_window is not None and age <= human_window * 3600:
         return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
     raise DeliveryError(
-        f"the customer's last message was {hours} h ago: beyond the 7-day HUMAN_AGENT window, "
+        f"the customer's last message was {hours} h ago: beyond the {(human_window or 0) / 24:g}-day HUMAN_AGENT window, "
         "the customer must write first",
         retryable=False,
         code="window",
@@ -545,7 +545,7 @@ class MetaChannel:
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
         """Send text chunks then attachments, resuming after `message.parts_sent`; the first new message id."""
-        params = window_params(message)
+        params = window_params(self.capabilities, message)
         recipient = {"id": address.contact_id}
         bodies: list[dict[str, Any]] = [{"text": chunk} for chunk in self.chunks(message.text) if chunk]
         for attachment in message.attachments:
@@ -582,8 +582,9 @@ class MetaChannel:
                 out.append(piece)
         return out
 
-    async def typing(self, address: Address, on: bool) -> None:
-        """Show or hide the typing indicator (best effort: failures are logged, not raised)."""
+    async def typing(self, address: Address, on: bool, name: str | None = None) -> None:
+        """Show or hide the typing indicator (`sender_action`; Meta shows no name; best effort:
+        failures are logged, not raised)."""
         action = "typing_on" if on else "typing_off"
         try:
             await self.graph.request(

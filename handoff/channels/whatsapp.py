@@ -53,7 +53,6 @@ MAX_MEDIA = 10  # a WhatsApp message carries at most 10 media (MediaUrl0..MediaU
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 WEBHOOK_PATH = "/webhooks/whatsapp"
-WINDOW_SECONDS = 24 * 3600
 _STATES = {
     "accepted": "queued", "scheduled": "queued", "queued": "queued", "sending": "queued",
     "sent": "sent", "delivered": "delivered", "read": "read",
@@ -246,8 +245,8 @@ class WhatsAppChannel:
     async def send(self, address: Address, message: OutboundMessage) -> str:
         """Send text chunks (media on the last), resuming after `message.parts_sent`; or,
         outside the 24-hour window, the configured template when nothing was sent yet."""
-        last = message.last_customer_message_at
-        if last is not None and time.time() - last > WINDOW_SECONDS and not message.parts_sent:
+        last, window = message.last_customer_message_at, self.capabilities.messaging_window_hours
+        if last is not None and window is not None and time.time() - last > window * 3600 and not message.parts_sent:
             return await self._send_template(address, message, reason=f"last customer message {int((time.time() - last) // 3600)} h ago")
         media = [a.url for a in message.attachments if a.url]
         chunks = truncate_for(self.capabilities, message.text) or [""]

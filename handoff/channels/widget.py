@@ -57,7 +57,7 @@ class WidgetChannel:
 
     name: ClassVar[str] = "widget"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        max_length=MAX_TEXT, attachments=True, typing=True, status_events=True
+        max_length=MAX_TEXT, attachments=True
     )
 
     def __init__(self, settings: Settings) -> None:
@@ -114,9 +114,10 @@ class WidgetChannel:
         await self._fan_out(address.conversation_key or address.contact_id, payload)
         return f"out:{message.id}"
 
-    async def push_typing(self, conversation_key: str, typing: bool, name: str | None = None) -> None:
-        """Show or hide the agent typing indicator in the visitor's open tabs."""
-        await self._fan_out(conversation_key, {"type": "typing", "typing": bool(typing), "name": name})
+    async def typing(self, address: Address, on: bool, name: str | None = None) -> None:
+        """Show or hide "<name> is typing…" ("Support" for the bot) in the visitor's open tabs."""
+        await self._fan_out(address.conversation_key or address.contact_id,
+                            {"type": "typing", "typing": bool(on), "name": name})
 
     # -- routes -----------------------------------------------------------------------
 

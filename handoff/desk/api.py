@@ -15,6 +15,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
+from handoff.channels.base import ShowsTyping
 from handoff.desk import operations as ops
 from handoff.desk.auth import authenticate
 from handoff.desk.errors import Conflict, DeskError, InvalidInput
@@ -271,9 +272,12 @@ async def typing(request: web.Request) -> web.Response:
     conversation = await Conversation.get_or_none(id=conversation_id)
     if conversation is None:
         return error(404, "no such conversation")
-    push = getattr(rt.channels.get(conversation.channel), "push_typing", None)
-    if push is not None and conversation.state == "human":
-        await push(conversation.external_key, on, agent.name)
+    channel = rt.channels.get(conversation.channel)
+    if isinstance(channel, ShowsTyping) and conversation.state == "human":
+        from handoff.outbox import address_of
+
+        # In the background: a provider's typing call (Meta, Telegram) must not hold up the desk.
+        rt.spawn(channel.typing(address_of(conversation), on, agent.name), name=f"typing-{conversation.id}")
     rt.hub.publish("typing", conversation_id=conversation.id, who="agent",
                    agent={"id": agent.id, "name": agent.name}, typing=on)
     return web.json_response({"ok": True})

@@ -22,6 +22,7 @@ from handoff.channels.widget_session import (
 )
 from handoff.config import Settings
 from handoff.models import Conversation, KeyValue, Message
+from handoff.outbox import address_of
 from handoff.runtime import RUNTIME
 from handoff.schema import OutboundMessage
 from tests.conftest import settle
@@ -296,6 +297,8 @@ async def test_typing_goes_both_ways(client: Any, make_agent: Any) -> None:
     ws = await open_ws(client, session["token"])
     await frames_until(ws, lambda f: f["type"] == "ready")
     await say(ws, "client-id-0041", "hello")
+    bot_typing = await frames_until(ws, lambda f: f["type"] == "typing")  # while the bot thinks
+    assert bot_typing[-1] == {"type": "typing", "typing": True, "name": None}
     await settle(rt)
     conversation = await Conversation.get(channel="widget", external_key=session["visitor_id"])
     async with rt.hub.subscribe() as events:
@@ -334,7 +337,7 @@ async def test_a_visitor_on_one_instance_gets_what_another_instance_delivers(
 
     conversation = await Conversation.get(external_key=session["visitor_id"])
     widget = worker.app[RUNTIME].channels["widget"]
-    await widget.push_typing(conversation.external_key, True, "Ana")
+    await widget.typing(address_of(conversation), True, "Ana")
     typing = await frames_until(ws, lambda f: f["type"] == "typing")
     assert typing[-1] == {"type": "typing", "typing": True, "name": "Ana"}
     await finish(front, ws)
