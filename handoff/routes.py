@@ -60,7 +60,8 @@ async def webhook_handshake(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     channel = rt.channels.get(request.match_info["channel"])
     if not isinstance(channel, Handshake):
-        return _error(405, "this channel has no handshake")
+        return web.json_response({"error": "this channel takes POST only (it has no GET handshake)"}, status=405,
+                                 headers={"Allow": "POST"})
     return await channel.handshake(request)
 
 

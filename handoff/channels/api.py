@@ -74,7 +74,7 @@ class ApiChannel:
     async def verify(self, request: web.Request, body: bytes) -> None:
         """Reject a missing or forged signature (constant-time compare)."""
         given = request.headers.get(SIGNATURE_HEADER, "")
-        if not given or not hmac.compare_digest(given.encode(), sign(self.secret, body).encode()):
+        if not given or not hmac.compare_digest(given.strip().lower().encode(), sign(self.secret, body).encode()):
             raise InvalidSignature("missing or invalid X-Handoff-Signature")
 
     def parse(self, body: bytes, content_type: str = "application/json") -> list[InboundMessage]:

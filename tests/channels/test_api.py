@@ -41,3 +41,12 @@ async def test_fixture_signed_by_replay_verifies_and_a_changed_body_does_not(nam
     await CHANNEL.verify(make_mocked_request("POST", "/webhooks/api", headers=headers), body)
     with pytest.raises(InvalidSignature):
         await CHANNEL.verify(make_mocked_request("POST", "/webhooks/api", headers=headers), body + b" ")
+
+
+async def test_a_signature_in_upper_case_hex_verifies() -> None:
+    # Hex is case-insensitive; some HMAC tools print upper case.
+    body = (FIXTURES / "message__text.json").read_bytes()
+    signature = CHANNEL.sign(body, "", "application/json")["X-Handoff-Signature"]
+    upper = "sha256=" + signature.removeprefix("sha256=").upper()
+    assert upper != signature
+    await CHANNEL.verify(make_mocked_request("POST", "/webhooks/api", headers={"X-Handoff-Signature": upper}), body)

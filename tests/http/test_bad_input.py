@@ -244,6 +244,9 @@ async def test_unknown_paths_wrong_methods_and_oversized_bodies_are_json(edge: E
     assert _json_error(wrong, 405) == "method not allowed"
     assert "GET" in wrong.headers["allow"]
     assert _json_error(await _raw(edge, "GET", "/no/such/page", {}), 404) == "not found"
+    get_webhook = await _raw(edge, "GET", "/webhooks/api", {})  # a webhook without a GET handshake
+    assert _json_error(get_webhook, 405) == "this channel takes POST only (it has no GET handshake)"
+    assert get_webhook.headers["allow"] == "POST"
     big = b'{"text": "' + b"x" * (1024 * 1024) + b'"}'
     oversized = await edge.send(Signed("/api/v1/tickets/1/messages", big,
                                        {**agent, "Content-Type": "application/json"}), pieces=4, pause=0)
