@@ -16,7 +16,7 @@ from handoff.channels import CHANNEL_CLASSES
 from handoff.channels.base import Channel, ParsedItem
 from handoff.config import Settings
 from handoff.desk.api import api_middleware
-from handoff.desk.hub import Hub
+from handoff.hub import Hub
 from handoff.http_errors import json_errors
 from handoff.ingest import ingest
 from handoff.outbox import OutboxWorker

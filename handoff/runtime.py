@@ -14,7 +14,7 @@ from aiohttp import web
 from handoff.bot.base import Bot, Summarizer
 from handoff.channels.base import Channel
 from handoff.config import Settings
-from handoff.desk.hub import Hub
+from handoff.hub import Hub
 from handoff.media import MediaStore
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from handoff.desk import operations as ops
+from handoff import transitions as ops
 from handoff.models import Conversation, Event, Message, Outbox
 from handoff.outbox import OutboxWorker, backoff_delay
 from handoff.timeline import utcnow

@@ -14,16 +14,16 @@ from aiohttp import web
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
-from handoff.desk import operations as ops
+from handoff import transitions as ops
 from handoff.desk.auth import authenticate
-from handoff.desk.errors import Conflict, DeskError, InvalidInput
 from handoff.desk.openapi import OPENAPI
-from handoff.desk.serialize import (agent_json, conversation_json, conversations_json, event_json, message_json,
-                                   ticket_json, ticket_row, tickets_json)
+from handoff.desk.serialize import conversation_json, conversations_json, tickets_json
+from handoff.errors import Conflict, DeskError, InvalidInput
+from handoff.events import EventKind, agent_json, event_json, message_json, ticket_json, ticket_row
 from handoff.media import UploadError, attachment_json
 from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Agent, Conversation, Event, Message, Ticket
 from handoff.runtime import RUNTIME, Runtime
+from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
 
 PAGE_SIZE = 50
 MAX_LIMIT = 200
@@ -274,7 +274,7 @@ async def typing(request: web.Request) -> web.Response:
     push = getattr(rt.channels.get(conversation.channel), "push_typing", None)
     if push is not None and conversation.state == "human":
         await push(conversation.external_key, on, agent.name)
-    rt.hub.publish("typing", conversation_id=conversation.id, who="agent",
+    rt.hub.publish(EventKind.TYPING, conversation_id=conversation.id, who="agent",
                    agent={"id": agent.id, "name": agent.name}, typing=on)
     return web.json_response({"ok": True})
 
@@ -293,7 +293,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     rt = _rt(request)
     async with rt.hub.subscribe() as events:
-        await ws.send_json({"kind": "stream.ready", "agent": agent_json(request[AGENT])})
+        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(request[AGENT])})
         sender = asyncio.create_task(_pump(events, ws))
         try:
             async for _ in ws:  # the desk sends nothing we act on; this ends when it closes

@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 
 from handoff.desk.auth import create_agent
-from handoff.desk.serialize import conversation_json, ticket_json
+from handoff.desk.serialize import conversation_json
+from handoff.events import ticket_json
 from handoff.models import Agent, Contact, Conversation, Message, Ticket
 from tests.conftest import settle
 

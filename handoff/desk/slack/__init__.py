@@ -203,7 +203,7 @@ class SlackIntegration:
     async def reply(self, ticket_id: int, agent: Agent, text: str, *, internal: bool = False,
                     attachments: list[dict[str, Any]] | None = None) -> Message:
         """An agent's Slack thread reply (or note) on a ticket, kept from being echoed back into Slack."""
-        from handoff.desk import operations
+        from handoff import transitions as operations
 
         return await operations.reply(self.rt, ticket_id, agent, text, internal=internal,
                                       attachments=attachments, origin="slack")

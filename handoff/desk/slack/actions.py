@@ -48,7 +48,7 @@ def _id_of(value: Any) -> Any:
 async def _run(slack: SlackIntegration, where: Where, label: str, operation: Awaitable[Any],
                agent: Agent | None = None) -> Any:
     """Await a desk operation, turning its errors into an ephemeral message for the user."""
-    from handoff.desk import errors
+    from handoff import errors
 
     try:
         return await operation
@@ -69,7 +69,7 @@ async def _run(slack: SlackIntegration, where: Where, label: str, operation: Awa
 # -- buttons ---------------------------------------------------------------------------
 async def take_over(slack: SlackIntegration, where: Where, agent: Agent, conversation_id: int, payload: dict) -> None:
     """Take a live bot conversation over; its ticket's thread appears in the channel."""
-    from handoff.desk import operations
+    from handoff import transitions as operations
 
     ticket = await _run(slack, where, "take over", operations.takeover(slack.rt, conversation_id, agent), agent)
     if ticket is not None:
@@ -79,21 +79,21 @@ async def take_over(slack: SlackIntegration, where: Where, agent: Agent, convers
 
 async def assign_to_me(slack: SlackIntegration, where: Where, agent: Agent, ticket_id: int, payload: dict) -> None:
     """Claim an unassigned ticket."""
-    from handoff.desk import operations
+    from handoff import transitions as operations
 
     await _run(slack, where, "assign the ticket", operations.claim(slack.rt, ticket_id, agent), agent)
 
 
 async def allow_ai(slack: SlackIntegration, where: Where, agent: Agent, ticket_id: int, payload: dict) -> None:
     """Hand the conversation back to the AI (closes the ticket)."""
-    from handoff.desk import operations
+    from handoff import transitions as operations
 
     await _run(slack, where, "hand back to the AI", operations.allow_ai(slack.rt, ticket_id, agent))
 
 
 async def close(slack: SlackIntegration, where: Where, agent: Agent, ticket_id: int, payload: dict) -> None:
     """Close the ticket and end the conversation."""
-    from handoff.desk import operations
+    from handoff import transitions as operations
 
     await _run(slack, where, "close the ticket", operations.close(slack.rt, ticket_id, agent))
 
@@ -165,7 +165,7 @@ def transfer_values(payload: dict[str, Any]) -> tuple[int | None, int | None, st
 
 
 async def _transfer(slack: SlackIntegration, payload: dict[str, Any], ticket_id: int, to_agent_id: int, note: str) -> None:
-    from handoff.desk import operations
+    from handoff import transitions as operations
 
     user = str(payloads.dig(payload, "user", "id") or "")
     where = Where(user, slack.channel)

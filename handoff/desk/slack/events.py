@@ -130,7 +130,7 @@ async def _on_thread_reply(slack: SlackIntegration, team: str, message: payloads
     attachments = await files.files_for_reply(slack, shared, agent, tell) if shared else []
     if not text.strip() and not attachments:
         return
-    from handoff.desk import errors
+    from handoff import errors
 
     try:
         sent = await slack.reply(ticket_id, agent, text, internal=internal, attachments=attachments)
@@ -153,7 +153,7 @@ async def _channel_shows_files(slack: SlackIntegration, ticket_id: int) -> bool:
 async def _ticket_for_reply(slack: SlackIntegration, thread: threads.SlackThread, agent: Any, internal: bool,
                             tell: Callable[[str], Awaitable[None]]) -> int | None:
     """The open ticket a thread reply goes to; a reply on a conversation the bot owns takes it over."""
-    from handoff.desk import errors, operations
+    from handoff import errors, transitions as operations
 
     ticket = await Ticket.get_or_none(id=thread.ticket_id)
     if ticket is None:

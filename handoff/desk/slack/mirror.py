@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from handoff.desk.serialize import message_json
+from handoff.events import message_json
 from handoff.desk.slack import blocks, threads
 from handoff.desk.slack.poster import Job
 from handoff.models import Message, ProcessedKey, Ticket
