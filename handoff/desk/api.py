@@ -15,7 +15,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from handoff import transitions as ops
-from handoff.desk.auth import authenticate
+from handoff.desk.auth import agent_for_token
 from handoff.desk.openapi import OPENAPI
 from handoff.desk.serialize import conversation_json, conversations_json, tickets_json
 from handoff.errors import Conflict, DeskError, InvalidInput
@@ -24,6 +24,7 @@ from handoff.media import UploadError, attachment_json
 from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Agent, Conversation, Event, Message, Ticket
 from handoff.runtime import RUNTIME, Runtime
 from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
+from handoff.web.auth import agent_from_session
 
 PAGE_SIZE = 50
 MAX_LIMIT = 200
@@ -35,6 +36,16 @@ AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)
 def error(status: int, message: str, **extra: Any) -> web.Response:
     """A JSON error response."""
     return web.json_response({"error": message, **extra}, status=status)
+
+
+async def authenticate(request: web.Request) -> Agent | None:
+    """The agent behind a request: Bearer token, `?token=` (WebSockets), or a desk session cookie."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return await agent_for_token(header[7:].strip())
+    if request.path.endswith("/stream") and request.query.get("token"):
+        return await agent_for_token(request.query["token"])
+    return await agent_from_session(request)
 
 
 @web.middleware

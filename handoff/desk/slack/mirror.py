@@ -24,9 +24,9 @@ from slack_sdk.errors import SlackApiError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from handoff.events import message_json
 from handoff.desk.slack import blocks, threads
 from handoff.desk.slack.poster import Job
+from handoff.events import message_json
 from handoff.models import Message, ProcessedKey, Ticket
 from handoff.timeline import utcnow
 
