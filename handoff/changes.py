@@ -24,9 +24,9 @@ from tortoise.transactions import in_transaction
 
 from handoff.events import EventKind, iso, ticket_json
 from handoff.gateway import _attachment_json
-from handoff.models import Conversation, Message, Ticket
+from handoff.models import Conversation, Message, Ticket, utcnow
 from handoff.schema import MessageDeletion, MessageEdit, OutsideReply
-from handoff.timeline import Pending, add_event, publish, utcnow
+from handoff.timeline import Pending, add_event, publish
 from handoff.transitions import escalate
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from handoff import metrics
 from handoff.bot.language import detect_language
 from handoff.bot.turn import run_bot_turn
 from handoff.events import EventKind
-from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket
+from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, utcnow
 from handoff.schema import InboundMessage
-from handoff.timeline import Pending, publish, utcnow
+from handoff.timeline import Pending, publish
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime

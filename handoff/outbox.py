@@ -27,10 +27,10 @@ from tortoise.transactions import in_transaction
 from handoff import metrics, receipts
 from handoff.channels.base import DeliveryError, with_file_links
 from handoff.events import EventKind
-from handoff.models import Agent, Conversation, Message, Outbox
+from handoff.models import Agent, Conversation, Message, Outbox, utcnow
 from handoff.notices import render, sends_notice
 from handoff.schema import Address, Attachment, OutboundMessage
-from handoff.timeline import record_failure, utcnow
+from handoff.timeline import record_failure
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime

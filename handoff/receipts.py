@@ -39,9 +39,9 @@ from tortoise.transactions import in_transaction
 
 from handoff import metrics
 from handoff.events import EventKind
-from handoff.models import Message, PendingReceipt
+from handoff.models import Message, PendingReceipt, utcnow
 from handoff.schema import DeliveryUpdate
-from handoff.timeline import record_failure, utcnow
+from handoff.timeline import record_failure
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from handoff import receipts
 from handoff.bot.turn import run_bot_turn
 from handoff.events import EventKind
-from handoff.models import Conversation
-from handoff.timeline import Pending, add_event, publish, utcnow
+from handoff.models import Conversation, utcnow
+from handoff.timeline import Pending, add_event, publish
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime

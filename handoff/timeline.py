@@ -5,22 +5,16 @@ outbox row, separators, internal notes and events. Live events are collected in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from handoff.events import EventKind, message_json
-from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket
+from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket, utcnow
 from handoff.notices import label, render
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
 
 AUTHOR_OF_KIND = {"bot": "bot", "agent": "agent", "notice": "system"}
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass

@@ -18,8 +18,8 @@ from handoff import metrics
 from handoff.bot.history import load_turns
 from handoff.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from handoff.events import EventKind, agent_json, ticket_json
-from handoff.models import Agent, Conversation, Message, Ticket
-from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish, utcnow
+from handoff.models import Agent, Conversation, Message, Ticket, utcnow
+from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime

@@ -8,9 +8,8 @@ from datetime import timedelta
 
 from handoff import transitions as ops
 from handoff.hub import Hub
-from handoff.models import Conversation, Event
+from handoff.models import Conversation, Event, utcnow
 from handoff.sweeper import end_inactive
-from handoff.timeline import utcnow
 from tests.conftest import settle
 
 

@@ -23,9 +23,9 @@ from handoff import metrics
 from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import load_turns_and_conversation, spoken
 from handoff.bot.intent import wants_human
-from handoff.models import Conversation, Message
+from handoff.models import Conversation, Message, utcnow
 from handoff.outbox import address_of
-from handoff.timeline import Pending, add_event, add_outgoing, publish, utcnow
+from handoff.timeline import Pending, add_event, add_outgoing, publish
 from handoff.transitions import escalate
 
 if TYPE_CHECKING:

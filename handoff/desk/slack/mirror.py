@@ -27,8 +27,7 @@ from tortoise.expressions import Q
 from handoff.desk.slack import blocks, threads
 from handoff.desk.slack.poster import Job
 from handoff.events import message_json
-from handoff.models import Message, ProcessedKey, Ticket
-from handoff.timeline import utcnow
+from handoff.models import Message, ProcessedKey, Ticket, utcnow
 
 if TYPE_CHECKING:
     from handoff.desk.slack import SlackIntegration
