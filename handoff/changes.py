@@ -99,7 +99,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
 
     The reply is an outgoing message by a person (author "agent", no agent, `origin`
     "<channel>_app", delivery status "sent") on the contact's latest conversation; a bot
-    conversation is escalated first (`desk.operations.escalate`), so the bot stops talking over
+    conversation is escalated first (`transitions.escalate`), so the bot stops talking over
     them; an assigned ticket becomes "on_customer", as after a desk reply (an unassigned one stays
     in the queue). Nothing is stored for an
     echo of our own: a provider id handoff holds (a message sent whole, or the first part of a

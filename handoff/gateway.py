@@ -117,7 +117,7 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
     The update is fenced by the version read (every state change bumps it), so the route
     decided from that read is the one in force at commit. An open ticket exists exactly
     while the state is "human"; it is written before the conversation, in the order the
-    desk operations lock them.
+    transitions lock them.
     """
     ticket = None
     if conversation.state == "human":
