@@ -74,7 +74,7 @@ class Hub:
         """Connect to Redis (when configured) and start relaying other instances' events."""
         if not self._redis_url:
             return
-        import redis.asyncio as redis
+        import redis.asyncio as redis  # lazy on purpose: loaded only with HANDOFF_REDIS_URL
 
         self._redis = redis.from_url(self._redis_url)
         pubsub = self._redis.pubsub()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import openai
+from babel import Locale
 
 from handoff.bot import intent
 from handoff.bot.base import BotReply, Turn
@@ -188,8 +189,6 @@ def check_refusal(choice: Any) -> Any:
 def language_name(code: str) -> str:
     """The English name of a language code ("es" -> "Spanish"), or the code itself."""
     try:
-        from babel import Locale
-
         return Locale.parse(code.replace("-", "_")).english_name or code
     except Exception:  # noqa: BLE001 - babel's UnknownLocaleError is a bare Exception subclass
         return code
