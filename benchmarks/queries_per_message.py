@@ -40,7 +40,7 @@ QUESTIONS = ["How long does shipping take?", "What is your return policy?", "Whe
              "Do you accept PayPal?", "When are you open?"]
 # The outermost of these modules on the stack names the part that sent a statement.
 PARTS = {"handoff.gateway": "receive", "handoff.bot.turn": "bot turn", "handoff.outbox": "outbox",
-         "handoff.desk.operations": "desk", "handoff.sweeper": "sweeper", "handoff.channels": "channel"}
+         "handoff.transitions": "transitions", "handoff.sweeper": "sweeper", "handoff.channels": "channel"}
 
 
 class QueryLog(logging.Handler):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -12,21 +11,25 @@ from aiohttp import web
 
 from handoff import db
 from handoff.bot.base import Bot, Summarizer
+from handoff.bot.factory import build_bot, build_summarizer
+from handoff.bot.language import preload
 from handoff.channels import CHANNEL_CLASSES
 from handoff.channels.base import Channel, HasRoutes, Listens, ParsedItem
+from handoff.channels.widget import WidgetChannel
 from handoff.config import Settings
 from handoff.desk.api import api_middleware
-from handoff.desk.hub import Hub
+from handoff.desk.slack import SlackIntegration
+from handoff.hub import Hub
 from handoff.http_errors import json_errors
 from handoff.ingest import ingest
-from handoff.outbox import OutboxWorker
 from handoff.routes import ALL_ROUTES
 from handoff.runtime import RUNTIME, Runtime
 from handoff.sweeper import resume_unanswered, sweep_forever
+from handoff.web import routes as web_routes
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 5.0  # seconds the outbox gives sends in flight before a stop cancels them
-INTEGRATIONS_KEY: web.AppKey[list[Any]] = web.AppKey("integrations", list)
+INTEGRATIONS_KEY: web.AppKey[list[SlackIntegration]] = web.AppKey("integrations", list)
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
@@ -39,11 +42,20 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     return channels
 
 
-def build_integrations(settings: Settings) -> list[Any]:
-    """Agent-side integrations (Slack) whose settings are present."""
-    from handoff.desk import INTEGRATIONS
+def build_integrations(settings: Settings, rt: Runtime) -> list[SlackIntegration]:
+    """Agent-side integrations (Slack) whose settings are present, working on `rt`
+    (a partial configuration raises ChannelConfigError)."""
+    slack = SlackIntegration.from_settings(settings, rt)
+    return [slack] if slack is not None else []
 
-    return [i for i in (cls.from_settings(settings) for cls in INTEGRATIONS) if i is not None]
+
+def wire_widget(channels: dict[str, Channel], hub: Hub) -> None:
+    """Hand the widget channel (when it runs) the live hub: visitors' typing goes to the desk's
+    stream, and with Redis its pushes reach visitors' tabs on the other instances."""
+    widget = channels.get(WidgetChannel.name)
+    if isinstance(widget, WidgetChannel):
+        widget.hub = hub
+        widget.listener = lambda kind, data: hub.publish(kind, **data)
 
 
 def create_app(
@@ -58,8 +70,6 @@ def create_app(
     """The application. `bot`, `summarizer` and `channels` replace the configured ones
     (tests and embedders); `workers=False` leaves the outbox and sweeper to the caller."""
     if bot is None or summarizer is None:
-        from handoff.bot.factory import build_bot, build_summarizer
-
         bot = bot or build_bot(settings)
         summarizer = summarizer or build_summarizer(settings)
     if channels is None:
@@ -70,7 +80,8 @@ def create_app(
         channel_map = {c.name: c for c in channels}
     rt = Runtime(settings=settings, channels=channel_map, bot=bot, summarizer=summarizer,
                  hub=Hub(settings.redis_url))
-    integrations = build_integrations(settings)
+    wire_widget(channel_map, rt.hub)
+    integrations = build_integrations(settings, rt)
 
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors, api_middleware])
     app[RUNTIME] = rt
@@ -80,10 +91,7 @@ def create_app(
     for part in [*channel_map.values(), *integrations]:
         if isinstance(part, HasRoutes):
             app.add_routes(part.routes())
-    with contextlib.suppress(ImportError):
-        from handoff.web import routes as web_routes
-
-        app.add_routes(web_routes(rt))
+    app.add_routes(web_routes(rt.settings))
     app.cleanup_ctx.append(_database(settings, run_migrations))
     app.cleanup_ctx.append(_running(rt, integrations, workers))
     return app
@@ -100,20 +108,17 @@ def _database(settings: Settings, run_migrations: bool) -> Any:
     return ctx
 
 
-def _running(rt: Runtime, integrations: list[Any], workers: bool) -> Any:
+def _running(rt: Runtime, integrations: list[SlackIntegration], workers: bool) -> Any:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from handoff.bot.language import preload
-
         await asyncio.to_thread(preload)
         await rt.hub.start()
-        rt.outbox = OutboxWorker(rt)
         if workers:
             rt.outbox.start()
         for channel in rt.channels.values():
             if isinstance(channel, Listens):
                 await channel.start(_deliverer(rt))
         for integration in integrations:
-            await integration.start(rt)
+            await integration.start()
         sweeper = asyncio.create_task(sweep_forever(rt)) if workers else None
         if workers:
             await resume_unanswered(rt)

@@ -22,12 +22,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from handoff.desk.operations import escalate, publish
-from handoff.desk.serialize import iso, ticket_json
+from handoff.events import EventKind, iso, ticket_json
 from handoff.gateway import _attachment_json
-from handoff.models import Conversation, Message, Ticket
+from handoff.models import Conversation, Message, Ticket, utcnow
 from handoff.schema import MessageDeletion, MessageEdit, OutsideReply
-from handoff.timeline import Pending, add_event, utcnow
+from handoff.timeline import Pending, add_event, publish
+from handoff.transitions import escalate
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -67,7 +67,7 @@ async def apply_edit(rt: Runtime, edit: MessageEdit) -> bool:
             if changed:
                 await add_event(pending, message.conversation, "message.edited", message_id=message.id)
         if changed:
-            pending.add("message.updated", conversation_id=message.conversation.id, message_id=message.id,
+            pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation.id, message_id=message.id,
                         edited_at=iso(now))
             await publish(rt, pending)
             return True
@@ -89,7 +89,7 @@ async def apply_deletion(rt: Runtime, deletion: MessageDeletion) -> bool:
             await add_event(pending, message.conversation, "message.deleted", message_id=message.id)
     if not erased:
         return False  # a concurrent replay erased it first
-    pending.add("message.updated", conversation_id=message.conversation.id, message_id=message.id, deleted=True)
+    pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation.id, message_id=message.id, deleted=True)
     await publish(rt, pending)
     return True
 
@@ -99,7 +99,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
 
     The reply is an outgoing message by a person (author "agent", no agent, `origin`
     "<channel>_app", delivery status "sent") on the contact's latest conversation; a bot
-    conversation is escalated first (`desk.operations.escalate`), so the bot stops talking over
+    conversation is escalated first (`transitions.escalate`), so the bot stops talking over
     them; an assigned ticket becomes "on_customer", as after a desk reply (an unassigned one stays
     in the queue). Nothing is stored for an
     echo of our own: a provider id handoff holds (a message sent whole, or the first part of a
@@ -142,7 +142,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
     except IntegrityError:
         return False  # a concurrent replay stored it first
     if answered:
-        pending.add("ticket.updated", ticket=await ticket_json(ticket))  # type: ignore[arg-type]
+        pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))  # type: ignore[arg-type]
     await publish(rt, pending)
     return True
 

@@ -8,7 +8,18 @@ import logging
 import sys
 from pathlib import Path
 
+import aiohttp
+from aiohttp import web
+from tortoise.exceptions import IntegrityError
+
+from handoff import db
+from handoff.access_log import SERVER_OPTIONS
+from handoff.app import create_app
+from handoff.channels import CHANNELS
+from handoff.channels.base import Signs
 from handoff.config import Settings
+from handoff.desk.auth import create_agent
+from handoff.web.auth import first_agent_link, hash_password
 
 CONTENT_TYPES = {".json": "application/json", ".txt": "application/x-www-form-urlencoded"}
 
@@ -49,11 +60,6 @@ class CommandError(Exception):
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
-    from aiohttp import web
-
-    from handoff.access_log import SERVER_OPTIONS
-    from handoff.app import create_app
-
     app = create_app(settings)
     app.on_startup.append(_announce_first_agent(settings))
     web.run_app(app, host=host or settings.host, port=port or settings.port, **SERVER_OPTIONS)
@@ -62,10 +68,6 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
 
 def _announce_first_agent(settings: Settings):  # type: ignore[no-untyped-def]
     async def announce(app: object) -> None:
-        try:
-            from handoff.web.auth import first_agent_link
-        except ImportError:
-            return
         link = await first_agent_link(settings)
         if link:
             print(f"\n  No agents yet. Sign in to the desk (one-time link): {link}\n", flush=True)
@@ -74,19 +76,12 @@ def _announce_first_agent(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 async def _add_agent(settings: Settings, name: str, email: str, password: str | None) -> int:
-    from tortoise.exceptions import IntegrityError
-
-    from handoff import db
-    from handoff.desk.auth import create_agent
-
     await db.migrate(settings.database_url)
     client = await db.connect(settings.database_url)
     try:
         agent, token = await create_agent(name, email)
         if password:
-            from argon2 import PasswordHasher
-
-            agent.password_hash = PasswordHasher().hash(password)
+            agent.password_hash = hash_password(password)
             await agent.save(update_fields=["password_hash"])
     except IntegrityError:
         raise CommandError(f"an agent with email {email} already exists") from None
@@ -98,11 +93,6 @@ async def _add_agent(settings: Settings, name: str, email: str, password: str | 
 
 
 async def _replay(settings: Settings, path: Path, base_url: str) -> int:
-    import aiohttp
-
-    from handoff.channels import CHANNELS
-    from handoff.channels.base import Signs
-
     if not path.is_file():
         raise CommandError(f"{path} is not a file")
     name = path.parent.name

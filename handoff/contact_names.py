@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tortoise.expressions import Q
 
+from handoff.events import EventKind
 from handoff.models import Contact, ContactIdentity
 from handoff.schema import InboundMessage
 
@@ -66,5 +67,5 @@ async def fill_contact_name(rt: Runtime, channel: NameSource, contact_id: str, c
         return
     unnamed = Q(name__isnull=True) | Q(name="")
     if await Contact.filter(unnamed, id=identity.contact.id).update(name=name):
-        rt.hub.publish("conversation.updated", conversation_id=conversation_id,
+        rt.hub.publish(EventKind.CONVERSATION_UPDATED, conversation_id=conversation_id,
                        contact={"id": identity.contact.id, "name": name})

@@ -17,10 +17,11 @@ from tortoise.transactions import in_transaction
 
 from handoff import metrics
 from handoff.bot.language import detect_language
-from handoff.desk.operations import publish
-from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket
+from handoff.bot.turn import run_bot_turn
+from handoff.events import EventKind
+from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, utcnow
 from handoff.schema import InboundMessage
-from handoff.timeline import Pending, utcnow
+from handoff.timeline import Pending, publish
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -73,8 +74,6 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
     metrics.MESSAGES_IN.labels(inbound.channel).inc()
     await publish(rt, pending)
     if receipt.route == "bot":
-        from handoff.bot.turn import run_bot_turn
-
         rt.spawn(run_bot_turn(rt, receipt.conversation_id), name=f"bot-turn-{receipt.conversation_id}")
     return receipt
 
@@ -108,7 +107,7 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
         )
         route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
         pending.messages.append(message)
-        pending.add("conversation.updated", conversation_id=conversation.id, state=conversation.state)
+        pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
     return Receipt(message.id, conversation.id, False, route), pending
 
 
@@ -118,7 +117,7 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
     The update is fenced by the version read (every state change bumps it), so the route
     decided from that read is the one in force at commit. An open ticket exists exactly
     while the state is "human"; it is written before the conversation, in the order the
-    desk operations lock them.
+    transitions lock them.
     """
     ticket = None
     if conversation.state == "human":

@@ -12,8 +12,7 @@ import uuid
 
 from tortoise.exceptions import IntegrityError
 
-from handoff.models import KeyValue
-from handoff.timeline import utcnow
+from handoff.models import KeyValue, utcnow
 
 SCOPE = "lease"
 

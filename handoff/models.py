@@ -15,8 +15,16 @@ through nullable unique "open keys" (NULLs never collide):
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from tortoise import fields
 from tortoise.models import Model
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (what every timestamp column stores)."""
+    return datetime.now(timezone.utc)
+
 
 CONVERSATION_STATES = ("bot", "human", "ended")
 TICKET_STATUSES = ("open", "on_you", "on_customer", "closed")

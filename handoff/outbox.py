@@ -26,11 +26,11 @@ from tortoise.transactions import in_transaction
 
 from handoff import metrics, receipts
 from handoff.channels.base import DeliveryError, with_file_links
-from handoff.desk.serialize import message_json
-from handoff.models import Agent, Conversation, Message, Outbox
+from handoff.events import EventKind
+from handoff.models import Agent, Conversation, Message, Outbox, utcnow
 from handoff.notices import render, sends_notice
 from handoff.schema import Address, Attachment, OutboundMessage
-from handoff.timeline import Pending, add_event, utcnow
+from handoff.timeline import record_failure
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -278,7 +278,7 @@ class OutboxWorker:
         except IntegrityError:  # the provider reused an id we already hold: keep the status only
             await commit(None)
             provider_id = None
-        self.rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+        self.rt.hub.publish(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                             message_id=message.id, delivery_status=status, delivery_error=error)
         if provider_id:  # receipts that arrived before the provider answered (after the commit: see receipts)
             try:
@@ -309,17 +309,3 @@ async def _outbound(message: Message, conversation: Conversation, notice_style: 
         attachments=tuple(Attachment(**a) for a in message.attachments),
         last_customer_message_at=last_in.timestamp() if last_in else None,
     )
-
-
-async def record_failure(rt: Runtime, message: Message, reason: str) -> None:
-    """Put a delivery failure on the timeline, on the message's ticket when it has one."""
-    conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
-    pending = Pending()
-    ticket = await message.ticket if message.ticket_id else None  # type: ignore[attr-defined]
-    await add_event(pending, conversation, "delivery_failed", ticket=ticket, message_id=message.id, reason=reason)
-    fresh = await Message.get(id=message.id)
-    pending.add("message.updated", conversation_id=conversation.id, message_id=message.id,
-                delivery_status=fresh.delivery_status, delivery_error=fresh.delivery_error,
-                message=message_json(fresh))
-    for kind, data in pending.events:
-        rt.hub.publish(kind, **data)

@@ -38,9 +38,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
-from handoff.models import Message, PendingReceipt
+from handoff.events import EventKind
+from handoff.models import Message, PendingReceipt, utcnow
 from handoff.schema import DeliveryUpdate
-from handoff.timeline import utcnow
+from handoff.timeline import record_failure
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -163,10 +164,8 @@ async def _apply(rt: Runtime, message: Message, update: DeliveryUpdate, claim: P
             delivery_status=update.state, delivery_error=error)
     if not moved:
         return True
-    rt.hub.publish("message.updated", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+    rt.hub.publish(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                    message_id=message.id, delivery_status=update.state, delivery_error=error)
     if error:
-        from handoff.outbox import record_failure
-
         await record_failure(rt, message, error)
     return True

@@ -13,8 +13,9 @@ from handoff import contact_names, metrics
 from handoff.bodies import read_body
 from handoff.channels.base import BadPayload, Handshake, InvalidSignature, webhook_response
 from handoff.desk.api import routes as desk_routes
-from handoff.runtime import RUNTIME
 from handoff.ingest import ingest_all
+from handoff.models import Agent, Outbox
+from handoff.runtime import RUNTIME
 from handoff.schema import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,13 @@ async def webhook_handshake(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and database reachability."""
-    from handoff.models import Agent
-
+    """Liveness and database reachability: 200 `{"ok": true, "channels": [...]}`, or 503
+    `{"ok": false, "database": "unreachable"}` (the cause goes to the log, not to the caller)."""
     try:
         await Agent.all().limit(1).values_list("id", flat=True)
-    except Exception as exc:
-        return web.json_response({"ok": False, "database": str(exc)}, status=503)
+    except Exception:
+        log.exception("health check: the database is unreachable")
+        return web.json_response({"ok": False, "database": "unreachable"}, status=503)
     rt = request.app[RUNTIME]
     return web.json_response({"ok": True, "channels": sorted(rt.channels)})
 
@@ -81,8 +82,6 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def prometheus(request: web.Request) -> web.Response:
     """Prometheus metrics; the outbox backlog is counted at scrape time, not on every delivery round."""
-    from handoff.models import Outbox
-
     metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status__in=("pending", "sending")).count())
     return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

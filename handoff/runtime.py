@@ -1,4 +1,5 @@
-"""The running system's shared parts, handed to the gateway, the desk and the workers."""
+"""The running system's shared parts, handed to the gateway, the transitions, the edges and the
+workers: built once by `handoff.app.create_app`, before the app starts."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from handoff.bot.base import Bot, Summarizer
 from handoff.channels.base import Channel
 from handoff.config import Settings
-from handoff.desk.hub import Hub
+from handoff.hub import Hub
 from handoff.media import MediaStore
-
-if TYPE_CHECKING:
-    from handoff.outbox import OutboxWorker
+from handoff.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +30,23 @@ class _TurnLock:
 
 @dataclass
 class Runtime:
-    """Settings, channel instances, the bot, the live-event hub, the outbox, the media store and background tasks."""
+    """Settings, channel instances, the bot, the live-event hub, the outbox worker, the media store
+    and background tasks. The outbox worker and the media store are built with the runtime; the
+    app starts and stops them."""
 
     settings: Settings
     channels: dict[str, Channel]
     bot: Bot
     summarizer: Summarizer
     hub: Hub
-    outbox: OutboxWorker | None = None
+    outbox: OutboxWorker = field(init=False)
     media: MediaStore = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _turn_locks: dict[int, _TurnLock] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.media = MediaStore.from_settings(self.settings)
+        self.outbox = OutboxWorker(self)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "") -> asyncio.Task[Any]:
         """Run `coro` in the background; failures are logged; shutdown waits for it."""

@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from handoff import receipts
-from handoff.desk.operations import publish
-from handoff.models import Conversation
-from handoff.timeline import Pending, add_event, utcnow
+from handoff.bot.turn import run_bot_turn
+from handoff.events import EventKind
+from handoff.models import Conversation, utcnow
+from handoff.timeline import Pending, add_event, publish
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -38,7 +39,7 @@ async def end_inactive(rt: Runtime) -> int:
             continue
         pending = Pending()
         await add_event(pending, conversation, "ended", reason="inactivity")
-        pending.add("conversation.updated", conversation_id=conversation.id, state="ended")
+        pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state="ended")
         await publish(rt, pending)
         ended += 1
     return ended
@@ -46,8 +47,6 @@ async def end_inactive(rt: Runtime) -> int:
 
 async def resume_unanswered(rt: Runtime) -> int:
     """Spawn bot turns for recent bot conversations whose last word is the customer's."""
-    from handoff.bot.turn import run_bot_turn
-
     since = utcnow() - RECOVERY_WINDOW
     rows = await Conversation.filter(state="bot", last_responder="customer",
                                      last_customer_message_at__gte=since).limit(1000)

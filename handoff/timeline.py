@@ -1,22 +1,20 @@
 """Writing to a conversation's timeline inside a transaction: outgoing messages with their
 outbox row, separators, internal notes and events. Live events are collected in a
-`Pending` and published only after the transaction commits."""
+`Pending` and published by `publish` only after the transaction commits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket
+from handoff.events import EventKind, message_json
+from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket, utcnow
 from handoff.notices import label, render
 
+if TYPE_CHECKING:
+    from handoff.runtime import Runtime
+
 AUTHOR_OF_KIND = {"bot": "bot", "agent": "agent", "notice": "system"}
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -127,6 +125,37 @@ async def add_event(
 ) -> Event:
     """An append-only timeline event."""
     event = await Event.create(conversation=conversation, ticket=ticket, kind=kind, agent=agent, data=data)
-    pending.add("timeline.event", conversation_id=conversation.id, ticket_id=ticket.id if ticket else None,
+    pending.add(EventKind.TIMELINE_EVENT, conversation_id=conversation.id, ticket_id=ticket.id if ticket else None,
                 event={"kind": kind, "data": data, "agent_id": agent.id if agent else None})
     return event
+
+
+async def publish(rt: Runtime, pending: Pending) -> None:
+    """Publish a committed transaction's live events on `rt.hub` (its messages first, as
+    `message.created`, then the collected events, in order) and wake the outbox when it wrote
+    an outgoing message."""
+    agent_ids = {m.agent_id for m in pending.messages if m.agent_id}  # type: ignore[attr-defined]
+    agents = {a.id: a for a in await Agent.filter(id__in=agent_ids)} if agent_ids else {}
+    for message in pending.messages:
+        rt.hub.publish(EventKind.MESSAGE_CREATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+                       ticket_id=message.ticket_id, message=message_json(message, agents))  # type: ignore[attr-defined]
+    for kind, data in pending.events:
+        rt.hub.publish(kind, **data)
+    if pending.outbound:
+        rt.outbox.wake()
+
+
+async def record_failure(rt: Runtime, message: Message, reason: str) -> None:
+    """Put a delivery failure (`reason`) on the timeline, on the message's ticket when it has one,
+    and publish the message's new delivery state (the outbox's last attempt, a provider's
+    `failed` receipt)."""
+    conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
+    pending = Pending()
+    ticket = await message.ticket if message.ticket_id else None  # type: ignore[attr-defined]
+    await add_event(pending, conversation, "delivery_failed", ticket=ticket, message_id=message.id, reason=reason)
+    fresh = await Message.get(id=message.id)
+    pending.add(EventKind.MESSAGE_UPDATED, conversation_id=conversation.id, message_id=message.id,
+                delivery_status=fresh.delivery_status, delivery_error=fresh.delivery_error,
+                message=message_json(fresh))
+    for kind, data in pending.events:
+        rt.hub.publish(kind, **data)

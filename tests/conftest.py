@@ -182,8 +182,7 @@ async def settle(rt: Runtime, timeout: float = 10.0) -> None:
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         await rt.drain(timeout=max(0.1, deadline - loop.time()))
-        if rt.outbox is not None:
-            await rt.outbox.run_once()
+        await rt.outbox.run_once()
         busy = await Outbox.filter(status__in=("pending", "sending")).exists()
         if not busy and not rt._tasks:
             return

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from handoff import gateway
-from handoff.desk import operations as ops
+from handoff import transitions as ops
 from handoff.gateway import decide
 from handoff.models import Conversation, Message
 from tests.conftest import API_SECRET, api_body, settle

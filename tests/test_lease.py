@@ -6,8 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from handoff.lease import SCOPE, Lease
-from handoff.models import KeyValue
-from handoff.timeline import utcnow
+from handoff.models import KeyValue, utcnow
 
 
 async def test_exactly_one_of_racing_instances_gets_the_lease(client):

@@ -9,10 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from handoff.desk import operations as ops
-from handoff.models import Conversation, Event, Message, Outbox
+from handoff import transitions as ops
+from handoff.models import Conversation, Event, Message, Outbox, utcnow
 from handoff.outbox import OutboxWorker, backoff_delay
-from handoff.timeline import utcnow
 from tests.conftest import settle
 
 
@@ -112,8 +111,6 @@ async def test_message_for_an_unconfigured_channel_fails_visibly(client, rt, say
     rt.channels.pop("api")
     agent_reply = await Message.create(conversation=conversation, channel="api", direction="outgoing",
                                        author_kind="agent", text="x", delivery_status="pending")
-    from handoff.timeline import utcnow
-
     await Outbox.create(message=agent_reply, channel="api", conversation_id=conversation.id, next_attempt_at=utcnow())
     await rt.outbox.run_once()
     await agent_reply.refresh_from_db()

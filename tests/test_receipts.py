@@ -17,10 +17,9 @@ from handoff import receipts
 from handoff.channels.meta import sign_headers
 from handoff.channels.whatsapp import WhatsAppChannel
 from handoff.config import Settings
-from handoff.models import Event, Message, PendingReceipt
+from handoff.models import Event, Message, PendingReceipt, utcnow
 from handoff.runtime import RUNTIME
 from handoff.sweeper import sweep_receipts
-from handoff.timeline import utcnow
 from tests.conftest import settle
 from tests.fakes.graph_api import FakeGraph
 from tests.fakes.twilio_api import FakeTwilio

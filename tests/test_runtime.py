@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from handoff.config import Settings
-from handoff.desk.hub import Hub
+from handoff.hub import Hub
 from handoff.runtime import Runtime
 
 

@@ -6,11 +6,10 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from handoff.desk import operations as ops
-from handoff.desk.hub import Hub
-from handoff.models import Conversation, Event
+from handoff import transitions as ops
+from handoff.hub import Hub
+from handoff.models import Conversation, Event, utcnow
 from handoff.sweeper import end_inactive
-from handoff.timeline import utcnow
 from tests.conftest import settle
 
 

@@ -4,13 +4,19 @@ A conversation can run for weeks; the model gets only its recent turns, newest k
 single oversized message (a pasted log, an email with a long quote) is cut for the model
 while the stored message stays whole. Characters stand in for tokens: cheap, provider
 neutral, and conservative enough for any OpenAI-compatible server.
+
+`load_turns` reads a conversation's visible turns from the database (customer, bot and agent
+messages; notices, notes and separators are not turns) for the bot and the summarizer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tortoise.queryset import QuerySet
+
 from handoff.bot.base import Turn
+from handoff.models import Conversation, Message
 
 DEFAULT_HISTORY_CHARS = 12_000
 DEFAULT_MESSAGE_CHARS = 4_000
@@ -33,6 +39,28 @@ def spoken(history: Sequence[Turn]) -> list[Turn]:
     """The turns that say something: a message the customer unsent has its text erased, and
     is left out of what the bot and the summary see."""
     return [turn for turn in history if (turn.text or "").strip()]
+
+
+async def load_turns(conversation_id: int, limit: int) -> list[Turn]:
+    """The last `limit` visible customer/bot/agent messages of a conversation, oldest first."""
+    rows = await _visible_turns(conversation_id, limit)
+    return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
+
+
+async def load_turns_and_conversation(conversation_id: int, limit: int) -> tuple[Conversation | None, list[Turn]]:
+    """`load_turns` and, read in the same statement, the conversation as it is now.
+
+    The conversation is None when it has no visible message yet (or does not exist).
+    """
+    rows = await _visible_turns(conversation_id, limit).select_related("conversation")
+    conversation = rows[0].conversation if rows else None
+    return conversation, [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
+
+
+def _visible_turns(conversation_id: int, limit: int) -> QuerySet[Message]:
+    return Message.filter(
+        conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent")
+    ).order_by("-id").limit(limit)
 
 
 def recent_turns(

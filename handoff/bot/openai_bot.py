@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import openai
+from babel import Locale
 
+from handoff.bot import intent
 from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import (
     DEFAULT_HISTORY_CHARS,
@@ -187,8 +189,6 @@ def check_refusal(choice: Any) -> Any:
 def language_name(code: str) -> str:
     """The English name of a language code ("es" -> "Spanish"), or the code itself."""
     try:
-        from babel import Locale
-
         return Locale.parse(code.replace("-", "_")).english_name or code
     except Exception:  # noqa: BLE001 - babel's UnknownLocaleError is a bare Exception subclass
         return code
@@ -249,22 +249,6 @@ def client_from_settings(settings: Any) -> openai.AsyncOpenAI:
     )
 
 
-_shared_detector: list[WantsHuman | None] = []
-
-
-def shared_wants_human(text: str) -> bool:
-    """The offline bot's detector (`handoff.bot.intent.wants_human`), imported on first use."""
-    if not _shared_detector:
-        try:
-            from handoff.bot.intent import wants_human
-        except ImportError:
-            log.warning("handoff.bot.intent missing: only the model decides when to escalate")
-            wants_human = None
-        _shared_detector.append(wants_human)
-    detector = _shared_detector[0]
-    return bool(detector and detector(text))
-
-
 class OpenAIBot:
     """A Bot backed by an OpenAI-compatible chat-completions model."""
 
@@ -275,7 +259,7 @@ class OpenAIBot:
         model: str,
         system_prompt: str = "",
         knowledge: str = "",
-        wants_human: WantsHuman | None = shared_wants_human,
+        wants_human: WantsHuman | None = intent.wants_human,
         policy: RetryPolicy = RetryPolicy(),
         history_chars: int = DEFAULT_HISTORY_CHARS,
         message_chars: int = DEFAULT_MESSAGE_CHARS,

@@ -27,6 +27,7 @@ from handoff.bot.openai_bot import (
     complete,
     language_name,
 )
+from handoff.bot.summary import OfflineSummarizer
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class OpenAISummarizer:
     ) -> None:
         self.client = client
         self.model = model
-        self._fallback = fallback
+        self._fallback = fallback if fallback is not None else OfflineSummarizer()
         self.policy = policy
         self.history_chars = history_chars
         self.message_chars = message_chars
@@ -79,15 +80,7 @@ class OpenAISummarizer:
 
     @property
     def fallback(self) -> Summarizer:
-        """The offline summarizer, imported on first use unless one was injected."""
-        if self._fallback is None:
-            try:
-                from handoff.bot.summary import OfflineSummarizer
-            except ImportError:
-                log.warning("handoff.bot.summary missing: using a minimal fallback summary")
-                self._fallback = _LastResort()
-            else:
-                self._fallback = OfflineSummarizer()
+        """The summarizer used when the model is unavailable: the injected one, else the offline one."""
         return self._fallback
 
     def messages(self, history: Sequence[Turn], language: str) -> list[dict[str, str]]:
@@ -144,12 +137,3 @@ def _parse_summary(choice: Any) -> Summary:
         subject=truncate(" ".join(subject.split()), MAX_SUBJECT_CHARS),
         summary=truncate(summary.strip(), MAX_SUMMARY_CHARS),
     )
-
-
-class _LastResort:
-    """Used only if the offline summarizer module is absent: the first customer line as subject."""
-
-    async def summarize(self, history: Sequence[Turn], language: str) -> Summary:
-        first = next((t.text for t in history if t.author == "customer" and t.text.strip()), "")
-        subject = truncate(" ".join(first.split()), 80) or "Conversation"
-        return Summary(subject=subject, summary=truncate(transcript(history[-6:]), 600))

@@ -21,12 +21,13 @@ from tortoise.transactions import in_transaction
 
 from handoff import metrics
 from handoff.bot.base import BotReply, Turn
-from handoff.bot.history import spoken
+from handoff.bot.history import load_turns_and_conversation, spoken
 from handoff.bot.intent import wants_human
 from handoff.channels.base import ShowsTyping
-from handoff.desk.operations import escalate, publish, recent_turns_and_conversation
-from handoff.models import Conversation, Message
-from handoff.timeline import Pending, add_event, add_outgoing, utcnow
+from handoff.models import Conversation, Message, utcnow
+from handoff.outbox import address_of
+from handoff.timeline import Pending, add_event, add_outgoing, publish
+from handoff.transitions import escalate
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -46,7 +47,7 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     "skipped".
     """
     async with rt.turn_lock(conversation_id):
-        conversation, history = await recent_turns_and_conversation(conversation_id, HISTORY_TURNS)
+        conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
         if conversation is None or conversation.state != "bot":
             return "skipped"
         history = spoken(history)
@@ -95,8 +96,6 @@ async def _ask(rt: Runtime, conversation: Conversation, history: list, language:
 
 
 async def _typing(channel: ShowsTyping, conversation: Conversation) -> None:
-    from handoff.outbox import address_of
-
     try:
         await channel.typing(address_of(conversation), True)
     except Exception:

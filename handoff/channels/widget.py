@@ -34,6 +34,7 @@ from handoff import bodies
 from handoff.channels.base import Capabilities, InvalidSignature, ParsedItem
 from handoff.channels.widget_session import OriginPolicy, RateLimiter, SessionStore, verify_identity
 from handoff.config import Settings
+from handoff.hub import Hub
 from handoff.media import MAX_FILE_BYTES, MediaStore, UploadError, attachment_json
 from handoff.models import Conversation, Message
 from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
@@ -72,7 +73,7 @@ class WidgetChannel:
         self.upload_limit = RateLimiter(rate=0.1, burst=5)
         self.connect_limit = RateLimiter(rate=0.5, burst=10)
         self.listener: Listener | None = None
-        self.hub: Any = None  # the live-event hub: with Redis, pushes reach tabs on other instances
+        self.hub: Hub | None = None  # the live-event hub: with Redis, pushes reach tabs on other instances
         self._deliver: Deliver | None = None
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._relay: asyncio.Task[None] | None = None

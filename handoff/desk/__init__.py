@@ -1,9 +1,3 @@
-"""The agent side: desk operations, REST API, live stream, and agent-side integrations."""
-
-from __future__ import annotations
-
-from typing import Any
-
-from handoff.desk.slack import SlackIntegration
-
-INTEGRATIONS: tuple[Any, ...] = (SlackIntegration,)
+"""The agent side: the REST API (`api.py`), API tokens (`auth.py`), the API's JSON lists
+(`serialize.py`) and the Slack app (`slack/`). The state changes they ask for are in
+`handoff.transitions`; nothing here is imported by the core."""

@@ -14,17 +14,19 @@ from aiohttp import web
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
+from handoff import transitions as ops
 from handoff.channels.base import ShowsTyping
-from handoff.desk import operations as ops
-from handoff.desk.auth import authenticate
-from handoff.desk.errors import Conflict, DeskError, InvalidInput
+from handoff.desk.auth import agent_for_token
 from handoff.desk.openapi import OPENAPI
-from handoff.desk.serialize import (agent_json, conversation_json, conversations_json, event_json, message_json,
-                                   ticket_json, ticket_row, tickets_json)
+from handoff.desk.serialize import conversation_json, conversations_json, tickets_json
+from handoff.errors import Conflict, DeskError, InvalidInput
+from handoff.events import EventKind, agent_json, event_json, message_json, ticket_json, ticket_row
 from handoff.media import UploadError, attachment_json
 from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Agent, Conversation, Event, Message, Ticket
+from handoff.outbox import address_of
 from handoff.runtime import RUNTIME, Runtime
+from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
+from handoff.web.auth import agent_from_session
 
 PAGE_SIZE = 50
 MAX_LIMIT = 200
@@ -36,6 +38,16 @@ AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)
 def error(status: int, message: str, **extra: Any) -> web.Response:
     """A JSON error response."""
     return web.json_response({"error": message, **extra}, status=status)
+
+
+async def authenticate(request: web.Request) -> Agent | None:
+    """The agent behind a request: Bearer token, `?token=` (WebSockets), or a desk session cookie."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return await agent_for_token(header[7:].strip())
+    if request.path.endswith("/stream") and request.query.get("token"):
+        return await agent_for_token(request.query["token"])
+    return await agent_from_session(request)
 
 
 @web.middleware
@@ -274,11 +286,9 @@ async def typing(request: web.Request) -> web.Response:
         return error(404, "no such conversation")
     channel = rt.channels.get(conversation.channel)
     if isinstance(channel, ShowsTyping) and conversation.state == "human":
-        from handoff.outbox import address_of
-
         # In the background: a provider's typing call (Meta, Telegram) must not hold up the desk.
         rt.spawn(channel.typing(address_of(conversation), on, agent.name), name=f"typing-{conversation.id}")
-    rt.hub.publish("typing", conversation_id=conversation.id, who="agent",
+    rt.hub.publish(EventKind.TYPING, conversation_id=conversation.id, who="agent",
                    agent={"id": agent.id, "name": agent.name}, typing=on)
     return web.json_response({"ok": True})
 
@@ -297,7 +307,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     rt = _rt(request)
     async with rt.hub.subscribe() as events:
-        await ws.send_json({"kind": "stream.ready", "agent": agent_json(request[AGENT])})
+        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(request[AGENT])})
         sender = asyncio.create_task(_pump(events, ws))
         try:
             async for _ in ws:  # the desk sends nothing we act on; this ends when it closes

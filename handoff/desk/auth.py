@@ -1,11 +1,10 @@
-"""Agent API tokens: shown once at creation, stored only as a SHA-256 hash."""
+"""Agent API tokens: shown once at creation, stored only as a SHA-256 hash. (The desk's
+session cookie is `handoff.web.auth`; `handoff.desk.api` accepts either.)"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-
-from aiohttp import web
 
 from handoff.models import Agent
 
@@ -29,17 +28,3 @@ async def agent_for_token(token: str) -> Agent | None:
     if not token:
         return None
     return await Agent.get_or_none(token_hash=hash_token(token), is_active=True)
-
-
-async def authenticate(request: web.Request) -> Agent | None:
-    """The agent behind a request: Bearer token, `?token=` (WebSockets), or a desk session cookie."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return await agent_for_token(header[7:].strip())
-    if request.path.endswith("/stream") and request.query.get("token"):
-        return await agent_for_token(request.query["token"])
-    try:
-        from handoff.web.auth import agent_from_session
-    except ImportError:
-        return None
-    return await agent_from_session(request)

@@ -2,18 +2,18 @@
 
 Plain JavaScript and CSS from `static/`, no build step. The desk is a static shell that
 talks to the REST API (DESIGN.md §6) and its WebSocket with the session cookie set here.
-`routes(rt)` is called by the app with its Runtime; it also wires the widget's visitor
-typing events into the live hub.
+`routes(settings)` is called by the app.
 """
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from tortoise.exceptions import IntegrityError
 
+from handoff.config import Settings
 from handoff.validation import AccountBody, LoginBody, read_model
 from handoff.web import auth
 
@@ -25,10 +25,8 @@ _CSP = (
 )
 
 
-def routes(rt: Any) -> list[web.AbstractRouteDef]:
-    """The web pages, static files and desk sign-in routes, bound to the runtime `rt`."""
-    settings = rt.settings
-    _wire_widget_events(rt)
+def routes(settings: Settings) -> list[web.AbstractRouteDef]:
+    """The web pages, static files and desk sign-in routes, under `settings`."""
 
     def page(name: str) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -86,7 +84,7 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
         if fields:
             try:
                 await agent.save(update_fields=fields)
-            except Exception:
+            except IntegrityError:  # the unique index on the email; anything else is a 500
                 return _error(409, "that email is already used by another agent")
         response = web.json_response({"agent": _agent_json(agent)})
         auth.set_session_cookie(response, settings, agent)  # the fingerprint changed with the password
@@ -117,22 +115,6 @@ def routes(rt: Any) -> list[web.AbstractRouteDef]:
         web.post("/desk/signin/{token}", signin),
         web.static("/static", STATIC, append_version=False),
     ]
-
-
-def _wire_widget_events(rt: Any) -> None:
-    """Let the widget channel publish visitor typing to the desk's live stream, and fan its
-    pushes out to visitors' tabs on other instances through the hub."""
-    widget = getattr(rt, "channels", {}).get("widget")
-    if widget is None or not hasattr(widget, "listener"):
-        return
-
-    async def publish(kind: str, data: dict[str, Any]) -> None:
-        result = rt.hub.publish(kind, **data)
-        if inspect.isawaitable(result):
-            await result
-
-    widget.listener = publish
-    widget.hub = rt.hub
 
 
 def _agent_json(agent: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from handoff.channels.widget_session import RateLimiter, origin_of
 from handoff.config import Settings
 from handoff.desk.auth import hash_token
 from handoff.models import Agent, KeyValue
+from handoff.runtime import RUNTIME
 
 COOKIE = "handoff_session"
 SESSION_TTL = 7 * 24 * 3600
@@ -111,8 +112,6 @@ def request_origin_ok(request: web.Request, settings: Settings) -> bool:
 
 
 def _settings_of(request: web.Request) -> Settings:
-    from handoff.runtime import RUNTIME  # the runtime imports channels, which must not import the desk
-
     return request.app[RUNTIME].settings
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import openai
@@ -283,17 +282,9 @@ def test_factory_picks_offline_without_a_key():
     assert isinstance(build_summarizer(Settings()), summary.OfflineSummarizer)
 
 
-async def test_default_detector_is_the_shared_intent_module(fake, client, monkeypatch):
-    import types
-
-    from handoff.bot import openai_bot
-
-    intent = types.ModuleType("handoff.bot.intent")
-    intent.wants_human = lambda text_: text_ == "agent please"
-    monkeypatch.setitem(sys.modules, "handoff.bot.intent", intent)
-    monkeypatch.setattr(openai_bot, "_shared_detector", [])
+async def test_default_detector_is_the_offline_bots(fake, client):
     bot = OpenAIBot(client, model="fake-model", policy=FAST)
-    assert await bot.reply(ask("agent please"), "en") == BotReply(escalate=True, reason=CUSTOMER_ASKED)
+    assert await bot.reply(ask("quiero hablar con una persona"), "es") == BotReply(escalate=True, reason=CUSTOMER_ASKED)
     fake.queue(text("Sure, here is how."))
     assert await bot.reply(ask("how do I reset my password"), "en") == BotReply(text="Sure, here is how.")
 

@@ -26,10 +26,9 @@ from handoff.schema import (
     OutboundMessage,
     OutsideReply,
 )
-from handoff.models import Contact, Conversation, Message
+from handoff.models import Contact, Conversation, Message, utcnow
 from handoff.models import Outbox
 from handoff.runtime import RUNTIME
-from handoff.timeline import utcnow
 from tests.channels import full_cycle, long_reply_resumed, nothing_stored, part_recorder, replayed_four_times
 from tests.conftest import settle
 from tests.fakes.graph_api import FakeGraph, Hold, Reply

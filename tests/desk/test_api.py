@@ -8,10 +8,14 @@ import logging
 import aiohttp
 import pytest
 
+from handoff.app import create_app
+from handoff.config import Settings
 from handoff.desk.auth import create_agent
-from handoff.desk.serialize import conversation_json, ticket_json
+from handoff.desk.serialize import conversation_json
+from handoff.events import ticket_json
 from handoff.models import Agent, Contact, Conversation, Message, Ticket
 from tests.conftest import settle
+from tests.fakes.bots import EchoBot, FixedSummarizer
 
 
 async def _taken(client, rt, say, auth, key="t1"):
@@ -150,6 +154,19 @@ async def test_health_and_metrics(client, rt, say):
     text = await (await client.get("/metrics")).text()
     assert 'handoff_messages_in_total{channel="api"}' in text
     assert "handoff_outbox_backlog" in text
+
+
+@pytest.mark.parametrize("database_url", ["postgres://handoff@127.0.0.1:1/closed", "sqlite:///no-such-directory/x.db"])
+async def test_health_without_a_database_is_a_503_that_keeps_the_cause_in_the_log(
+        aiohttp_client, database_url, caplog):
+    app = create_app(Settings(database_url=database_url), bot=EchoBot(), summarizer=FixedSummarizer(),
+                     run_migrations=False, workers=False)  # tortoise connects on the first query
+    client = await aiohttp_client(app)
+    with caplog.at_level(logging.ERROR, logger="handoff.routes"):
+        answer = await client.get("/healthz")
+        assert answer.status == 503
+        assert await answer.json() == {"ok": False, "database": "unreachable"}
+    assert any(record.exc_info for record in caplog.records if "database is unreachable" in record.getMessage())
 
 
 class Statements(logging.Handler):

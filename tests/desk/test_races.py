@@ -9,8 +9,8 @@ import pytest
 from tortoise.exceptions import IntegrityError
 
 from handoff.bot.turn import write_bot_reply
-from handoff.desk import operations as ops
-from handoff.desk.errors import Conflict
+from handoff import transitions as ops
+from handoff.errors import Conflict
 from handoff.models import Contact, Conversation, Message, Ticket
 from tests.conftest import settle
 

@@ -19,7 +19,7 @@ import pytest
 
 from handoff.app import INTEGRATIONS_KEY
 from handoff.channels.api import sign as api_sign
-from handoff.desk import operations as ops
+from handoff import transitions as ops
 from handoff.desk.auth import create_agent
 from handoff.desk.slack import SlackIntegration, blocks, threads
 from handoff.desk.slack.verify import sign as slack_sign

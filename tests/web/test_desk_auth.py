@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tortoise import connections
 
 from handoff import db
 from handoff.config import Settings
@@ -207,3 +210,50 @@ async def test_pages_are_served_with_a_strict_csp(client: Any) -> None:
     assert index.count("<script") == 1 and 'src="/widget.js"' in index
     assert (await client.get("/widget.js")).status == 200
     assert (await client.get("/static/desk.js")).status == 200
+
+
+async def _signed_in_as_ann(client: Any) -> None:
+    await _password_agent("Ann")
+    resp = await client.post(
+        "/desk/login", json={"email": "ann@example.com", "password": "correct horse battery"}, headers=_origin(client)
+    )
+    assert resp.status == 200
+
+
+@contextlib.asynccontextmanager
+async def _agent_updates_fail(database_url: str) -> AsyncIterator[None]:
+    """While open, the database refuses to update agents with an error that is not a constraint
+    violation: SQLite is made read-only, PostgreSQL raises from a trigger."""
+    conn = connections.get("default")
+    if database_url.startswith("sqlite"):
+        await conn.execute_script("PRAGMA query_only = ON")
+        undo = "PRAGMA query_only = OFF"
+    else:
+        await conn.execute_script(
+            "CREATE FUNCTION refuse_agent_update() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'no space left on device'; END $$; "
+            "CREATE TRIGGER refuse_agent_update BEFORE UPDATE ON agent "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_agent_update();")
+        undo = "DROP TRIGGER refuse_agent_update ON agent; DROP FUNCTION refuse_agent_update();"
+    try:
+        yield
+    finally:
+        await conn.execute_script(undo)
+
+
+async def test_an_email_another_agent_holds_is_a_409(client: Any) -> None:
+    await _password_agent("Bob")
+    await _signed_in_as_ann(client)
+    resp = await client.post("/desk/account", json={"email": "bob@example.com"}, headers=_origin(client))
+    assert resp.status == 409
+    assert await resp.json() == {"error": "that email is already used by another agent"}
+    assert await Agent.filter(email="ann@example.com").count() == 1
+
+
+async def test_a_database_failure_on_account_update_is_a_500_not_a_conflict(client: Any, settings: Settings) -> None:
+    await _signed_in_as_ann(client)
+    async with _agent_updates_fail(settings.database_url):
+        resp = await client.post("/desk/account", json={"name": "Annie"}, headers=_origin(client))
+    assert resp.status == 500
+    assert await resp.json() == {"error": "internal server error"}
+    assert (await Agent.get(email="ann@example.com")).name == "Ann"

@@ -1,9 +1,10 @@
 """Slack as an agent-side desk: tickets are threads, buttons and thread replies drive the desk.
 
-`SlackIntegration` is registered in `handoff.desk.INTEGRATIONS`. It serves Slack's three
-request URLs (Events API, interactivity, slash commands — or the same payloads over Socket
-Mode), follows the live hub to mirror tickets into the configured channel through a durable,
-rate-limited poster, and calls `handoff.desk.operations` for everything agents do in Slack.
+`SlackIntegration` is built by `handoff.app` (with the runtime) when Slack is configured. It
+serves Slack's three request URLs (Events API, interactivity, slash commands — or the same
+payloads over Socket Mode), follows the live hub to mirror tickets into the configured channel
+through a durable, rate-limited poster, and calls `handoff.transitions` for everything agents do
+in Slack.
 Settings: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_CHANNEL; optional SLACK_APP_TOKEN
 (Socket Mode) and SLACK_API_BASE (another Web API host, for tests).
 """
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -22,19 +23,19 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handoff import bodies, storable
+from handoff import bodies, storable, transitions
 from handoff.bodies import read_body
 from handoff.channels.base import ChannelConfigError, InvalidSignature
+from handoff.config import Settings
 from handoff.desk.slack import actions, events
 from handoff.desk.slack.mirror import Mirror
 from handoff.desk.slack.names import SlackNames
 from handoff.desk.slack.poster import Poster
+from handoff.desk.slack.socket_mode import SocketTransport
 from handoff.desk.slack.verify import SlackVerifier
 from handoff.lease import Lease
-
-if TYPE_CHECKING:
-    from handoff.config import Settings
-    from handoff.models import Agent, Message
+from handoff.models import Agent, Message
+from handoff.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class SlackIntegration:
     name = "slack"
 
     def __init__(self, *, bot_token: str, signing_secret: str, channel: str, api_base: str = "",
-                 app_token: str = "", max_body_bytes: int = 1024 * 1024) -> None:
+                 app_token: str = "", max_body_bytes: int = 1024 * 1024, rt: Runtime | None = None) -> None:
         kwargs: dict[str, Any] = {"token": bot_token, "retry_handlers": [AsyncConnectionErrorRetryHandler()]}
         if api_base:
             kwargs["base_url"] = api_base if api_base.endswith("/") else api_base + "/"
@@ -59,17 +60,18 @@ class SlackIntegration:
         self.team_id = ""
         self.bot_user_id = ""
         self.bot_id = ""
-        self.rt: Any = None
+        self.rt = rt  # the running system the agents' actions go to; None only for a bare client (tests)
         self.mirror = Mirror(self)
         self.poster = Poster(self.mirror.perform, lease=Lease("slack-poster"))
-        self.socket: Any = None
+        self.socket: SocketTransport | None = None
         self._hub_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._thread_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SlackIntegration | None:
-        """The integration when Slack is configured, None when it is not; ChannelConfigError when partial."""
+    def from_settings(cls, settings: Settings, rt: Runtime | None = None) -> SlackIntegration | None:
+        """The integration (working on `rt`) when Slack is configured, None when it is not;
+        ChannelConfigError when partly configured."""
         values = {
             "SLACK_BOT_TOKEN": settings.slack_bot_token,
             "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
@@ -91,6 +93,7 @@ class SlackIntegration:
             api_base=settings.slack_api_base,
             app_token=settings.slack_app_token,
             max_body_bytes=settings.max_body_bytes,
+            rt=rt,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -102,9 +105,12 @@ class SlackIntegration:
             web.post("/slack/commands", self.http_commands),
         ]
 
-    async def start(self, rt: Any) -> None:
-        """Learn who we are in Slack, follow the live hub, start the poster (and Socket Mode)."""
-        self.rt = rt
+    async def start(self) -> None:
+        """Learn who we are in Slack, follow the live hub, start the poster (and Socket Mode).
+
+        Requires the runtime given at construction (RuntimeError without one)."""
+        if self.rt is None:
+            raise RuntimeError("SlackIntegration.start needs the runtime it was built with")
         await self.identify()
         ready = asyncio.Event()
         self._hub_task = asyncio.create_task(self._follow_hub(ready), name="slack-hub")
@@ -114,8 +120,6 @@ class SlackIntegration:
         await self.mirror.catch_up()  # what happened while no instance was mirroring
         self.poster.start()
         if self.app_token:
-            from handoff.desk.slack.socket_mode import SocketTransport
-
             self.socket = SocketTransport(self)
             await self.socket.connect()
 
@@ -173,10 +177,10 @@ class SlackIntegration:
         return lock
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run work after the ack (rt.spawn when the runtime has it)."""
-        spawn = getattr(self.rt, "spawn", None)
-        if spawn is not None:
-            spawn(self._logged(coro))
+        """Run work after the ack: on the runtime (shutdown waits for it), or on our own tasks
+        for a bare client."""
+        if self.rt is not None:
+            self.rt.spawn(self._logged(coro))
             return
         task = asyncio.create_task(self._logged(coro))
         self._tasks.add(task)
@@ -203,9 +207,7 @@ class SlackIntegration:
     async def reply(self, ticket_id: int, agent: Agent, text: str, *, internal: bool = False,
                     attachments: list[dict[str, Any]] | None = None) -> Message:
         """An agent's Slack thread reply (or note) on a ticket, kept from being echoed back into Slack."""
-        from handoff.desk import operations
-
-        return await operations.reply(self.rt, ticket_id, agent, text, internal=internal,
+        return await transitions.reply(self.rt, ticket_id, agent, text, internal=internal,
                                       attachments=attachments, origin="slack")
 
     # -- HTTP transport ------------------------------------------------------------------

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from handoff import errors, transitions
 from handoff.desk.slack import agents, blocks, payloads
 from handoff.models import Agent, Conversation, Message
 from handoff.validation import id_from_text
@@ -48,8 +49,6 @@ def _id_of(value: Any) -> Any:
 async def _run(slack: SlackIntegration, where: Where, label: str, operation: Awaitable[Any],
                agent: Agent | None = None) -> Any:
     """Await a desk operation, turning its errors into an ephemeral message for the user."""
-    from handoff.desk import errors
-
     try:
         return await operation
     except errors.Conflict as conflict:
@@ -69,9 +68,7 @@ async def _run(slack: SlackIntegration, where: Where, label: str, operation: Awa
 # -- buttons ---------------------------------------------------------------------------
 async def take_over(slack: SlackIntegration, where: Where, agent: Agent, conversation_id: int, payload: dict) -> None:
     """Take a live bot conversation over; its ticket's thread appears in the channel."""
-    from handoff.desk import operations
-
-    ticket = await _run(slack, where, "take over", operations.takeover(slack.rt, conversation_id, agent), agent)
+    ticket = await _run(slack, where, "take over", transitions.takeover(slack.rt, conversation_id, agent), agent)
     if ticket is not None:
         await _tell(slack, where, f"You took over conversation #{conversation_id} as ticket #{ticket.id}. "
                                   "Reply in its thread to talk to the customer.")
@@ -79,23 +76,17 @@ async def take_over(slack: SlackIntegration, where: Where, agent: Agent, convers
 
 async def assign_to_me(slack: SlackIntegration, where: Where, agent: Agent, ticket_id: int, payload: dict) -> None:
     """Claim an unassigned ticket."""
-    from handoff.desk import operations
-
-    await _run(slack, where, "assign the ticket", operations.claim(slack.rt, ticket_id, agent), agent)
+    await _run(slack, where, "assign the ticket", transitions.claim(slack.rt, ticket_id, agent), agent)
 
 
 async def allow_ai(slack: SlackIntegration, where: Where, agent: Agent, ticket_id: int, payload: dict) -> None:
     """Hand the conversation back to the AI (closes the ticket)."""
-    from handoff.desk import operations
-
-    await _run(slack, where, "hand back to the AI", operations.allow_ai(slack.rt, ticket_id, agent))
+    await _run(slack, where, "hand back to the AI", transitions.allow_ai(slack.rt, ticket_id, agent))
 
 
 async def close(slack: SlackIntegration, where: Where, agent: Agent, ticket_id: int, payload: dict) -> None:
     """Close the ticket and end the conversation."""
-    from handoff.desk import operations
-
-    await _run(slack, where, "close the ticket", operations.close(slack.rt, ticket_id, agent))
+    await _run(slack, where, "close the ticket", transitions.close(slack.rt, ticket_id, agent))
 
 
 async def open_transfer(slack: SlackIntegration, where: Where, agent: Agent, ticket_id: int, payload: dict) -> None:
@@ -165,8 +156,6 @@ def transfer_values(payload: dict[str, Any]) -> tuple[int | None, int | None, st
 
 
 async def _transfer(slack: SlackIntegration, payload: dict[str, Any], ticket_id: int, to_agent_id: int, note: str) -> None:
-    from handoff.desk import operations
-
     user = str(payloads.dig(payload, "user", "id") or "")
     where = Where(user, slack.channel)
     agent = await agents.agent_for(slack.client, user)
@@ -174,7 +163,7 @@ async def _transfer(slack: SlackIntegration, payload: dict[str, Any], ticket_id:
         await _tell(slack, where, agents.UNKNOWN_USER_TEXT)
         return
     await _run(slack, where, "transfer the ticket",
-               operations.transfer(slack.rt, ticket_id, agent, to_agent_id, note))
+               transitions.transfer(slack.rt, ticket_id, agent, to_agent_id, note))
 
 
 # -- entry points ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
+from handoff import errors, transitions
 from handoff.desk.slack import agents, edits, files, payloads, threads
 from handoff.models import Conversation, ProcessedKey, Ticket
 
@@ -130,8 +131,6 @@ async def _on_thread_reply(slack: SlackIntegration, team: str, message: payloads
     attachments = await files.files_for_reply(slack, shared, agent, tell) if shared else []
     if not text.strip() and not attachments:
         return
-    from handoff.desk import errors
-
     try:
         sent = await slack.reply(ticket_id, agent, text, internal=internal, attachments=attachments)
     except errors.DeskError as error:
@@ -153,8 +152,6 @@ async def _channel_shows_files(slack: SlackIntegration, ticket_id: int) -> bool:
 async def _ticket_for_reply(slack: SlackIntegration, thread: threads.SlackThread, agent: Any, internal: bool,
                             tell: Callable[[str], Awaitable[None]]) -> int | None:
     """The open ticket a thread reply goes to; a reply on a conversation the bot owns takes it over."""
-    from handoff.desk import errors, operations
-
     ticket = await Ticket.get_or_none(id=thread.ticket_id)
     if ticket is None:
         await tell("This ticket no longer exists.")
@@ -174,7 +171,7 @@ async def _ticket_for_reply(slack: SlackIntegration, thread: threads.SlackThread
         await tell("The AI is handling this conversation; a note needs an open ticket. Nothing was saved.")
         return None
     try:
-        new_ticket = await operations.takeover(slack.rt, conversation.id, agent)
+        new_ticket = await transitions.takeover(slack.rt, conversation.id, agent)
     except errors.Conflict as conflict:
         await tell(f"{agents.mention(conflict.assignee)} took over this conversation first; nothing was sent.")
         return None

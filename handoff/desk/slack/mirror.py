@@ -24,11 +24,10 @@ from slack_sdk.errors import SlackApiError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from handoff.desk.serialize import message_json
 from handoff.desk.slack import blocks, threads
 from handoff.desk.slack.poster import Job
-from handoff.models import Message, ProcessedKey, Ticket
-from handoff.timeline import utcnow
+from handoff.events import message_json
+from handoff.models import Message, ProcessedKey, Ticket, utcnow
 
 if TYPE_CHECKING:
     from handoff.desk.slack import SlackIntegration

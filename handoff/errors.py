@@ -1,4 +1,4 @@
-"""Errors the desk operations raise; the REST API maps them to 404/409."""
+"""Errors the transitions (`handoff.transitions`) raise; `status` is the HTTP status the REST API answers."""
 
 from __future__ import annotations
 

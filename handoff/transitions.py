@@ -1,4 +1,5 @@
-"""The desk operations of the conversation state machine (DESIGN.md §2).
+"""The transitions of the conversation state machine (DESIGN.md §2): takeover, escalate, claim,
+transfer, allow-AI (handback), close, and an agent's reply or note.
 
 Every operation is one transaction; the state changes are compare-and-set updates on the
 conversation's state and version (or the ticket's open key), so of two racing agents
@@ -11,15 +12,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
-from handoff.bot.base import Turn
-from handoff.desk.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
-from handoff.desk.serialize import agent_json, ticket_json
-from handoff.models import Agent, Conversation, Message, Ticket
-from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, utcnow
+from handoff.bot.history import load_turns
+from handoff.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
+from handoff.events import EventKind, agent_json, ticket_json
+from handoff.models import Agent, Conversation, Message, Ticket, utcnow
+from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -86,8 +86,8 @@ async def _open_ticket(
     if not won:
         raise await _lost_race(conversation)
     metrics.TAKEOVERS.labels("takeover" if agent else "escalation").inc()
-    pending.add("ticket.created", ticket=await ticket_json(ticket))
-    pending.add("conversation.updated", conversation_id=conversation.id, state="human")
+    pending.add(EventKind.TICKET_CREATED, ticket=await ticket_json(ticket))
+    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state="human")
     await publish(rt, pending)
     rt.spawn(write_summary(rt, ticket.id), name=f"summary-{ticket.id}")
     return ticket
@@ -129,7 +129,7 @@ async def claim(rt: Runtime, ticket_id: int, agent: Agent) -> Ticket:
             raise InvalidState("the ticket is closed")
         raise Conflict(f"already assigned to {assignee.name}", ticket=ticket, assignee=assignee)
     ticket.update_from_dict(claimed)
-    pending.add("ticket.updated", ticket=await ticket_json(ticket))
+    pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))
     await publish(rt, pending)
     return ticket
 
@@ -156,7 +156,7 @@ async def transfer(rt: Runtime, ticket_id: int, agent: Agent, to_agent_id: int, 
         await add_event(pending, conversation, "transferred", ticket=ticket, agent=agent,
                         to_agent=agent_json(target), note=note)
         await add_notice(pending, conversation, "transferred", ticket=ticket, agent=target.name)
-    pending.add("ticket.updated", ticket=await ticket_json(ticket), transferred_to=agent_json(target),
+    pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket), transferred_to=agent_json(target),
                 note=note)
     await publish(rt, pending)
     return ticket
@@ -199,8 +199,8 @@ async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bo
         else:
             await add_event(pending, conversation, "closed", ticket=ticket, agent=agent)
             await add_notice(pending, conversation, "closed", ticket=ticket)
-    pending.add("ticket.updated", ticket=await ticket_json(ticket))
-    pending.add("conversation.updated", conversation_id=conversation.id, state=conversation.state)
+    pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))
+    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
     await publish(rt, pending)
     return ticket
 
@@ -242,7 +242,7 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
             await Ticket.filter(id=ticket.id).update(status="on_customer")
             ticket.status = "on_customer"
             await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=utcnow())
-    pending.add("ticket.updated", ticket=await ticket_json(ticket))
+    pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))
     await publish(rt, pending)
     return message
 
@@ -251,7 +251,7 @@ async def write_summary(rt: Runtime, ticket_id: int) -> None:
     """Ask the summarizer for the ticket's subject and summary (outside any transaction)."""
     ticket = await Ticket.get(id=ticket_id)
     conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
-    history = await recent_turns(conversation.id, SUMMARY_HISTORY)
+    history = await load_turns(conversation.id, SUMMARY_HISTORY)
     try:
         summary = await rt.summarizer.summarize(history, conversation.language or "en")
     except Exception:
@@ -261,30 +261,8 @@ async def write_summary(rt: Runtime, ticket_id: int) -> None:
                                              summary=summary.summary)
     await ticket.refresh_from_db()
     pending = Pending()
-    pending.add("ticket.summary", ticket=await ticket_json(ticket))
+    pending.add(EventKind.TICKET_SUMMARY, ticket=await ticket_json(ticket))
     await publish(rt, pending)
-
-
-async def recent_turns(conversation_id: int, limit: int) -> list[Turn]:
-    """The last `limit` visible customer/bot/agent messages, oldest first."""
-    rows = await _visible_turns(conversation_id, limit)
-    return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
-
-
-async def recent_turns_and_conversation(conversation_id: int, limit: int) -> tuple[Conversation | None, list[Turn]]:
-    """`recent_turns` and, read in the same statement, the conversation as it is now.
-
-    The conversation is None when it has no visible message yet (or does not exist).
-    """
-    rows = await _visible_turns(conversation_id, limit).select_related("conversation")
-    conversation = rows[0].conversation if rows else None
-    return conversation, [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
-
-
-def _visible_turns(conversation_id: int, limit: int) -> QuerySet[Message]:
-    return Message.filter(
-        conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent")
-    ).order_by("-id").limit(limit)
 
 
 async def _open_ticket_or_fail(ticket_id: int) -> Ticket:
@@ -307,18 +285,3 @@ def _clean(text: object, *, required: bool) -> str:
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
     return text
-
-
-async def publish(rt: Runtime, pending: Pending) -> None:
-    """Publish a committed operation's live events and wake the outbox."""
-    from handoff.desk.serialize import message_json
-
-    agent_ids = {m.agent_id for m in pending.messages if m.agent_id}  # type: ignore[attr-defined]
-    agents = {a.id: a for a in await Agent.filter(id__in=agent_ids)} if agent_ids else {}
-    for message in pending.messages:
-        rt.hub.publish("message.created", conversation_id=message.conversation_id,  # type: ignore[attr-defined]
-                       ticket_id=message.ticket_id, message=message_json(message, agents))  # type: ignore[attr-defined]
-    for kind, data in pending.events:
-        rt.hub.publish(kind, **data)
-    if pending.outbound and rt.outbox is not None:
-        rt.outbox.wake()

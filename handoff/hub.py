@@ -19,6 +19,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from handoff.events import EventKind
+
 log = logging.getLogger(__name__)
 
 REDIS_CHANNEL = "handoff:events"
@@ -53,7 +55,7 @@ class Subscription:
     async def __anext__(self) -> dict[str, Any]:
         if self.lagged:
             self.lagged = False
-            return {"kind": "stream.lagged"}
+            return {"kind": EventKind.STREAM_LAGGED}
         return await self.queue.get()
 
 
@@ -72,7 +74,7 @@ class Hub:
         """Connect to Redis (when configured) and start relaying other instances' events."""
         if not self._redis_url:
             return
-        import redis.asyncio as redis
+        import redis.asyncio as redis  # lazy on purpose: loaded only with HANDOFF_REDIS_URL
 
         self._redis = redis.from_url(self._redis_url)
         pubsub = self._redis.pubsub()

@@ -1,0 +1,114 @@
+"""The live events the core publishes after a commit: their kind names and the JSON payloads
+they carry (DESIGN.md §6).
+
+Subscribers of the hub (the desk's stream, Slack's mirror, the widget) receive dicts
+`{"kind": EventKind..., **data}`. The same JSON shapes of a message, a ticket, an agent and a
+timeline event are what the desk's REST API answers with.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from handoff.models import Agent, Event, Message, Ticket
+
+
+class EventKind(StrEnum):
+    """The kinds of live events; each member's value is the `kind` subscribers see."""
+
+    MESSAGE_CREATED = "message.created"  # conversation_id, ticket_id, message (message_json)
+    MESSAGE_UPDATED = "message.updated"  # conversation_id, message_id, delivery_status, delivery_error[, message]
+    TICKET_CREATED = "ticket.created"  # ticket (ticket_json)
+    TICKET_UPDATED = "ticket.updated"  # ticket[, transferred_to, note]
+    TICKET_SUMMARY = "ticket.summary"  # ticket, with its new subject and summary
+    CONVERSATION_UPDATED = "conversation.updated"  # conversation_id[, state, contact_name]
+    TIMELINE_EVENT = "timeline.event"  # conversation_id, ticket_id, event {kind, data, agent_id}
+    TYPING = "typing"  # conversation_id, channel, who ("customer" | "agent"), typing
+    STREAM_READY = "stream.ready"  # the desk's WebSocket is subscribed: agent
+    STREAM_LAGGED = "stream.lagged"  # the subscriber was too slow and missed events
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of a timestamp, or None."""
+    return value.isoformat() if value else None
+
+
+def agent_json(agent: Agent | None) -> dict[str, Any] | None:
+    """An agent as the API shows it (never its token or password hash)."""
+    if agent is None:
+        return None
+    return {"id": agent.id, "name": agent.name, "email": agent.email}
+
+
+async def load_agent(agent_id: int | None) -> Agent | None:
+    """The agent with this id, or None (no id, or no such agent)."""
+    return await Agent.get_or_none(id=agent_id) if agent_id else None
+
+
+async def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    """A ticket: id, conversation_id, kind, channel, status, assignee, subject, summary, ..."""
+    return ticket_row(ticket, await load_agent(ticket.assignee_id))  # type: ignore[attr-defined]
+
+
+def ticket_row(ticket: Ticket, assignee: Agent | None) -> dict[str, Any]:
+    """A ticket as ticket_json shows it, from an assignee already loaded (no query)."""
+    return {
+        "id": ticket.id,
+        "conversation_id": ticket.conversation_id,  # type: ignore[attr-defined]
+        "kind": ticket.kind,
+        "channel": ticket.channel,
+        "status": ticket.status,
+        "assignee": agent_json(assignee),
+        "subject": ticket.subject,
+        "summary": ticket.summary,
+        "language": ticket.language,
+        "reason": ticket.reason,
+        "created_at": iso(ticket.created_at),
+        "closed_at": iso(ticket.closed_at),
+    }
+
+
+def message_json(message: Message, agents: dict[int, Agent] | None = None) -> dict[str, Any]:
+    """A timeline message: customer, bot, agent, notice, note or separator.
+
+    `origin` names where a person wrote it outside the desk ("slack", "instagram_app": the
+    provider's own app). A message the customer unsent has `deleted: true` and empty `text` and `attachments`; an
+    edited one has `edited_at` and its earlier texts in `revisions` (`[{"text", "replaced_at"}]`,
+    oldest first).
+    """
+    agent_id = message.agent_id  # type: ignore[attr-defined]
+    agent = (agents or {}).get(agent_id) if agent_id else None
+    deleted = message.deleted_at is not None
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,  # type: ignore[attr-defined]
+        "ticket_id": message.ticket_id,  # type: ignore[attr-defined]
+        "direction": message.direction,
+        "author": message.author_kind,
+        "agent": agent_json(agent) if agent else ({"id": agent_id} if agent_id else None),
+        "text": "" if deleted else message.text,
+        "private": message.private,
+        "notice": message.notice,
+        "attachments": [] if deleted else message.attachments,
+        "deleted": deleted,
+        "edited_at": iso(message.edited_at),
+        "revisions": [] if deleted else message.revisions or [],
+        "delivery_status": message.delivery_status,
+        "delivery_error": message.delivery_error,
+        "origin": message.origin,
+        "created_at": iso(message.created_at),
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """A timeline event (takeover, transfer, handback, delivery failure...)."""
+    return {
+        "id": event.id,
+        "kind": event.kind,
+        "ticket_id": event.ticket_id,  # type: ignore[attr-defined]
+        "agent_id": event.agent_id,  # type: ignore[attr-defined]
+        "data": event.data,
+        "created_at": iso(event.created_at),
+    }
