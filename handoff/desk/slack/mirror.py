@@ -10,11 +10,19 @@ in order, then marked. A live event only asks for a sync, so a lost event (a lag
 subscriber, a restart between commit and enqueue, another instance's event) is repaired by the
 next sync, and two syncs never post a message twice. Replies that agents wrote in Slack
 (`Message.origin == "slack"`) are marked without being posted back.
+
+A sync also brings posted messages up to date: each post's (channel, ts) is recorded with the
+version of the message it shows (`threads.MirroredPost`), and a message the customer edited or
+unsent since (`handoff.changes`) has its post replaced with chat.update — the unsend notice, with no
+trace of the text or files (Meta's platform policy asks apps to honour deletions), or the new text
+marked "(edited)". The `message.updated` event of such a change asks for a sync of its ticket;
+a sync reads the current rows, so a message changed before it was posted is posted as it is now.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from datetime import timedelta
@@ -41,6 +49,9 @@ CATCH_UP_HOURS = 24
 # chat.postMessage errors about the message itself (https://api.slack.com/methods/chat.postMessage#errors).
 MESSAGE_ERRORS = {"msg_too_long", "msg_blocks_too_long", "no_text", "invalid_blocks", "invalid_attachments",
                   "too_many_attachments"}
+# chat.update errors that no retry can overcome for this post (https://api.slack.com/methods/chat.update#errors):
+# a post someone deleted in Slack shows nothing any more, which honours an unsend as well.
+UPDATE_ERRORS = MESSAGE_ERRORS | {"message_not_found", "cant_update_message", "edit_window_closed"}
 
 
 class Mirror:
@@ -67,6 +78,8 @@ class Mirror:
             ticket_id = event.get("ticket_id") or message.get("ticket_id")
             if ticket_id is not None:
                 await self.request_sync(int(ticket_id))
+        elif kind == "message.updated" and ("deleted" in event or "edited_at" in event):
+            await self.on_change(event.get("message_id"))
         elif kind == "stream.lagged":
             await self.catch_up()
 
@@ -81,6 +94,15 @@ class Mirror:
         """Queue a sync of the ticket's thread."""
         await self.slack.poster.enqueue({"op": "sync", "ticket_id": ticket_id, "channel": self.slack.channel},
                                         key=f"sync:{ticket_id}:{uuid.uuid4().hex}")
+
+    async def on_change(self, message_id: Any) -> None:
+        """Queue a sync of the thread that shows a message the customer edited or unsent (the
+        event carries no ticket: the row says which)."""
+        if not isinstance(message_id, int):
+            return
+        ticket_ids = await Message.filter(id=message_id, ticket_id__isnull=False).values_list("ticket_id", flat=True)
+        for ticket_id in ticket_ids:
+            await self.request_sync(int(ticket_id))
 
     async def catch_up(self) -> int:
         """After a restart or lost events: sync and refresh every thread of a ticket that is open or
@@ -168,7 +190,7 @@ class Mirror:
                 continue
             who = blocks.escape(card.customer) if row.direction == "incoming" else (
                 "AI" if row.author_kind == "bot" else "Agent")
-            lines.append(f"*{who}*: {blocks.escape(row.text)}")
+            lines.append(f"*{who}*: {blocks.shown_text(message_json(row))}")
         return "*Conversation so far*\n" + "\n".join(lines) if lines else ""
 
     async def _update(self, job: Job) -> None:
@@ -198,30 +220,68 @@ class Mirror:
         rows = await Message.filter(ticket_id=ticket_id).order_by("id").prefetch_related("agent")
         keys = [str(row.id) for row in rows]
         done = set(await ProcessedKey.filter(scope=MIRRORED_SCOPE, key__in=keys).values_list("key", flat=True))
+        posts = await threads.mirrored_posts([row.id for row in rows])
         for row in rows:
+            post = posts.get(row.id)
+            if post is not None and (row.edited_at or row.deleted_at):
+                await self._refresh(post, row, card)
             if str(row.id) in done:
                 continue
-            line = None if row.origin == "slack" else blocks.thread_line(_line_json(row), card.customer)
-            if line:
-                await self.slack.poster.pace(thread.channel)
-                try:
-                    await self.slack.client.chat_postMessage(
-                        channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
-                    )
-                except SlackApiError as error:
-                    # Slack refusing this one message must not hold back the rest of the thread;
-                    # anything else (rate limit, auth, channel) fails the sync, which is retried.
-                    if error.response.get("error") not in MESSAGE_ERRORS:
-                        raise
-                    log.warning("slack refused message %s of ticket %s (%s); skipped",
-                                row.id, ticket_id, error.response.get("error"))
+            if post is None:  # a recorded post whose mark was lost to a crash is not posted again
+                await self._post(thread, row, card)
             with contextlib.suppress(IntegrityError):  # another sync marked it meanwhile
                 await ProcessedKey.create(scope=MIRRORED_SCOPE, key=str(row.id))
+
+    async def _post(self, thread: threads.SlackThread, row: Message, card: blocks.TicketCard) -> None:
+        """Post one timeline message into the ticket's thread and record its post."""
+        message = _line_json(row)
+        line = None if row.origin == "slack" else blocks.thread_line(message, card.customer)
+        if not line:
+            return
+        await self.slack.poster.pace(thread.channel)
+        try:
+            response = await self.slack.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
+            )
+        except SlackApiError as error:
+            # Slack refusing this one message must not hold back the rest of the thread;
+            # anything else (rate limit, auth, channel) fails the sync, which is retried.
+            if error.response.get("error") not in MESSAGE_ERRORS:
+                raise
+            log.warning("slack refused message %s of ticket %s (%s); skipped",
+                        row.id, card.ticket_id, error.response.get("error"))
+            return
+        await threads.remember_mirrored(threads.MirroredPost(
+            row.id, str(response["channel"]), str(response["ts"]), _version(message)))
+
+    async def _refresh(self, post: threads.MirroredPost, row: Message, card: blocks.TicketCard) -> None:
+        """Make a posted message's thread post show the message as it is now (chat.update)."""
+        message = _line_json(row)
+        version = _version(message)
+        line = blocks.thread_line(message, card.customer)
+        if post.shown == version or not line:
+            return
+        await self.slack.poster.pace(post.channel)
+        try:
+            # Empty blocks and attachments: chat.update keeps those of the post otherwise, and
+            # Slack's unfurl of a file link is one of them (https://api.slack.com/methods/chat.update).
+            await self.slack.client.chat_update(channel=post.channel, ts=post.ts, text=line, blocks=[], attachments=[])
+        except SlackApiError as error:
+            if error.response.get("error") not in UPDATE_ERRORS:
+                raise  # retried with the sync
+            log.warning("slack refused to update the post of message %s (%s); left as it is",
+                        row.id, error.response.get("error"))
+        await threads.remember_mirrored(dataclasses.replace(post, shown=version))
 
 
 def _line_json(row: Message) -> dict[str, Any]:
     """What `blocks.thread_line` reads of a stored message (with its agent's name)."""
     return message_json(row, {row.agent.id: row.agent} if row.agent else None)
+
+
+def _version(message: dict[str, Any]) -> str:
+    """Which version of a message (`message_json` shape) a post shows: see `threads.MirroredPost`."""
+    return "deleted" if message.get("deleted") else str(message.get("edited_at") or "")
 
 
 def _ticket_id(event: dict[str, Any]) -> int | None:
