@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,16 +26,12 @@ from tests.conftest import settle
 from tests.desk.test_slack import CHANNEL, Desk, agents
 from tests.fakes.graph_api import FakeGraph
 from tests.fakes.slack_api import FakeSlack
+from tests.test_changes import CHANNELS, MESSENGER_MID, SECRET, TOKEN, VERIFY, fixture
 
 desk, fake = test_slack.desk, test_slack.fake  # the fixtures of the Slack end-to-end tests
 
-WEBHOOKS = Path(__file__).resolve().parents[2] / "webhooks"
-SECRET = "test-app-secret"
-VERIFY = "test-verify-token"
-TOKEN = "test-token"
 SUNDAY = "Hello, is the store open on Sunday?"  # webhooks/messenger/message__text.json
 SATURDAY = "Hello, is the store open on Saturday?"  # webhooks/messenger/message_edit__text.json
-MID = "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"
 DELETED_LINE = "_This message was deleted by the customer_"
 
 
@@ -54,38 +49,41 @@ def settings(settings: Settings, graph: FakeGraph) -> Settings:
                                meta_graph_base=graph.url + "/v21.0")
 
 
-def webhook(channel: str, name: str, *replacements: tuple[str, str]) -> bytes:
-    body = (WEBHOOKS / channel / f"{name}.json").read_text(encoding="utf-8")
-    for old, new in replacements:
-        assert old in body
-        body = body.replace(old, new)
-    return body.encode()
-
-
 async def meta(desk: Desk, channel: str, body: bytes) -> None:
     """POST a webhook signed as Meta signs it; Meta is answered 200."""
-    from handoff.channels.instagram import InstagramChannel
-    from handoff.channels.messenger import MessengerChannel
-
-    kind = {"messenger": MessengerChannel, "instagram": InstagramChannel}[channel]
-    signer = kind(app_secret=SECRET, verify_token=VERIFY, token=TOKEN, graph_base="")
+    signer = CHANNELS[channel](app_secret=SECRET, verify_token=VERIFY, token=TOKEN, graph_base="")
     response = await desk.client.post(f"/webhooks/{channel}", data=body, headers=signer.sign(body))
     assert response.status == 200, await response.text()
 
 
-async def messenger_ticket(desk: Desk) -> tuple[Ticket, threads.SlackThread]:
-    """A Messenger customer says hello, Alice takes the conversation over in Slack."""
+async def taken_over(desk: Desk, channel: str, first: bytes) -> threads.SlackThread:
+    """A customer writes `first` on `channel`, Alice takes the conversation over in Slack: its thread."""
     await agents()
-    await meta(desk, "messenger", webhook("messenger", "message__text", (MID, "m_first0001"),
-                                          (SUNDAY, "Hi, I need help with an order")))
+    await meta(desk, channel, first)
     await desk.settle()
-    conversation = await Conversation.get(channel="messenger")
+    conversation = await Conversation.get(channel=channel)
     await desk.button(blocks.TAKE_OVER, conversation.id)
     await desk.settle()
-    ticket = await Ticket.get(conversation_id=conversation.id)
-    thread = await threads.by_ticket(ticket.id)
+    thread = await threads.by_ticket((await Ticket.get(conversation_id=conversation.id)).id)
     assert thread is not None
-    return ticket, thread
+    return thread
+
+
+async def messenger_thread(desk: Desk) -> threads.SlackThread:
+    """A Messenger customer's ticket, taken over after a first hello."""
+    return await taken_over(desk, "messenger", fixture("messenger", "message__text", (MESSENGER_MID, "m_first0001"),
+                                                       (SUNDAY, "Hi, I need help with an order")))
+
+
+async def mirrored(desk: Desk) -> tuple[threads.SlackThread, dict[str, Any], str]:
+    """The thread, the post of the customer's question about Sunday in it, and the post's "*Name*" prefix."""
+    thread = await messenger_thread(desk)
+    await meta(desk, "messenger", fixture("messenger", "message__text"))
+    await desk.settle()
+    [post] = posts_of(desk.fake, thread, SUNDAY)
+    customer = post["text"].split(":")[0]
+    assert post["text"] == f"{customer}: {SUNDAY}"
+    return thread, post, customer
 
 
 async def queued(desk: Desk, ops: list[str]) -> None:
@@ -115,15 +113,10 @@ def carrying(fake: FakeSlack, since: int, *parts: str) -> list[Any]:
 
 
 async def test_an_unsent_message_is_erased_from_its_thread_post(desk: Desk) -> None:
-    ticket, thread = await messenger_ticket(desk)
-    await meta(desk, "messenger", webhook("messenger", "message__text"))
-    await desk.settle()
-    [post] = posts_of(desk.fake, thread, SUNDAY)
-    customer = post["text"].split(":")[0]
-    assert post["text"] == f"{customer}: {SUNDAY}"
+    thread, post, customer = await mirrored(desk)
     before = len(desk.fake.calls)
 
-    await meta(desk, "messenger", webhook("messenger", "message__deleted"))
+    await meta(desk, "messenger", fixture("messenger", "message__deleted"))
     await desk.settle()
     [update] = [c for c in desk.fake.of("chat.update") if c.args["ts"] == post["ts"]]
     assert update.args["text"] == f"{customer}: {DELETED_LINE}"
@@ -131,13 +124,14 @@ async def test_an_unsent_message_is_erased_from_its_thread_post(desk: Desk) -> N
     assert desk.fake.messages[(CHANNEL, post["ts"])]["text"] == f"{customer}: {DELETED_LINE}"
     assert carrying(desk.fake, before, "Sunday") == []
 
-    message = await Message.get(provider_id=MID)
+    message = await Message.get(provider_id=MESSENGER_MID)
     record = await KeyValue.get(scope=threads.MIRRORED_SCOPE, key=str(message.id))
     assert record.value == {"channel": CHANNEL, "ts": post["ts"], "shown": "deleted"}
 
     # later syncs and a catch-up neither update the post again nor post the message anew
-    await meta(desk, "messenger", webhook("messenger", "message__deleted"))  # Meta's retry
-    await meta(desk, "messenger", webhook("messenger", "message__text", (MID, "m_after0001"), (SUNDAY, "Still there?")))
+    await meta(desk, "messenger", fixture("messenger", "message__deleted"))  # Meta's retry
+    await meta(desk, "messenger", fixture("messenger", "message__text", (MESSENGER_MID, "m_after0001"),
+                                          (SUNDAY, "Still there?")))
     await desk.slack.mirror.catch_up()
     await desk.settle()
     assert len([c for c in desk.fake.of("chat.update") if c.args["ts"] == post["ts"]]) == 1
@@ -147,26 +141,22 @@ async def test_an_unsent_message_is_erased_from_its_thread_post(desk: Desk) -> N
 
 
 async def test_an_edited_message_shows_its_new_text_then_an_unsend_erases_every_version(desk: Desk) -> None:
-    ticket, thread = await messenger_ticket(desk)
-    await meta(desk, "messenger", webhook("messenger", "message__text"))
-    await desk.settle()
-    [post] = posts_of(desk.fake, thread, SUNDAY)
-    customer = post["text"].split(":")[0]
+    thread, post, customer = await mirrored(desk)
 
-    await meta(desk, "messenger", webhook("messenger", "message_edit__text"))
+    await meta(desk, "messenger", fixture("messenger", "message_edit__text"))
     await desk.settle()
     [update] = [c for c in desk.fake.of("chat.update") if c.args["ts"] == post["ts"]]
     assert update.args["text"] == f"{customer}: {SATURDAY} _(edited)_"
     assert desk.fake.messages[(CHANNEL, post["ts"])]["text"] == f"{customer}: {SATURDAY} _(edited)_"
 
     # a second edit (Meta allows several) moves the post on again
-    await meta(desk, "messenger", webhook("messenger", "message_edit__text", (SATURDAY, "Open on Monday?"),
+    await meta(desk, "messenger", fixture("messenger", "message_edit__text", (SATURDAY, "Open on Monday?"),
                                           ('"num_edit": 1', '"num_edit": 2')))
     await desk.settle()
     assert desk.fake.messages[(CHANNEL, post["ts"])]["text"] == f"{customer}: Open on Monday? _(edited)_"
 
     before = len(desk.fake.calls)
-    await meta(desk, "messenger", webhook("messenger", "message__deleted"))
+    await meta(desk, "messenger", fixture("messenger", "message__deleted"))
     await desk.settle()
     assert desk.fake.messages[(CHANNEL, post["ts"])]["text"] == f"{customer}: {DELETED_LINE}"
     assert carrying(desk.fake, before, "Sunday", "Saturday", "Monday") == []
@@ -174,21 +164,14 @@ async def test_an_edited_message_shows_its_new_text_then_an_unsend_erases_every_
 
 
 async def test_an_unsent_image_leaves_no_link_in_slack(desk: Desk) -> None:
-    await agents()
-    await meta(desk, "instagram", webhook("instagram", "message__text"))
-    await desk.settle()
-    conversation = await Conversation.get(channel="instagram")
-    await desk.button(blocks.TAKE_OVER, conversation.id)
-    await desk.settle()
-    thread = await threads.by_ticket((await Ticket.get(conversation_id=conversation.id)).id)
-    assert thread is not None
+    thread = await taken_over(desk, "instagram", fixture("instagram", "message__text"))
     mid = "aWdfZAG1faXRlbTox_del0001"  # the message webhooks/instagram/message__deleted.json unsends
-    await meta(desk, "instagram", webhook("instagram", "message__image", ("aWdfZAG1faXRlbTox_image0001", mid)))
+    await meta(desk, "instagram", fixture("instagram", "message__image", ("aWdfZAG1faXRlbTox_image0001", mid)))
     await desk.settle()
     [post] = posts_of(desk.fake, thread, "asset_id=1790")
     before = len(desk.fake.calls)
 
-    await meta(desk, "instagram", webhook("instagram", "message__deleted"))
+    await meta(desk, "instagram", fixture("instagram", "message__deleted"))
     await desk.settle()
     assert desk.fake.messages[(CHANNEL, post["ts"])]["text"].endswith(f": {DELETED_LINE}")
     assert carrying(desk.fake, before, "asset_id", "lookaside") == []
@@ -197,11 +180,11 @@ async def test_an_unsent_image_leaves_no_link_in_slack(desk: Desk) -> None:
 async def test_a_message_unsent_before_it_was_mirrored_is_never_posted_with_its_text(desk: Desk) -> None:
     """The poster is stopped (as by a restart) while the message arrives and is unsent: the sync
     that runs afterwards reads the message as it is now."""
-    ticket, thread = await messenger_ticket(desk)
+    thread = await messenger_thread(desk)
     before = len(desk.fake.calls)
     await desk.slack.poster.close()
-    await meta(desk, "messenger", webhook("messenger", "message__text"))
-    await meta(desk, "messenger", webhook("messenger", "message__deleted"))
+    await meta(desk, "messenger", fixture("messenger", "message__text"))
+    await meta(desk, "messenger", fixture("messenger", "message__deleted"))
     await queued(desk, ["sync", "sync"])  # the sync jobs wait, stored
     assert carrying(desk.fake, before, "Sunday") == []
 
@@ -214,13 +197,10 @@ async def test_a_message_unsent_before_it_was_mirrored_is_never_posted_with_its_
 
 
 async def test_an_update_waiting_at_a_restart_is_made_once_by_the_next_process(desk: Desk) -> None:
-    ticket, thread = await messenger_ticket(desk)
-    await meta(desk, "messenger", webhook("messenger", "message__text"))
-    await desk.settle()
-    [post] = posts_of(desk.fake, thread, SUNDAY)
+    thread, post, _ = await mirrored(desk)
 
     await desk.slack.poster.close()  # the process stops right after the unsend is stored
-    await meta(desk, "messenger", webhook("messenger", "message__deleted"))
+    await meta(desk, "messenger", fixture("messenger", "message__deleted"))
     await queued(desk, ["sync"])
     assert [c for c in desk.fake.of("chat.update") if c.args["ts"] == post["ts"]] == []
 
@@ -235,17 +215,14 @@ async def test_an_update_waiting_at_a_restart_is_made_once_by_the_next_process(d
 
 
 async def test_an_unsend_whose_event_was_lost_is_honoured_by_the_catch_up(desk: Desk, monkeypatch: Any) -> None:
-    ticket, thread = await messenger_ticket(desk)
-    await meta(desk, "messenger", webhook("messenger", "message__text"))
-    await desk.settle()
-    [post] = posts_of(desk.fake, thread, SUNDAY)
+    thread, post, _ = await mirrored(desk)
     on_event = desk.slack.mirror.on_event
 
     async def deaf(event: dict) -> None:  # the process stopped between the commit and the live event
         return None
 
     monkeypatch.setattr(desk.slack.mirror, "on_event", deaf)
-    await meta(desk, "messenger", webhook("messenger", "message__deleted"))
+    await meta(desk, "messenger", fixture("messenger", "message__deleted"))
     await desk.settle()
     assert desk.fake.messages[(CHANNEL, post["ts"])]["text"].endswith(SUNDAY)
 
@@ -258,16 +235,14 @@ async def test_an_unsend_whose_event_was_lost_is_honoured_by_the_catch_up(desk: 
 async def test_a_post_deleted_in_slack_does_not_hold_the_thread_back(desk: Desk) -> None:
     """Someone deleted the mirrored post in Slack: chat.update answers message_not_found, the
     change is recorded as done and the thread goes on."""
-    ticket, thread = await messenger_ticket(desk)
-    await meta(desk, "messenger", webhook("messenger", "message__text"))
-    await desk.settle()
-    [post] = posts_of(desk.fake, thread, SUNDAY)
+    thread, post, _ = await mirrored(desk)
     del desk.fake.messages[(CHANNEL, post["ts"])]
-    await meta(desk, "messenger", webhook("messenger", "message__deleted"))
-    await meta(desk, "messenger", webhook("messenger", "message__text", (MID, "m_after0001"), (SUNDAY, "Anyone?")))
+    await meta(desk, "messenger", fixture("messenger", "message__deleted"))
+    await meta(desk, "messenger", fixture("messenger", "message__text", (MESSENGER_MID, "m_after0001"),
+                                          (SUNDAY, "Anyone?")))
     await desk.settle()
     assert len(posts_of(desk.fake, thread, "Anyone?")) == 1
-    message = await Message.get(provider_id=MID)
+    message = await Message.get(provider_id=MESSENGER_MID)
     assert (await KeyValue.get(scope=threads.MIRRORED_SCOPE, key=str(message.id))).value["shown"] == "deleted"
     await desk.slack.mirror.catch_up()
     await desk.settle()

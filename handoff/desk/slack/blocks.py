@@ -3,7 +3,8 @@
 Follows https://api.slack.com/reference/block-kit: a ticket's root message (subject, AI
 summary, customer, channel, status, assignee and the action buttons), the lines posted into
 a ticket's thread (a message the customer unsent reads as such, with no trace of its text or
-files; an edited one shows its new text marked "(edited)"), the Transfer modal and the `/handoff` list of live bot conversations.
+files; an edited one shows its new text marked "(edited)"), the Transfer modal and the
+`/handoff` list of live bot conversations.
 Action ids are the contract with `actions.py`; button values carry the ticket or
 conversation id.
 """
