@@ -249,6 +249,31 @@ async def test_a_post_deleted_in_slack_does_not_hold_the_thread_back(desk: Desk)
     assert len([c for c in desk.fake.of("chat.update") if c.args["ts"] == post["ts"]]) == 1
 
 
+async def test_a_message_from_before_the_ticket_is_erased_from_the_conversation_so_far(desk: Desk) -> None:
+    thread = await messenger_thread(desk)  # its first message, "Hi, I need help with an order", came before the ticket
+    [history] = posts_of(desk.fake, thread, "*Conversation so far*")
+    customer = history["text"].splitlines()[1].split(":")[0]
+    assert f"{customer}: Hi, I need help with an order" in history["text"].splitlines()
+    bot_lines = [line for line in history["text"].splitlines() if line.startswith("*AI*: ")]  # the bot's own words
+
+    await meta(desk, "messenger", fixture("messenger", "message_edit__text", (MESSENGER_MID, "m_first0001"),
+                                          (SATURDAY, "Hi, I need help with a return")))
+    await desk.settle()
+    assert desk.fake.messages[(CHANNEL, history["ts"])]["text"].splitlines() == [
+        "*Conversation so far*", f"{customer}: Hi, I need help with a return _(edited)_", *bot_lines]
+    before = len(desk.fake.calls)
+
+    await meta(desk, "messenger", fixture("messenger", "message__deleted", (MESSENGER_MID, "m_first0001")))
+    await desk.settle()
+    assert desk.fake.messages[(CHANNEL, history["ts"])]["text"].splitlines() == [
+        "*Conversation so far*", f"{customer}: {DELETED_LINE}", *bot_lines]
+    assert len([c for c in desk.fake.of("chat.update") if c.args["ts"] == history["ts"]]) == 2
+    assert carrying(desk.fake, before, "help with a return") == []
+    await desk.slack.mirror.catch_up()
+    await desk.settle()
+    assert len([c for c in desk.fake.of("chat.update") if c.args["ts"] == history["ts"]]) == 2
+
+
 def test_thread_lines_of_changed_messages() -> None:
     deleted = {"direction": "incoming", "text": "", "attachments": [{"url": "https://cdn.example/a.png"}],
                "deleted": True, "edited_at": None}

@@ -15,8 +15,10 @@ A sync also brings posted messages up to date: each post's (channel, ts) is reco
 version of the message it shows (`threads.MirroredPost`), and a message the customer edited or
 unsent since (`handoff.changes`) has its post replaced with chat.update — the unsend notice, with no
 trace of the text or files (Meta's platform policy asks apps to honour deletions), or the new text
-marked "(edited)". The `message.updated` event of such a change asks for a sync of its ticket;
-a sync reads the current rows, so a message changed before it was posted is posted as it is now.
+marked "(edited)". The ticket's "Conversation so far" post (the messages from before the ticket)
+is brought up to date the same way. The `message.updated` event of such a change asks for a sync
+of the ticket that shows the message; a sync reads the current rows, so a message changed before
+it was posted is posted as it is now, and a change whose event was lost is caught up with.
 """
 
 from __future__ import annotations
@@ -100,9 +102,16 @@ class Mirror:
         event carries no ticket: the row says which)."""
         if not isinstance(message_id, int):
             return
-        ticket_ids = await Message.filter(id=message_id, ticket_id__isnull=False).values_list("ticket_id", flat=True)
-        for ticket_id in ticket_ids:
-            await self.request_sync(int(ticket_id))
+        row = await Message.get_or_none(id=message_id).values("ticket_id", "conversation_id")
+        if row is None:
+            return
+        if row["ticket_id"] is not None:
+            await self.request_sync(int(row["ticket_id"]))
+            return
+        # a message from before any ticket shows in the "Conversation so far" of the tickets after it
+        tickets = await Ticket.filter(conversation_id=row["conversation_id"]).values_list("id", flat=True)
+        for ticket_id in await threads.histories_showing([int(i) for i in tickets], message_id):
+            await self.request_sync(ticket_id)
 
     async def catch_up(self) -> int:
         """After a restart or lost events: sync and refresh every thread of a ticket that is open or
@@ -173,25 +182,46 @@ class Mirror:
         )
         await threads.remember(thread)
         await threads.remember_root(ticket_id, threads.root_digest(text, root_blocks))
-        history = await self._history(card)
-        if history:
+        rows = await self._history_rows(card)
+        if rows:
             await self.slack.poster.pace(self.slack.channel)
-            await self.slack.client.chat_postMessage(
-                channel=thread.channel, thread_ts=thread.ts, text=history, unfurl_links=False
+            response = await self.slack.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.ts, text=_history_text(rows, card), unfurl_links=False
             )
+            await threads.remember_history(ticket_id, threads.HistoryPost(
+                str(response["channel"]), str(response["ts"]), {row.id: _version(message_json(row)) for row in rows}))
         return thread
 
-    async def _history(self, card: blocks.TicketCard) -> str:
+    async def _history_rows(self, card: blocks.TicketCard) -> list[Message]:
+        """The conversation's last messages before the ticket, as its "Conversation so far" shows them."""
         rows = await Message.filter(conversation_id=card.conversation_id, ticket_id__isnull=True,
                                     private=False).order_by("-id").limit(HISTORY_TURNS)
-        lines = []
-        for row in reversed(rows):
-            if row.direction == "activity" or row.notice:
-                continue
-            who = blocks.escape(card.customer) if row.direction == "incoming" else (
-                "AI" if row.author_kind == "bot" else "Agent")
-            lines.append(f"*{who}*: {blocks.shown_text(message_json(row))}")
-        return "*Conversation so far*\n" + "\n".join(lines) if lines else ""
+        return [row for row in reversed(rows) if row.direction != "activity" and not row.notice]
+
+    async def _refresh_history(self, ticket_id: int, card: blocks.TicketCard) -> None:
+        """Make the ticket's "Conversation so far" post show its messages as they are now, when the
+        customer edited or unsent one of them since it was posted (chat.update)."""
+        post = await threads.history_post(ticket_id)
+        if post is None:
+            return
+        changed = await Message.filter(Q(edited_at__isnull=False) | Q(deleted_at__isnull=False),
+                                       id__in=list(post.shown)).values_list("id", flat=True)
+        if not changed:
+            return
+        rows = await Message.filter(id__in=list(post.shown)).order_by("id")
+        shown = {row.id: _version(message_json(row)) for row in rows}
+        if shown == {i: v for i, v in post.shown.items() if i in shown}:
+            return
+        await self.slack.poster.pace(post.channel)
+        try:
+            await self.slack.client.chat_update(channel=post.channel, ts=post.ts, text=_history_text(rows, card),
+                                                blocks=[], attachments=[])
+        except SlackApiError as error:
+            if error.response.get("error") not in UPDATE_ERRORS:
+                raise  # retried with the sync
+            log.warning("slack refused to update the history of ticket %s (%s); left as it is",
+                        ticket_id, error.response.get("error"))
+        await threads.remember_history(ticket_id, dataclasses.replace(post, shown=shown))
 
     async def _update(self, job: Job) -> None:
         ticket_id = int(job["ticket_id"])
@@ -217,6 +247,7 @@ class Mirror:
         thread = await self.ensure_root(ticket_id, card) if card is not None else None
         if thread is None or card is None:
             return
+        await self._refresh_history(ticket_id, card)
         rows = await Message.filter(ticket_id=ticket_id).order_by("id").prefetch_related("agent")
         keys = [str(row.id) for row in rows]
         done = set(await ProcessedKey.filter(scope=MIRRORED_SCOPE, key__in=keys).values_list("key", flat=True))
@@ -277,6 +308,16 @@ class Mirror:
 def _line_json(row: Message) -> dict[str, Any]:
     """What `blocks.thread_line` reads of a stored message (with its agent's name)."""
     return message_json(row, {row.agent.id: row.agent} if row.agent else None)
+
+
+def _history_text(rows: list[Message], card: blocks.TicketCard) -> str:
+    """The "Conversation so far" post: who said what, one line each."""
+    lines = []
+    for row in rows:
+        who = blocks.escape(card.customer) if row.direction == "incoming" else (
+            "AI" if row.author_kind == "bot" else "Agent")
+        lines.append(f"*{who}*: {blocks.shown_text(message_json(row))}")
+    return "*Conversation so far*\n" + "\n".join(lines)
 
 
 def _version(message: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ TICKET_SCOPE = "slack.ticket"
 ROOT_SCOPE = "slack.root"
 RELAYED_SCOPE = "slack.relayed"
 MIRRORED_SCOPE = "slack.mirrored"
+HISTORY_SCOPE = "slack.history"
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,39 @@ async def mirrored_posts(message_ids: list[int]) -> dict[int, MirroredPost]:
     rows = await KeyValue.filter(scope=MIRRORED_SCOPE, key__in=[str(i) for i in message_ids])
     return {int(row.key): MirroredPost(int(row.key), str(row.value["channel"]), str(row.value["ts"]),
                                        str(row.value.get("shown") or "")) for row in rows}
+
+
+@dataclass(frozen=True)
+class HistoryPost:
+    """A ticket's "Conversation so far" post: where it is, and the version of each message it shows
+    (by message id, as in `MirroredPost.shown`)."""
+
+    channel: str
+    ts: str
+    shown: dict[int, str]
+
+
+async def remember_history(ticket_id: int, post: HistoryPost) -> None:
+    """Record (or move on) what the ticket's "Conversation so far" post shows; never a message's text."""
+    value = {"channel": post.channel, "ts": post.ts, "shown": {str(i): v for i, v in post.shown.items()}}
+    await KeyValue.update_or_create(scope=HISTORY_SCOPE, key=str(ticket_id), defaults={"value": value})
+
+
+def _history_from(value: dict) -> HistoryPost:
+    return HistoryPost(str(value["channel"]), str(value["ts"]), {int(i): str(v) for i, v in value["shown"].items()})
+
+
+async def history_post(ticket_id: int) -> HistoryPost | None:
+    """The ticket's "Conversation so far" post, or None when it has none (or it was posted before
+    these posts were recorded)."""
+    row = await KeyValue.get_or_none(scope=HISTORY_SCOPE, key=str(ticket_id))
+    return _history_from(row.value) if row else None
+
+
+async def histories_showing(ticket_ids: list[int], message_id: int) -> list[int]:
+    """Which of these tickets' "Conversation so far" posts show the message (one query)."""
+    rows = await KeyValue.filter(scope=HISTORY_SCOPE, key__in=[str(i) for i in ticket_ids])
+    return [int(row.key) for row in rows if message_id in _history_from(row.value).shown]
 
 
 async def with_threads(ticket_ids: list[int]) -> set[int]:
