@@ -185,7 +185,7 @@ async def test_a_message_unsent_before_it_was_mirrored_is_never_posted_with_its_
     await desk.slack.poster.close()
     await meta(desk, "messenger", fixture("messenger", "message__text"))
     await meta(desk, "messenger", fixture("messenger", "message__deleted"))
-    await queued(desk, ["sync", "sync"])  # the sync jobs wait, stored
+    await queued(desk, ["sync", "change"])  # the jobs wait, stored
     assert carrying(desk.fake, before, "Sunday") == []
 
     restarted_poster(desk)
@@ -201,7 +201,7 @@ async def test_an_update_waiting_at_a_restart_is_made_once_by_the_next_process(d
 
     await desk.slack.poster.close()  # the process stops right after the unsend is stored
     await meta(desk, "messenger", fixture("messenger", "message__deleted"))
-    await queued(desk, ["sync"])
+    await queued(desk, ["change"])
     assert [c for c in desk.fake.of("chat.update") if c.args["ts"] == post["ts"]] == []
 
     restarted_poster(desk)

@@ -16,9 +16,10 @@ version of the message it shows (`threads.MirroredPost`), and a message the cust
 unsent since (`handoff.changes`) has its post replaced with chat.update — the unsend notice, with no
 trace of the text or files (Meta's platform policy asks apps to honour deletions), or the new text
 marked "(edited)". The ticket's "Conversation so far" post (the messages from before the ticket)
-is brought up to date the same way. The `message.updated` event of such a change asks for a sync
-of the ticket that shows the message; a sync reads the current rows, so a message changed before
-it was posted is posted as it is now, and a change whose event was lost is caught up with.
+is brought up to date the same way. The `message.updated` event of such a change becomes a
+durable "change" job, which syncs the threads that show the message; a sync reads the current
+rows, so a message changed before it was posted is posted as it is now, and a change whose event
+was lost is caught up with by the next sync of its thread.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class Mirror:
             if ticket_id is not None:
                 await self.request_sync(int(ticket_id))
         elif kind == "message.updated" and ("deleted" in event or "edited_at" in event):
-            await self.on_change(event.get("message_id"))
+            await self.request_change(event.get("message_id"))
         elif kind == "stream.lagged":
             await self.catch_up()
 
@@ -97,21 +98,11 @@ class Mirror:
         await self.slack.poster.enqueue({"op": "sync", "ticket_id": ticket_id, "channel": self.slack.channel},
                                         key=f"sync:{ticket_id}:{uuid.uuid4().hex}")
 
-    async def on_change(self, message_id: Any) -> None:
-        """Queue a sync of the thread that shows a message the customer edited or unsent (the
-        event carries no ticket: the row says which)."""
-        if not isinstance(message_id, int):
-            return
-        row = await Message.get_or_none(id=message_id).values("ticket_id", "conversation_id")
-        if row is None:
-            return
-        if row["ticket_id"] is not None:
-            await self.request_sync(int(row["ticket_id"]))
-            return
-        # a message from before any ticket shows in the "Conversation so far" of the tickets after it
-        tickets = await Ticket.filter(conversation_id=row["conversation_id"]).values_list("id", flat=True)
-        for ticket_id in await threads.histories_showing([int(i) for i in tickets], message_id):
-            await self.request_sync(ticket_id)
+    async def request_change(self, message_id: Any) -> None:
+        """Queue the update of the posts that show a message the customer edited or unsent."""
+        if isinstance(message_id, int):
+            await self.slack.poster.enqueue({"op": "change", "message_id": message_id, "channel": self.slack.channel},
+                                            key=f"change:{message_id}:{uuid.uuid4().hex}")
 
     async def catch_up(self) -> int:
         """After a restart or lost events: sync and refresh every thread of a ticket that is open or
@@ -141,6 +132,8 @@ class Mirror:
             await self._update(job)
         elif op in ("sync", "line"):  # "line": a job stored by an earlier version
             await self._sync(job)
+        elif op == "change":
+            await self._change(job)
         else:
             log.warning("unknown slack job %r", job)
 
@@ -284,6 +277,21 @@ class Mirror:
             return
         await threads.remember_mirrored(threads.MirroredPost(
             row.id, str(response["channel"]), str(response["ts"]), _version(message)))
+
+    async def _change(self, job: Job) -> None:
+        """Sync the threads that show a changed message (the event names no ticket: the row says
+        which). A ticket with no thread yet gets none for this: its first sync posts the message
+        as it is then."""
+        row = await Message.get_or_none(id=int(job["message_id"])).values("ticket_id", "conversation_id")
+        if row is None:
+            return
+        if row["ticket_id"] is not None:
+            ticket_ids = list(await threads.with_threads([int(row["ticket_id"])]))
+        else:  # a message from before any ticket shows in the "Conversation so far" of the tickets after it
+            tickets = await Ticket.filter(conversation_id=row["conversation_id"]).values_list("id", flat=True)
+            ticket_ids = await threads.histories_showing([int(i) for i in tickets], int(job["message_id"]))
+        for ticket_id in ticket_ids:
+            await self._sync({"ticket_id": ticket_id, "_id": job.get("_id", 0)})
 
     async def _refresh(self, post: threads.MirroredPost, row: Message, card: blocks.TicketCard) -> None:
         """Make a posted message's thread post show the message as it is now (chat.update)."""
