@@ -2,7 +2,9 @@
 
 Follows https://api.slack.com/reference/block-kit: a ticket's root message (subject, AI
 summary, customer, channel, status, assignee and the action buttons), the lines posted into
-a ticket's thread, the Transfer modal and the `/handoff` list of live bot conversations.
+a ticket's thread (a message the customer unsent reads as such, with no trace of its text or
+files; an edited one shows its new text marked "(edited)"), the Transfer modal and the
+`/handoff` list of live bot conversations.
 Action ids are the contract with `actions.py`; button values carry the ticket or
 conversation id.
 """
@@ -28,6 +30,8 @@ STATUS_LABELS = {
     "on_customer": ":hourglass: Waiting on the customer",
     "closed": ":white_circle: Closed",
 }
+DELETED_BY_CUSTOMER = "This message was deleted by the customer"
+EDITED = "(edited)"
 CHANNEL_LABELS = {
     "widget": "Web chat", "email": "Email", "whatsapp": "WhatsApp", "messenger": "Messenger",
     "instagram": "Instagram", "api": "API",
@@ -127,10 +131,20 @@ def root_message(card: TicketCard) -> tuple[str, list[dict[str, Any]]]:
     return text, blocks
 
 
+def shown_text(message: dict[str, Any]) -> str:
+    """The text of a timeline message (`message_json` shape) as Slack shows it, escaped: the unsend
+    notice for an unsent message (`deleted`), the text then "(edited)" for an edited one."""
+    if message.get("deleted"):
+        return f"_{DELETED_BY_CUSTOMER}_"
+    text = escape(str(message.get("text") or ""))
+    return f"{text} _{EDITED}_" if message.get("edited_at") else text
+
+
 def thread_line(message: dict[str, Any], customer: str) -> str | None:
     """How one timeline message reads in the ticket's thread; None for messages not mirrored."""
-    text = escape(str(message.get("text") or ""))
-    links = [a.get("url") for a in message.get("attachments") or [] if isinstance(a, dict) and a.get("url")]
+    text = shown_text(message)
+    files = [] if message.get("deleted") else message.get("attachments") or []
+    links = [a.get("url") for a in files if isinstance(a, dict) and a.get("url")]
     if links:
         text = "\n".join([text, *(f"<{url}|{escape(url.rsplit('/', 1)[-1] or 'attachment')}>" for url in links)])
     direction = message.get("direction")

@@ -10,11 +10,22 @@ in order, then marked. A live event only asks for a sync, so a lost event (a lag
 subscriber, a restart between commit and enqueue, another instance's event) is repaired by the
 next sync, and two syncs never post a message twice. Replies that agents wrote in Slack
 (`Message.origin == "slack"`) are marked without being posted back.
+
+A sync also brings posted messages up to date: each post's (channel, ts) is recorded with the
+version of the message it shows (`threads.MirroredPost`), and a message the customer edited or
+unsent since (`handoff.changes`) has its post replaced with chat.update — the unsend notice, with no
+trace of the text or files (Meta's platform policy asks apps to honour deletions), or the new text
+marked "(edited)". The ticket's "Conversation so far" post (the messages from before the ticket)
+is brought up to date the same way. The `message.updated` event of such a change becomes a
+durable "change" job, which syncs the threads that show the message; a sync reads the current
+rows, so a message changed before it was posted is posted as it is now, and a change whose event
+was lost is caught up with by the next sync of its thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from datetime import timedelta
@@ -40,6 +51,9 @@ CATCH_UP_HOURS = 24
 # chat.postMessage errors about the message itself (https://api.slack.com/methods/chat.postMessage#errors).
 MESSAGE_ERRORS = {"msg_too_long", "msg_blocks_too_long", "no_text", "invalid_blocks", "invalid_attachments",
                   "too_many_attachments"}
+# chat.update errors that no retry can overcome for this post (https://api.slack.com/methods/chat.update#errors):
+# a post someone deleted in Slack shows nothing any more, which honours an unsend as well.
+UPDATE_ERRORS = MESSAGE_ERRORS | {"message_not_found", "cant_update_message", "edit_window_closed"}
 
 
 class Mirror:
@@ -66,6 +80,8 @@ class Mirror:
             ticket_id = event.get("ticket_id") or message.get("ticket_id")
             if ticket_id is not None:
                 await self.request_sync(int(ticket_id))
+        elif kind == "message.updated" and ("deleted" in event or "edited_at" in event):
+            await self.request_change(event.get("message_id"))
         elif kind == "stream.lagged":
             await self.catch_up()
 
@@ -80,6 +96,12 @@ class Mirror:
         """Queue a sync of the ticket's thread."""
         await self.slack.poster.enqueue({"op": "sync", "ticket_id": ticket_id, "channel": self.slack.channel},
                                         key=f"sync:{ticket_id}:{uuid.uuid4().hex}")
+
+    async def request_change(self, message_id: Any) -> None:
+        """Queue the update of the posts that show a message the customer edited or unsent."""
+        if isinstance(message_id, int):
+            await self.slack.poster.enqueue({"op": "change", "message_id": message_id, "channel": self.slack.channel},
+                                            key=f"change:{message_id}:{uuid.uuid4().hex}")
 
     async def catch_up(self) -> int:
         """After a restart or lost events: sync and refresh every thread of a ticket that is open or
@@ -109,6 +131,8 @@ class Mirror:
             await self._update(job)
         elif op in ("sync", "line"):  # "line": a job stored by an earlier version
             await self._sync(job)
+        elif op == "change":
+            await self._change(job)
         else:
             log.warning("unknown slack job %r", job)
 
@@ -150,25 +174,46 @@ class Mirror:
         )
         await threads.remember(thread)
         await threads.remember_root(ticket_id, threads.root_digest(text, root_blocks))
-        history = await self._history(card)
-        if history:
+        rows = await self._history_rows(card)
+        if rows:
             await self.slack.poster.pace(self.slack.channel)
-            await self.slack.client.chat_postMessage(
-                channel=thread.channel, thread_ts=thread.ts, text=history, unfurl_links=False
+            response = await self.slack.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.ts, text=_history_text(rows, card), unfurl_links=False
             )
+            await threads.remember_history(ticket_id, threads.HistoryPost(
+                str(response["channel"]), str(response["ts"]), {row.id: _version(message_json(row)) for row in rows}))
         return thread
 
-    async def _history(self, card: blocks.TicketCard) -> str:
+    async def _history_rows(self, card: blocks.TicketCard) -> list[Message]:
+        """The conversation's last messages before the ticket, as its "Conversation so far" shows them."""
         rows = await Message.filter(conversation_id=card.conversation_id, ticket_id__isnull=True,
                                     private=False).order_by("-id").limit(HISTORY_TURNS)
-        lines = []
-        for row in reversed(rows):
-            if row.direction == "activity" or row.notice:
-                continue
-            who = blocks.escape(card.customer) if row.direction == "incoming" else (
-                "AI" if row.author_kind == "bot" else "Agent")
-            lines.append(f"*{who}*: {blocks.escape(row.text)}")
-        return "*Conversation so far*\n" + "\n".join(lines) if lines else ""
+        return [row for row in reversed(rows) if row.direction != "activity" and not row.notice]
+
+    async def _refresh_history(self, ticket_id: int, card: blocks.TicketCard) -> None:
+        """Make the ticket's "Conversation so far" post show its messages as they are now, when the
+        customer edited or unsent one of them since it was posted (chat.update)."""
+        post = await threads.history_post(ticket_id)
+        if post is None:
+            return
+        changed = await Message.filter(Q(edited_at__isnull=False) | Q(deleted_at__isnull=False),
+                                       id__in=list(post.shown)).values_list("id", flat=True)
+        if not changed:
+            return
+        rows = await Message.filter(id__in=list(post.shown)).order_by("id")
+        shown = {row.id: _version(message_json(row)) for row in rows}
+        if shown == {i: v for i, v in post.shown.items() if i in shown}:
+            return
+        await self.slack.poster.pace(post.channel)
+        try:
+            await self.slack.client.chat_update(channel=post.channel, ts=post.ts, text=_history_text(rows, card),
+                                                blocks=[], attachments=[])
+        except SlackApiError as error:
+            if error.response.get("error") not in UPDATE_ERRORS:
+                raise  # retried with the sync
+            log.warning("slack refused to update the history of ticket %s (%s); left as it is",
+                        ticket_id, error.response.get("error"))
+        await threads.remember_history(ticket_id, dataclasses.replace(post, shown=shown))
 
     async def _update(self, job: Job) -> None:
         ticket_id = int(job["ticket_id"])
@@ -194,33 +239,97 @@ class Mirror:
         thread = await self.ensure_root(ticket_id, card) if card is not None else None
         if thread is None or card is None:
             return
+        await self._refresh_history(ticket_id, card)
         rows = await Message.filter(ticket_id=ticket_id).order_by("id").prefetch_related("agent")
         keys = [str(row.id) for row in rows]
         done = set(await ProcessedKey.filter(scope=MIRRORED_SCOPE, key__in=keys).values_list("key", flat=True))
+        posts = await threads.mirrored_posts([row.id for row in rows])
         for row in rows:
+            post = posts.get(row.id)
+            if post is not None and (row.edited_at or row.deleted_at):
+                await self._refresh(post, row, card)
             if str(row.id) in done:
                 continue
-            line = None if row.origin == "slack" else blocks.thread_line(_line_json(row), card.customer)
-            if line:
-                await self.slack.poster.pace(thread.channel)
-                try:
-                    await self.slack.client.chat_postMessage(
-                        channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
-                    )
-                except SlackApiError as error:
-                    # Slack refusing this one message must not hold back the rest of the thread;
-                    # anything else (rate limit, auth, channel) fails the sync, which is retried.
-                    if error.response.get("error") not in MESSAGE_ERRORS:
-                        raise
-                    log.warning("slack refused message %s of ticket %s (%s); skipped",
-                                row.id, ticket_id, error.response.get("error"))
+            if post is None:  # a recorded post whose mark was lost to a crash is not posted again
+                await self._post(thread, row, card)
             with contextlib.suppress(IntegrityError):  # another sync marked it meanwhile
                 await ProcessedKey.create(scope=MIRRORED_SCOPE, key=str(row.id))
+
+    async def _post(self, thread: threads.SlackThread, row: Message, card: blocks.TicketCard) -> None:
+        """Post one timeline message into the ticket's thread and record its post."""
+        message = _line_json(row)
+        line = None if row.origin == "slack" else blocks.thread_line(message, card.customer)
+        if not line:
+            return
+        await self.slack.poster.pace(thread.channel)
+        try:
+            response = await self.slack.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.ts, text=line, unfurl_links=False
+            )
+        except SlackApiError as error:
+            # Slack refusing this one message must not hold back the rest of the thread;
+            # anything else (rate limit, auth, channel) fails the sync, which is retried.
+            if error.response.get("error") not in MESSAGE_ERRORS:
+                raise
+            log.warning("slack refused message %s of ticket %s (%s); skipped",
+                        row.id, card.ticket_id, error.response.get("error"))
+            return
+        await threads.remember_mirrored(threads.MirroredPost(
+            row.id, str(response["channel"]), str(response["ts"]), _version(message)))
+
+    async def _change(self, job: Job) -> None:
+        """Sync the threads that show a changed message (the event names no ticket: the row says
+        which). A ticket with no thread yet gets none for this: its first sync posts the message
+        as it is then."""
+        row = await Message.get_or_none(id=int(job["message_id"])).values("ticket_id", "conversation_id")
+        if row is None:
+            return
+        if row["ticket_id"] is not None:
+            ticket_ids = list(await threads.with_threads([int(row["ticket_id"])]))
+        else:  # a message from before any ticket shows in the "Conversation so far" of the tickets after it
+            tickets = await Ticket.filter(conversation_id=row["conversation_id"]).values_list("id", flat=True)
+            ticket_ids = await threads.histories_showing([int(i) for i in tickets], int(job["message_id"]))
+        for ticket_id in ticket_ids:
+            await self._sync({"ticket_id": ticket_id, "_id": job.get("_id", 0)})
+
+    async def _refresh(self, post: threads.MirroredPost, row: Message, card: blocks.TicketCard) -> None:
+        """Make a posted message's thread post show the message as it is now (chat.update)."""
+        message = _line_json(row)
+        version = _version(message)
+        line = blocks.thread_line(message, card.customer)
+        if post.shown == version or not line:
+            return
+        await self.slack.poster.pace(post.channel)
+        try:
+            # Empty blocks and attachments: chat.update keeps those of the post otherwise, and
+            # Slack's unfurl of a file link is one of them (https://api.slack.com/methods/chat.update).
+            await self.slack.client.chat_update(channel=post.channel, ts=post.ts, text=line, blocks=[], attachments=[])
+        except SlackApiError as error:
+            if error.response.get("error") not in UPDATE_ERRORS:
+                raise  # retried with the sync
+            log.warning("slack refused to update the post of message %s (%s); left as it is",
+                        row.id, error.response.get("error"))
+        await threads.remember_mirrored(dataclasses.replace(post, shown=version))
 
 
 def _line_json(row: Message) -> dict[str, Any]:
     """What `blocks.thread_line` reads of a stored message (with its agent's name)."""
     return message_json(row, {row.agent.id: row.agent} if row.agent else None)
+
+
+def _history_text(rows: list[Message], card: blocks.TicketCard) -> str:
+    """The "Conversation so far" post: who said what, one line each."""
+    lines = []
+    for row in rows:
+        who = blocks.escape(card.customer) if row.direction == "incoming" else (
+            "AI" if row.author_kind == "bot" else "Agent")
+        lines.append(f"*{who}*: {blocks.shown_text(message_json(row))}")
+    return "*Conversation so far*\n" + "\n".join(lines)
+
+
+def _version(message: dict[str, Any]) -> str:
+    """Which version of a message (`message_json` shape) a post shows: see `threads.MirroredPost`."""
+    return "deleted" if message.get("deleted") else str(message.get("edited_at") or "")
 
 
 def _ticket_id(event: dict[str, Any]) -> int | None:

@@ -5,7 +5,10 @@ Slack identifies it — (team, channel, thread_ts), the ts of the root message
 (https://api.slack.com/messaging/managing#threading) — and looked up both ways: a thread
 reply finds its ticket, a ticket event finds the thread to post into or the root to update.
 Each thread reply relayed to the customer is remembered by its own (team, channel, ts), so an
-edit or deletion of it in Slack can be recognised.
+edit or deletion of it in Slack can be recognised. Each timeline message posted into a thread is
+remembered by its message id with the (channel, ts) of its post and which version of the message
+the post shows, so a customer's later edit or unsend can update that post
+(https://api.slack.com/methods/chat.update).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ THREAD_SCOPE = "slack.thread"
 TICKET_SCOPE = "slack.ticket"
 ROOT_SCOPE = "slack.root"
 RELAYED_SCOPE = "slack.relayed"
+MIRRORED_SCOPE = "slack.mirrored"
+HISTORY_SCOPE = "slack.history"
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,64 @@ async def relayed(team: str, channel: str, ts: str) -> RelayedReply | None:
         return None
     value = row.value
     return RelayedReply(str(value["thread_ts"]), str(value["user"]), str(value["text"]), int(value["message_id"]))
+
+
+@dataclass(frozen=True)
+class MirroredPost:
+    """The thread post of one timeline message: where it is and which version of the message it shows
+    ("" as first posted, the ISO 8601 `edited_at` of an edit, or "deleted")."""
+
+    message_id: int
+    channel: str
+    ts: str
+    shown: str
+
+
+async def remember_mirrored(post: MirroredPost) -> None:
+    """Record (or move on) what the post of `post.message_id` shows; never the message's text."""
+    await KeyValue.update_or_create(scope=MIRRORED_SCOPE, key=str(post.message_id),
+                                    defaults={"value": {"channel": post.channel, "ts": post.ts, "shown": post.shown}})
+
+
+async def mirrored_posts(message_ids: list[int]) -> dict[int, MirroredPost]:
+    """The recorded thread posts of these messages, by message id (one query; messages posted
+    before posts were recorded, or never posted, are absent)."""
+    rows = await KeyValue.filter(scope=MIRRORED_SCOPE, key__in=[str(i) for i in message_ids])
+    return {int(row.key): MirroredPost(int(row.key), str(row.value["channel"]), str(row.value["ts"]),
+                                       str(row.value.get("shown") or "")) for row in rows}
+
+
+@dataclass(frozen=True)
+class HistoryPost:
+    """A ticket's "Conversation so far" post: where it is, and the version of each message it shows
+    (by message id, as in `MirroredPost.shown`)."""
+
+    channel: str
+    ts: str
+    shown: dict[int, str]
+
+
+async def remember_history(ticket_id: int, post: HistoryPost) -> None:
+    """Record (or move on) what the ticket's "Conversation so far" post shows; never a message's text."""
+    value = {"channel": post.channel, "ts": post.ts, "shown": {str(i): v for i, v in post.shown.items()}}
+    await KeyValue.update_or_create(scope=HISTORY_SCOPE, key=str(ticket_id), defaults={"value": value})
+
+
+def _history_from(value: dict) -> HistoryPost:
+    return HistoryPost(str(value["channel"]), str(value["ts"]), {int(i): str(v) for i, v in value["shown"].items()})
+
+
+async def history_post(ticket_id: int) -> HistoryPost | None:
+    """The ticket's "Conversation so far" post, or None when it has none (or it was posted before
+    these posts were recorded)."""
+    row = await KeyValue.get_or_none(scope=HISTORY_SCOPE, key=str(ticket_id))
+    return _history_from(row.value) if row else None
+
+
+async def histories_showing(ticket_ids: list[int], message_id: int) -> list[int]:
+    """Which of these tickets' "Conversation so far" posts show the message (one query)."""
+    rows = await KeyValue.filter(scope=HISTORY_SCOPE, key__in=[str(i) for i in ticket_ids])
+    return [int(row.key) for row in rows if message_id in _history_from(row.value).shown]
 
 
 async def with_threads(ticket_ids: list[int]) -> set[int]:
