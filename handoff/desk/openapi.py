@@ -66,7 +66,8 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/conversations/{id}/takeover": {"post": _op("Take over a bot conversation",
                                                             _json(_ref("Ticket"), "Created"), params=ID, status="201")},
         "/api/v1/conversations/{id}/typing": {"post": _op(
-            "Show or hide the agent typing indicator to the customer (widget) and to other agents",
+            "Show or hide the agent typing indicator to the customer (widget, Messenger, Instagram, Telegram) "
+            "and to other agents",
             _json({"type": "object", "properties": {"ok": {"type": "boolean"}}}), params=ID,
             body={"type": "object", "properties": {"typing": {"type": "boolean", "default": True}}})},
         "/api/v1/tickets": {"get": _op(
