@@ -27,7 +27,7 @@ from handoff.gateway import _attachment_json
 from handoff.models import Conversation, Message, Ticket, utcnow
 from handoff.schema import MessageDeletion, MessageEdit, OutsideReply
 from handoff.timeline import Pending, add_event, publish
-from handoff.transitions import escalate
+from handoff.transitions import escalate, write_summary
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -91,7 +91,22 @@ async def apply_deletion(rt: Runtime, deletion: MessageDeletion) -> bool:
         return False  # a concurrent replay erased it first
     pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation.id, message_id=message.id, deleted=True)
     await publish(rt, pending)
+    await _forget_in_tickets(rt, message)
     return True
+
+
+async def _forget_in_tickets(rt: Runtime, message: Message) -> None:
+    """Tickets whose subject or summary quote the unsent text lose them and are summarized again
+    (the history the summarizer reads no longer holds the message)."""
+    words = " ".join(message.text.split())
+    if not words:
+        return
+    quoted = words[:40]
+    for ticket in await Ticket.filter(conversation_id=message.conversation.id):
+        subject = ticket.subject.removesuffix("...").strip()
+        if (subject and words.startswith(subject)) or quoted in ticket.summary:
+            await Ticket.filter(id=ticket.id).update(subject="", summary="")
+            rt.spawn(write_summary(rt, ticket.id), name=f"summary-{ticket.id}")
 
 
 async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:

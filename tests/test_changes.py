@@ -302,3 +302,23 @@ async def test_a_shared_reel_does_not_become_the_ticket_subject(client, rt, post
     await settle(rt)
     ticket = await Ticket.get()
     assert ticket.subject == question
+
+
+async def test_an_unsend_after_takeover_leaves_no_quote_in_the_ticket(client, rt, post, make_agent) -> None:
+    await post("messenger", fixture("messenger", "message__text"))
+    later = fixture("messenger", "message__text", (MESSENGER_MID, "m_later0002"),
+                    ("Hello, is the store open on Sunday?", "And do you sell gift cards?"))
+    await post("messenger", later)
+    await settle(rt)
+    _, headers = await make_agent("Bea")
+    conversation = await Conversation.get(channel="messenger")
+    assert (await client.post(f"/api/v1/conversations/{conversation.id}/takeover", headers=headers)).status == 201
+    await settle(rt)
+    ticket = await Ticket.get(conversation_id=conversation.id)
+    assert "Sunday" in ticket.subject and "Sunday" in ticket.summary  # FixedSummarizer quotes the customer
+
+    await post("messenger", fixture("messenger", "message__deleted"))
+    await settle(rt)
+    ticket = await Ticket.get(id=ticket.id)
+    assert "Sunday" not in ticket.subject and "Sunday" not in ticket.summary
+    assert "gift cards" in ticket.subject and ticket.summary == "And do you sell gift cards?"

@@ -42,7 +42,8 @@ def spoken(history: Sequence[Turn]) -> list[Turn]:
 
 
 async def load_turns(conversation_id: int, limit: int) -> list[Turn]:
-    """The last `limit` visible customer/bot/agent messages of a conversation, oldest first."""
+    """The last `limit` visible customer/bot/agent messages of a conversation, oldest first (a message
+    the customer unsent is not visible)."""
     rows = await _visible_turns(conversation_id, limit)
     return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
 
@@ -59,7 +60,7 @@ async def load_turns_and_conversation(conversation_id: int, limit: int) -> tuple
 
 def _visible_turns(conversation_id: int, limit: int) -> QuerySet[Message]:
     return Message.filter(
-        conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent")
+        conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent"), deleted_at=None
     ).order_by("-id").limit(limit)
 
 
