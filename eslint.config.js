@@ -1,10 +1,12 @@
 // ESLint (flat config) for the browser JavaScript in handoff/web/static and its Node unit
-// tests in tests/web/js. Run by tests/web/test_js.py; by hand: npm ci && npx eslint
+// tests in tests/web/js. Run by tests/web/test_js.py; by hand: npm ci && npm run lint
 import js from "@eslint/js";
 import globals from "globals";
 
+const TEXT_ONLY = "Build elements with h() (desk/dom.js): server data goes in as text only.";
+
 export default [
-  { ignores: ["node_modules/", "handoff/web/static/vendor/", ".venv/", "build/"] },
+  { ignores: ["node_modules/", ".venv/", "build/"] },
   js.configs.recommended,
   {
     rules: {
@@ -15,6 +17,10 @@ export default [
       "no-implied-eval": "error",
       "no-new-func": "error",
       "no-eval": "error",
+      // Server data is rendered as text through h() (desk/dom.js); markup sinks are refused.
+      "no-restricted-properties": ["error",
+        ...["innerHTML", "outerHTML", "insertAdjacentHTML"].map((property) => ({ property, message: TEXT_ONLY })),
+        { object: "document", property: "write", message: TEXT_ONLY }],
     },
   },
   {
