@@ -1,6 +1,8 @@
 // The desk's entry point (loaded by desk.html as a module): sign-in check, hash routing
 // (#conversations, #tickets/mine|unassigned|all, #ticket/{id}, #account), and live events
 // dispatched to the page shown. A single-page app over the REST API (/api/v1) and its stream.
+// No component library, deliberately: under the CSP (script-src 'self', no build step) a bare
+// import such as "preact" needs an inline import map, which the CSP refuses; views use h().
 import { state, ticketEls } from "./state.js";
 import { api, onUnauthorized } from "./api.js";
 import { toast } from "./dom.js";
