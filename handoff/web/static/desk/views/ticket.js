@@ -9,9 +9,15 @@ import { appendEvent, appendMessage, renderTimeline, scrollTimeline } from "./ti
 import { composerForm } from "./composer.js";
 import { transferDialog } from "./transfer.js";
 
+// Messages that arrive live while the timeline reloads are kept and drawn after the reloaded
+// snapshot, which may have been read before they were stored; only the latest reload renders.
+let reloads = 0;
+let arrivedDuringReload = null;
+
 /** Show ticket `id` (GET /api/v1/tickets/{id}, with its conversation), then the events buffered meanwhile. */
 export async function viewTicket(id) {
   const seq = state.viewSeq = state.viewSeq + 1;
+  reloads++; arrivedDuringReload = null;  // a timeline reload still in flight is for the page before
   const res = await api("GET", "/api/v1/tickets/" + id);
   if (seq !== state.viewSeq) return;  // a newer render of the page started meanwhile
   const $view = document.getElementById("view");
@@ -92,8 +98,15 @@ async function act(action, done) {
 
 async function reloadTimeline() {
   if (!state.ticket) return;
+  const seq = ++reloads;
+  const arrived = arrivedDuringReload = arrivedDuringReload || [];
   const res = await api("GET", "/api/v1/conversations/" + state.ticket.conversation_id);
-  if (res.ok && state.ticket) { state.seen = new Set(); state.conversation = res.data; renderTimeline(res.data); }
+  if (seq !== reloads) return;
+  arrivedDuringReload = null;
+  if (res.ok && state.ticket) {
+    state.seen = new Set(); state.conversation = res.data; renderTimeline(res.data);
+    for (const m of arrived) appendMessage(m);
+  }
 }
 
 /** Apply a live event ({kind, data}) to the ticket page shown; events of other conversations are ignored. */
@@ -102,8 +115,10 @@ export function onTicketEvent(e) {
   const data = e.data || e;
   const t = state.ticket;
   const here = data.conversation_id === t.conversation_id;
-  if (kind === "message.created" && here && data.message) appendMessage(data.message);
-  else if (kind === "timeline.event" && here && data.event) {
+  if (kind === "message.created" && here && data.message) {
+    if (arrivedDuringReload) arrivedDuringReload.push(data.message);
+    appendMessage(data.message);
+  } else if (kind === "timeline.event" && here && data.event) {
     appendEvent(Object.assign({ created_at: new Date().toISOString() }, data.event)); scrollTimeline();
   } else if (kind === "message.updated" && here) reloadTimeline();
   else if (kind === "stream.lagged") viewTicket(t.id);
