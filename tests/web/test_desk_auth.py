@@ -209,7 +209,7 @@ async def test_pages_are_served_with_a_strict_csp(client: Any) -> None:
     index = await (await client.get("/")).text()
     assert index.count("<script") == 1 and 'src="/widget.js"' in index
     assert (await client.get("/widget.js")).status == 200
-    assert (await client.get("/static/desk.js")).status == 200
+    assert (await client.get("/static/desk/main.js")).status == 200
 
 
 async def _signed_in_as_ann(client: Any) -> None:

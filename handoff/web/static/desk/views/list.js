@@ -1,0 +1,64 @@
+// A searchable, paged table page (conversations, tickets). It is built once per navigation;
+// live events refresh only its rows, with the search in force and down to the oldest row
+// already shown, so neither what the agent is typing nor the rows loaded with "Load more" are lost.
+import { state } from "../state.js";
+import { api } from "../api.js";
+import { h, toast } from "../dom.js";
+import { list } from "../format.js";
+
+/**
+ * Show a list page. `spec`: {title, path, key (the answer's array field), params (query),
+ * placeholder, empty (text when there are no rows), columns (header texts), row(item) → <tr>,
+ * sort?(a, b)}. The API pages with `before` / `next_before` and searches with `q`.
+ */
+export function listView(spec) {
+  const view = { spec, route: state.route, q: state.searches.get(state.route) || "", shownQ: null,
+    rows: [], next: null, seq: 0 };
+  view.input = h("input", { type: "search", class: "search", "data-field": "search", value: view.q,
+    placeholder: spec.placeholder, "aria-label": "Search " + spec.title.toLowerCase() });
+  view.results = h("div", { class: "results" });
+  view.more = h("button", { type: "button", "data-action": "load-more", hidden: true,
+    onclick: () => loadList(view, "more") }, "Load more");
+  let typing = null;
+  view.input.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      view.q = view.input.value.trim();
+      state.searches.set(view.route, view.q);
+      loadList(view, "search");
+    }, 300);
+  });
+  state.list = view;
+  document.getElementById("view").replaceChildren(h("section", { class: "panel" },
+    h("div", { class: "list-head" }, h("h1", {}, spec.title), view.input),
+    view.results, h("div", { class: "list-more" }, view.more)));
+  return loadList(view, "search");
+}
+
+/** Load a list page's rows. mode: "search" (first page), "more" (the next page, appended) or "refresh" (what is shown, again). */
+export async function loadList(view, mode) {
+  const seq = ++view.seq;  // only the latest load of this page renders
+  if (view.q !== view.shownQ) mode = "search";  // the rows shown are another search's: start again
+  const until = mode === "refresh" && view.rows.length ? view.rows[view.rows.length - 1].id : null;
+  let before = mode === "more" ? view.next : null;
+  let rows = [];
+  do {
+    const params = new URLSearchParams(view.spec.params);
+    if (view.q) params.set("q", view.q);
+    if (before) params.set("before", before);
+    const res = await api("GET", view.spec.path + "?" + params);
+    if (seq !== view.seq || state.list !== view) return;
+    if (!res.ok) { toast(res.data.error || "Could not load the list", "error"); return; }
+    rows = rows.concat(list(res.data, view.spec.key));
+    before = res.data.next_before || null;
+  } while (before && until && before > until);
+  view.rows = mode === "more" ? view.rows.concat(rows) : rows;
+  view.next = before;
+  view.shownQ = view.q;
+  const shown = view.spec.sort ? view.rows.slice().sort(view.spec.sort) : view.rows;
+  view.results.replaceChildren(shown.length
+    ? h("table", { class: "rows" }, h("thead", {}, h("tr", {}, view.spec.columns.map((c) => h("th", {}, c)))),
+      h("tbody", {}, shown.map(view.spec.row)))
+    : h("p", { class: "empty" }, view.q ? "Nothing matches “" + view.q + "”." : view.spec.empty));
+  view.more.hidden = !view.next;
+}

@@ -1,0 +1,30 @@
+// The ticket lists: My tickets, Unassigned (both live tickets only) and All tickets.
+import { badge, h, stateBadge } from "../dom.js";
+import { contactName, nameOf, when } from "../format.js";
+import { claim } from "../actions.js";
+import { listView } from "./list.js";
+
+const LIVE = "open,on_you,on_customer";
+const PARAMS = { mine: { assignee: "me", status: LIVE }, unassigned: { assignee: "none", status: LIVE } };
+const TITLES = { mine: "My tickets", unassigned: "Unassigned", all: "All tickets" };
+
+/** Show a ticket list (GET /api/v1/tickets); `which` is "mine", "unassigned" or "all". */
+export function viewTickets(which) {
+  return listView({ title: TITLES[which] || "Tickets", path: "/api/v1/tickets", key: "tickets", params: PARAMS[which] || {},
+    placeholder: "Search subjects or customers", empty: "Nothing here.",
+    columns: ["Subject", "Customer", "Channel", "Status", "Assignee", "Created", ""],
+    row });
+}
+
+function row(t) {
+  return h("tr", { "data-ticket": t.id, "data-status": t.status },
+    h("td", {}, h("a", { href: "#ticket/" + t.id }, t.subject || ("Ticket #" + t.id))),
+    h("td", {}, contactName(t)),
+    h("td", {}, badge(t.channel || "", "channel")),
+    h("td", {}, stateBadge(t.status)),
+    h("td", {}, nameOf(t.assignee) || h("span", { class: "muted" }, "unassigned")),
+    h("td", { class: "muted" }, when(t.created_at)),
+    h("td", { class: "actions" }, !t.assignee && t.status !== "closed"
+      ? h("button", { type: "button", class: "primary", "data-action": "claim", onclick: (ev) => claim(t.id, ev.target) }, "Assign to me")
+      : h("a", { class: "button", href: "#ticket/" + t.id }, "Open")));
+}
