@@ -162,7 +162,7 @@ def check_signature(app_secret: str, header: str | None, body: bytes) -> None:
         raise InvalidSignature("no app secret configured")
     if not header:
         raise InvalidSignature(f"missing {SIGNATURE_HEADER}")
-    if not hmac.compare_digest(header.strip().lower().encode(), signature(app_secret, body).encode()):
+    if not hmac.compare_digest(header.strip().encode(), signature(app_secret, body).encode()):
         raise InvalidSignature(f"{SIGNATURE_HEADER} does not match the body")
 
 
