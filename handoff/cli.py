@@ -62,7 +62,10 @@ class CommandError(Exception):
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     app = create_app(settings)
     app.on_startup.append(_announce_first_agent(settings))
-    web.run_app(app, host=host or settings.host, port=port or settings.port, **SERVER_OPTIONS)
+    try:
+        web.run_app(app, host=host or settings.host, port=port or settings.port, **SERVER_OPTIONS)
+    except OSError as exc:  # the address is taken (another server runs there) or not ours to bind
+        raise CommandError(f"cannot listen on {host or settings.host}:{port or settings.port}: {exc.strerror}") from None
     return 0
 
 
@@ -109,9 +112,13 @@ async def _replay(settings: Settings, path: Path, base_url: str) -> int:
     public_url = settings.public_url.rstrip("/") + f"/webhooks/{name}"
     headers = channel.sign(body, public_url, content_type)  # type: ignore[attr-defined]
     headers.setdefault("Content-Type", content_type)
-    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
-        text = await resp.text()
-    await channel.close()
+    try:
+        async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
+            text = await resp.text()
+    except (aiohttp.ClientError, ValueError) as exc:  # no server there, or not an http(s) URL
+        raise CommandError(f"could not post to {url}: {exc}") from None
+    finally:
+        await channel.close()
     print(f"{resp.status} {text[:500]}")
     return 0 if resp.status < 400 else 1
 

@@ -59,3 +59,27 @@ def test_every_api_fixture_parses():
         [message] = channel.parse(path.read_bytes())
         data = json.loads(path.read_text())
         assert (message.provider_id, message.key, message.text) == (data["id"], data["conversation"], data["text"])
+
+
+@pytest.mark.parametrize(("target", "reason"), [("http://127.0.0.1:9", "could not post to http://127.0.0.1:9/webhooks/api"),
+                                                ("localhost:8080", "could not post to localhost:8080/webhooks/api")])
+async def test_replay_to_no_server_or_a_url_without_scheme_is_one_line(tmp_path, target: str, reason: str):
+    settings = Settings(database_url=f"sqlite://{tmp_path / 'x.db'}", api_secret=API_SECRET)
+    with pytest.raises(cli.CommandError, match=reason):
+        await cli._replay(settings, FIXTURES / "message__text.json", target)
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"HANDOFF_DATABASE_URL": f"sqlite://{tmp_path / 'serve.db'}", "HANDOFF_PORT": str(port),
+               "HANDOFF_MEDIA_DIR": str(tmp_path / "media")}
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            assert cli.main(["serve"]) == 2
+    assert capsys.readouterr().err.startswith(f"handoff: cannot listen on 127.0.0.1:{port}:")
