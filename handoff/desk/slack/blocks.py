@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from handoff.states import ConversationState, TicketStatus
+
 TAKE_OVER = "handoff.take_over"
 ASSIGN_TO_ME = "handoff.assign_to_me"
 ALLOW_AI = "handoff.allow_ai"
@@ -25,10 +27,10 @@ AGENT_BLOCK, AGENT_INPUT = "agent", "agent_select"
 NOTE_BLOCK, NOTE_INPUT = "note", "note_input"
 
 STATUS_LABELS = {
-    "open": ":large_yellow_circle: Waiting for an agent",
-    "on_you": ":large_green_circle: With an agent",
-    "on_customer": ":hourglass: Waiting on the customer",
-    "closed": ":white_circle: Closed",
+    TicketStatus.OPEN: ":large_yellow_circle: Waiting for an agent",
+    TicketStatus.ON_YOU: ":large_green_circle: With an agent",
+    TicketStatus.ON_CUSTOMER: ":hourglass: Waiting on the customer",
+    TicketStatus.CLOSED: ":white_circle: Closed",
 }
 DELETED_BY_CUSTOMER = "This message was deleted by the customer"
 EDITED = "(edited)"
@@ -86,8 +88,8 @@ def _clip(text: str, limit: int) -> str:
 
 def card_buttons(card: TicketCard) -> list[dict[str, Any]]:
     """The buttons that make sense for a ticket in its current state."""
-    if card.status == "closed":
-        if card.conversation_state == "bot":
+    if card.status == TicketStatus.CLOSED:
+        if card.conversation_state == ConversationState.BOT:
             return [_button("Take over", TAKE_OVER, card.conversation_id, "primary")]
         return []
     buttons = []
