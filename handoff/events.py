@@ -28,6 +28,20 @@ class EventKind(StrEnum):
     TYPING = "typing"  # conversation_id, channel, who ("customer" | "agent"), typing
     STREAM_READY = "stream.ready"  # the desk's WebSocket is subscribed: agent
     STREAM_LAGGED = "stream.lagged"  # the subscriber was too slow and missed events
+    WIDGET_PUSH = "internal.widget.push"  # visitor, payload: a widget frame for another instance (hub.INTERNAL)
+
+
+def kinds_js() -> str:
+    """The ES module `handoff/web/static/desk/kinds.js`: `export const KIND = {MESSAGE_CREATED:
+    "message.created", ...}`, the public event kinds the desk's scripts compare against.
+
+    The file is generated from `EventKind` (no build step serves it); a test checks it is current.
+    Regenerate: `python -c "from handoff.events import kinds_js; print(kinds_js(), end='')" >
+    handoff/web/static/desk/kinds.js`.
+    """
+    lines = [f'  {kind.name}: "{kind.value}",' for kind in EventKind if not kind.value.startswith("internal.")]
+    return ("// Generated from handoff.events.EventKind by handoff.events.kinds_js(); do not edit.\n"
+            "export const KIND = Object.freeze({\n" + "\n".join(lines) + "\n});\n")
 
 
 def iso(value: datetime | None) -> str | None:
