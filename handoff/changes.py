@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from handoff import transitions
 from handoff.events import EventKind, iso, ticket_json
-from handoff.gateway import _attachment_json
+from handoff.media import attachment_json
 from handoff.models import Conversation, Message, Ticket, utcnow
 from handoff.schema import MessageDeletion, MessageEdit, OutsideReply
 from handoff.states import ConversationState
@@ -146,7 +146,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
             message = await Message.create(
                 conversation=conversation, ticket=ticket, channel=reply.channel, direction="outgoing",
                 author_kind="agent", text=reply.text, provider_id=reply.provider_id, delivery_status="sent",
-                attachments=[_attachment_json(a) for a in reply.attachments], origin=_origin(reply.channel))
+                attachments=[attachment_json(a) for a in reply.attachments], origin=_origin(reply.channel))
             pending.messages.append(message)
             await add_event(pending, conversation, "outside_reply", ticket=ticket, message_id=message.id,
                             app_id=reply.app_id)

@@ -19,6 +19,7 @@ from handoff import metrics, transitions
 from handoff.bot.language import detect_language
 from handoff.bot.turn import run_bot_turn
 from handoff.events import EventKind
+from handoff.media import attachment_json
 from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, utcnow
 from handoff.schema import InboundMessage
 from handoff.states import ConversationState
@@ -102,7 +103,7 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
             direction="incoming",
             author_kind="customer",
             text=inbound.text,
-            attachments=[_attachment_json(a) for a in inbound.attachments],
+            attachments=[attachment_json(a) for a in inbound.attachments],
             provider_id=inbound.provider_id,
             delivery_status="none",
         )
@@ -211,12 +212,3 @@ async def _new_conversation(inbound: InboundMessage, contact: Contact, now: date
 
 def _open_key(inbound: InboundMessage) -> str:
     return f"{inbound.channel}:{inbound.key}"
-
-
-def _attachment_json(attachment: object) -> dict[str, object]:
-    return {
-        k: getattr(attachment, k)
-        for k in ("content_type", "url", "filename", "size")
-        if getattr(attachment, k, None) is not None
-    }
-

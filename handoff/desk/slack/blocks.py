@@ -143,14 +143,15 @@ def shown_text(message: dict[str, Any]) -> str:
 
 
 def thread_line(message: dict[str, Any], customer: str) -> str | None:
-    """How one timeline message reads in the ticket's thread; None for messages not mirrored."""
+    """How one timeline message (`events.message_json` shape, its projection for Slack) reads in
+    the ticket's thread; None for messages not mirrored."""
     text = shown_text(message)
     files = [] if message.get("deleted") else message.get("attachments") or []
     links = [a.get("url") for a in files if isinstance(a, dict) and a.get("url")]
     if links:
         text = "\n".join([text, *(f"<{url}|{escape(url.rsplit('/', 1)[-1] or 'attachment')}>" for url in links)])
     direction = message.get("direction")
-    author = message.get("author") or message.get("author_kind")
+    author = message.get("author")
     if direction == "incoming":
         return f"*{escape(customer)}*: {text}"
     if direction == "activity":
@@ -168,9 +169,7 @@ def thread_line(message: dict[str, Any], customer: str) -> str | None:
 
 def _agent_name(message: dict[str, Any]) -> str:
     agent = message.get("agent")
-    if isinstance(agent, dict):
-        return str(agent.get("name") or "Agent")
-    return str(message.get("author_name") or "Agent")
+    return str((agent.get("name") if isinstance(agent, dict) else None) or "Agent")
 
 
 def transfer_modal(ticket_id: int, agents: Sequence[tuple[int, str]]) -> dict[str, Any]:
