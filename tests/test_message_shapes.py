@@ -82,3 +82,15 @@ def test_author_and_kind_mapping_is_one_table_both_ways() -> None:
     assert {kind: KIND_OF_AUTHOR[author] for kind, author in AUTHOR_OF_KIND.items()} == {
         "bot": "bot", "agent": "agent", "notice": "notice"}
     assert KIND_OF_AUTHOR["system"] == "notice"
+
+
+async def test_the_api_callback_is_a_projection_of_message_json(client, rt, say, make_agent, callback) -> None:
+    await _every_kind_of_message(client, rt, say, make_agent)
+    agents = {a.id: a for a in await Agent.all()}
+    assert len(callback.received) >= 5  # bot replies, notices, the agent's reply
+    for sent in callback.received:
+        message = message_json(await Message.get(id=int(sent["id"])), agents)
+        assert sent["kind"] == KIND_OF_AUTHOR[message["author"]]
+        assert (sent["text"], sent.get("status"), sent.get("attachments", [])) == (
+            message["text"], message["notice"], message["attachments"])
+        assert sent.get("author") == (message["agent"] or {}).get("name")

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from handoff import transitions
 from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Conversation, Ticket
 from handoff.states import ConversationState, TicketStatus
+from tests.conftest import settle
 
 PACKAGE = Path(__file__).resolve().parent.parent / "handoff"
 OWNER = "transitions.py"
@@ -134,3 +136,39 @@ def test_enums_are_the_stored_values() -> None:
     assert TICKET_STATUSES == ("open", "on_you", "on_customer", "closed")
     assert Conversation._meta.fields_map["state"].default == ConversationState.BOT
     assert Ticket._meta.fields_map["status"].default == TicketStatus.OPEN
+
+
+async def test_end_inactive_is_a_compare_and_set_on_state_and_version(client, rt, say) -> None:
+    await say("hello")
+    await settle(rt)
+    conversation = await Conversation.get(channel="api")
+    stale = await Conversation.get(id=conversation.id)
+    await Conversation.filter(id=conversation.id).update(version=conversation.version + 1)  # the customer wrote
+    assert await transitions.end_inactive(rt, stale) is False
+    assert (await Conversation.get(id=conversation.id)).state == ConversationState.BOT
+    fresh = await Conversation.get(id=conversation.id)
+    assert await transitions.end_inactive(rt, fresh) is True
+    ended = await Conversation.get(id=conversation.id)
+    assert (ended.state, ended.open_key, ended.version) == (ConversationState.ENDED, None, fresh.version)
+    assert fresh.state == ConversationState.ENDED  # the row in hand shows what was written
+    assert await transitions.end_inactive(rt, ended) is False  # ended is final
+
+
+async def test_the_ticket_turn_flips_only_from_the_expected_status(client, rt, say, make_agent) -> None:
+    agent, _ = await make_agent("Ana")
+    await say("hello")
+    await settle(rt)
+    conversation = await Conversation.get(channel="api")
+    ticket = await transitions.escalate(rt, conversation.id, "asked for a person")
+    assert ticket is not None and ticket.status == TicketStatus.OPEN
+    await transitions.customer_wrote(ticket)  # only "on_customer" becomes "on_you"
+    assert (await Ticket.get(id=ticket.id)).status == TicketStatus.OPEN
+    await transitions.reply(rt, ticket.id, agent, "Hi")
+    assert (await Ticket.get(id=ticket.id)).status == TicketStatus.ON_CUSTOMER
+    await say("thanks", message_id="m2")
+    await settle(rt)
+    assert (await Ticket.get(id=ticket.id)).status == TicketStatus.ON_YOU
+    await transitions.close(rt, ticket.id, agent)
+    closed = await Ticket.get(id=ticket.id)
+    await transitions.answered(closed)  # a closed ticket stays closed
+    assert (await Ticket.get(id=ticket.id)).status == TicketStatus.CLOSED == closed.status
