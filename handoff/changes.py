@@ -22,10 +22,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from handoff import transitions
 from handoff.events import EventKind, iso, ticket_json
-from handoff.gateway import _attachment_json
+from handoff.media import attachment_json
 from handoff.models import Conversation, Message, Ticket, utcnow
 from handoff.schema import MessageDeletion, MessageEdit, OutsideReply
+from handoff.states import ConversationState
 from handoff.timeline import Pending, add_event, publish
 from handoff.transitions import escalate, write_summary
 
@@ -132,7 +134,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
     decisive = reply.app_id is not None and bool(rt.settings.meta_app_id)
     if not decisive and await _sent_by_us(conversation, reply):
         return False
-    if conversation.state == "bot":
+    if conversation.state == ConversationState.BOT:
         # Before the message, so that a retry after a crash in between still finds it escalated.
         await escalate(rt, conversation.id, f"a person replied from {_APPS.get(reply.channel, 'another app')}",
                        expected_version=conversation.version, notify_customer=False)
@@ -144,7 +146,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
             message = await Message.create(
                 conversation=conversation, ticket=ticket, channel=reply.channel, direction="outgoing",
                 author_kind="agent", text=reply.text, provider_id=reply.provider_id, delivery_status="sent",
-                attachments=[_attachment_json(a) for a in reply.attachments], origin=_origin(reply.channel))
+                attachments=[attachment_json(a) for a in reply.attachments], origin=_origin(reply.channel))
             pending.messages.append(message)
             await add_event(pending, conversation, "outside_reply", ticket=ticket, message_id=message.id,
                             app_id=reply.app_id)
@@ -152,8 +154,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
                                                                 waiting_since=None)
             answered = ticket is not None and ticket.assignee_id is not None  # type: ignore[attr-defined]
             if answered:  # an unassigned ticket stays in the queue, for an agent to pick up
-                await Ticket.filter(id=ticket.id).update(status="on_customer")  # type: ignore[union-attr]
-                ticket.status = "on_customer"  # type: ignore[union-attr]
+                await transitions.answered(ticket)  # type: ignore[arg-type]
     except IntegrityError:
         return False  # a concurrent replay stored it first
     if answered:

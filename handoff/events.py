@@ -4,6 +4,10 @@ they carry (DESIGN.md §6).
 Subscribers of the hub (the desk's stream, Slack's mirror, the widget) receive dicts
 `{"kind": EventKind..., **data}`. The same JSON shapes of a message, a ticket, an agent and a
 timeline event are what the desk's REST API answers with.
+
+A message has one shape, `message_json`; the widget's frame (`widget_frame`) and Slack's
+thread line (`desk.slack.blocks.thread_line`) are projections of it. An attachment has one shape,
+`attachment_json` (`media.attachment_json`), whatever shape an older row stored.
 """
 
 from __future__ import annotations
@@ -12,7 +16,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from handoff.media import attachment_json
 from handoff.models import Agent, Event, Message, Ticket
+from handoff.schema import Attachment
+
+# The kind of an outgoing message (`OutboundMessage.kind`, `timeline.add_outgoing`) and the
+# `Message.author_kind` stored for it, both ways.
+AUTHOR_OF_KIND: dict[str, str] = {"bot": "bot", "agent": "agent", "notice": "system"}
+KIND_OF_AUTHOR: dict[str, str] = {author: kind for kind, author in AUTHOR_OF_KIND.items()}
 
 
 class EventKind(StrEnum):
@@ -28,6 +39,20 @@ class EventKind(StrEnum):
     TYPING = "typing"  # conversation_id, channel, who ("customer" | "agent"), typing
     STREAM_READY = "stream.ready"  # the desk's WebSocket is subscribed: agent
     STREAM_LAGGED = "stream.lagged"  # the subscriber was too slow and missed events
+    WIDGET_PUSH = "internal.widget.push"  # visitor, payload: a widget frame for another instance (hub.INTERNAL)
+
+
+def kinds_js() -> str:
+    """The ES module `handoff/web/static/desk/kinds.js`: `export const KIND = {MESSAGE_CREATED:
+    "message.created", ...}`, the public event kinds the desk's scripts compare against.
+
+    The file is generated from `EventKind` (no build step serves it); a test checks it is current.
+    Regenerate: `python -c "from handoff.events import kinds_js; print(kinds_js(), end='')" >
+    handoff/web/static/desk/kinds.js`.
+    """
+    lines = [f'  {kind.name}: "{kind.value}",' for kind in EventKind if not kind.value.startswith("internal.")]
+    return ("// Generated from handoff.events.EventKind by handoff.events.kinds_js(); do not edit.\n"
+            "export const KIND = Object.freeze({\n" + "\n".join(lines) + "\n});\n")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -91,7 +116,7 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
         "text": "" if deleted else message.text,
         "private": message.private,
         "notice": message.notice,
-        "attachments": [] if deleted else message.attachments,
+        "attachments": [] if deleted else stored_attachments(message.attachments),
         "deleted": deleted,
         "edited_at": iso(message.edited_at),
         "revisions": [] if deleted else message.revisions or [],
@@ -99,6 +124,45 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
         "delivery_error": message.delivery_error,
         "origin": message.origin,
         "created_at": iso(message.created_at),
+    }
+
+
+def stored_attachments(stored: object) -> list[dict[str, Any]]:
+    """A message's stored attachments in the one shape (`{"url", "filename", "content_type",
+    "size"}`, each possibly None). Rows written before that shape was the only one may lack the
+    keys whose value was None; anything that is not a dict is left out."""
+    if not isinstance(stored, list):
+        return []
+    return [attachment_json(Attachment(**{k: a.get(k) for k in ("content_type", "url", "filename", "size")}))
+            for a in stored if isinstance(a, dict) and a.get("content_type")]
+
+
+def widget_frame(message: dict[str, Any], client_id: str | None = None) -> dict[str, Any]:
+    """The widget's frame for a timeline message, projected from its `message_json` shape.
+
+    `{"id", "client_id", "author", "author_name", "kind", "text", "notice", "attachments",
+    "created_at"}`: `kind` is "separator" (a "Live Chat"/"AI Resumed" line), "notice" or
+    "message"; `author_name` is an agent's name; `created_at` is in Unix seconds; `client_id`
+    is the id the visitor's own tab gave the message (for its dedupe), None for the others.
+    """
+    if message["direction"] == "activity":
+        kind = "separator"
+    elif message["notice"] or message["author"] == AUTHOR_OF_KIND["notice"]:
+        kind = "notice"
+    else:
+        kind = "message"
+    agent = message["agent"] if message["author"] == "agent" else None
+    created = message["created_at"]
+    return {
+        "id": message["id"],
+        "client_id": client_id,
+        "author": message["author"],
+        "author_name": (agent or {}).get("name"),
+        "kind": kind,
+        "text": message["text"],
+        "notice": message["notice"],
+        "attachments": message["attachments"],
+        "created_at": datetime.fromisoformat(created).timestamp() if created else None,
     }
 
 

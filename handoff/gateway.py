@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from handoff import metrics
+from handoff import metrics, transitions
 from handoff.bot.language import detect_language
 from handoff.bot.turn import run_bot_turn
 from handoff.events import EventKind
+from handoff.media import attachment_json
 from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, utcnow
 from handoff.schema import InboundMessage
+from handoff.states import ConversationState
 from handoff.timeline import Pending, publish
 
 if TYPE_CHECKING:
@@ -49,9 +51,9 @@ class OwnerChanged(Exception):
 
 def decide(state: str, assignee_id: int | None) -> Route:
     """Who answers a new customer message in a conversation of this state."""
-    if state == "bot":
+    if state == ConversationState.BOT:
         return "bot"
-    if state == "human":
+    if state == ConversationState.HUMAN:
         return "agent" if assignee_id is not None else "queue"
     raise ValueError(f"an {state!r} conversation takes no messages")
 
@@ -101,7 +103,7 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
             direction="incoming",
             author_kind="customer",
             text=inbound.text,
-            attachments=[_attachment_json(a) for a in inbound.attachments],
+            attachments=[attachment_json(a) for a in inbound.attachments],
             provider_id=inbound.provider_id,
             delivery_status="none",
         )
@@ -120,10 +122,10 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
     transitions lock them.
     """
     ticket = None
-    if conversation.state == "human":
+    if conversation.state == ConversationState.HUMAN:
         ticket = await Ticket.get_or_none(open_key=conversation.id)
-        if ticket is not None and ticket.status == "on_customer":
-            await Ticket.filter(id=ticket.id).update(status="on_you")
+        if ticket is not None:
+            await transitions.customer_wrote(ticket)
     language = await _language(conversation, inbound.text) or conversation.language
     thread = _merged_thread(conversation.thread, inbound)
     if not await Conversation.filter(id=conversation.id, version=conversation.version).update(
@@ -187,7 +189,7 @@ async def _running_conversation(inbound: InboundMessage) -> Conversation | None:
         if earlier is not None:
             conversation = await Conversation.filter(id=earlier.conversation_id  # type: ignore[attr-defined]
                                                      ).select_related("contact").first()
-            if conversation is not None and conversation.state != "ended":
+            if conversation is not None and conversation.state != ConversationState.ENDED:
                 return conversation
     return await Conversation.filter(open_key=_open_key(inbound)).select_related("contact").first()
 
@@ -200,7 +202,6 @@ async def _new_conversation(inbound: InboundMessage, contact: Contact, now: date
         external_key=inbound.key,
         contact_external_id=inbound.contact_id,
         open_key=_open_key(inbound),
-        state="bot",
         thread=_merged_thread({}, inbound),
         language=detect_language([inbound.text]) if inbound.text.strip() else None,
         last_customer_message_at=now,
@@ -211,12 +212,3 @@ async def _new_conversation(inbound: InboundMessage, contact: Contact, now: date
 
 def _open_key(inbound: InboundMessage) -> str:
     return f"{inbound.channel}:{inbound.key}"
-
-
-def _attachment_json(attachment: object) -> dict[str, object]:
-    return {
-        k: getattr(attachment, k)
-        for k in ("content_type", "url", "filename", "size")
-        if getattr(attachment, k, None) is not None
-    }
-

@@ -20,14 +20,16 @@ from datetime import datetime, timezone
 from tortoise import fields
 from tortoise.models import Model
 
+from handoff.states import ConversationState, TicketStatus
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (what every timestamp column stores)."""
     return datetime.now(timezone.utc)
 
 
-CONVERSATION_STATES = ("bot", "human", "ended")
-TICKET_STATUSES = ("open", "on_you", "on_customer", "closed")
+CONVERSATION_STATES = tuple(ConversationState)
+TICKET_STATUSES = tuple(TicketStatus)
 DIRECTIONS = ("incoming", "outgoing", "activity")
 AUTHOR_KINDS = ("customer", "bot", "agent", "system")
 DELIVERY_STATES = ("none", "pending", "queued", "sent", "delivered", "read", "failed", "undelivered", "cancelled", "skipped")

@@ -26,7 +26,7 @@ from tortoise.transactions import in_transaction
 
 from handoff import metrics, receipts
 from handoff.channels.base import DeliveryError, with_file_links
-from handoff.events import EventKind
+from handoff.events import KIND_OF_AUTHOR, EventKind
 from handoff.models import Agent, Conversation, Message, Outbox, utcnow
 from handoff.notices import render, sends_notice
 from handoff.schema import Address, Attachment, OutboundMessage
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120
 SEND_TIMEOUT = 60.0
-KIND_OF_AUTHOR = {"bot": "bot", "agent": "agent", "system": "notice"}
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]

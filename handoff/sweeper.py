@@ -9,11 +9,10 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from handoff import receipts
+from handoff import receipts, transitions
 from handoff.bot.turn import run_bot_turn
-from handoff.events import EventKind
 from handoff.models import Conversation, utcnow
-from handoff.timeline import Pending, add_event, publish
+from handoff.states import ConversationState
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -32,23 +31,15 @@ async def end_inactive(rt: Runtime) -> int:
     """
     cutoff = utcnow() - timedelta(seconds=rt.settings.inactivity_timeout)
     ended = 0
-    for conversation in await Conversation.filter(state="bot", last_activity_at__lt=cutoff).limit(500):
-        now = utcnow()
-        if not await Conversation.filter(id=conversation.id, state="bot", version=conversation.version).update(
-                state="ended", version=conversation.version + 1, open_key=None, ended_at=now):
-            continue
-        pending = Pending()
-        await add_event(pending, conversation, "ended", reason="inactivity")
-        pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state="ended")
-        await publish(rt, pending)
-        ended += 1
+    for conversation in await Conversation.filter(state=ConversationState.BOT, last_activity_at__lt=cutoff).limit(500):
+        ended += await transitions.end_inactive(rt, conversation)
     return ended
 
 
 async def resume_unanswered(rt: Runtime) -> int:
     """Spawn bot turns for recent bot conversations whose last word is the customer's."""
     since = utcnow() - RECOVERY_WINDOW
-    rows = await Conversation.filter(state="bot", last_responder="customer",
+    rows = await Conversation.filter(state=ConversationState.BOT, last_responder="customer",
                                      last_customer_message_at__gte=since).limit(1000)
     for conversation in rows:
         rt.spawn(run_bot_turn(rt, conversation.id), name=f"bot-turn-{conversation.id}")

@@ -7,14 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from handoff.events import EventKind, message_json
+from handoff.events import AUTHOR_OF_KIND, EventKind, message_json
 from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket, utcnow
 from handoff.notices import label, render
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
-
-AUTHOR_OF_KIND = {"bot": "bot", "agent": "agent", "notice": "system"}
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """The transitions of the conversation state machine (DESIGN.md §2): takeover, escalate, claim,
-transfer, allow-AI (handback), close, and an agent's reply or note.
+transfer, allow-AI (handback), close, an agent's reply or note, the end of an inactive bot
+conversation, and a ticket's turn flipping between agent and customer (`states` names them all).
+This is the only module that writes `Conversation.state` or `Ticket.status`.
 
 Every operation is one transaction; the state changes are compare-and-set updates on the
 conversation's state and version (or the ticket's open key), so of two racing agents
@@ -19,6 +21,7 @@ from handoff.bot.history import load_turns
 from handoff.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from handoff.events import EventKind, agent_json, ticket_json
 from handoff.models import Agent, Conversation, Message, Ticket, utcnow
+from handoff.states import ConversationState, TicketStatus
 from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish
 
 if TYPE_CHECKING:
@@ -61,18 +64,18 @@ async def _open_ticket(
             raise NotFound("conversation not found")
         version = conversation.version if expected_version is None else expected_version
         won = False
-        if conversation.state == "bot":
+        if conversation.state == ConversationState.BOT:
             now = utcnow()
-            changes = {"state": "human", "version": version + 1, "assignee_id": agent.id if agent else None,
+            changes = {"state": ConversationState.HUMAN, "version": version + 1, "assignee_id": agent.id if agent else None,
                        "waiting_since": now, "last_activity_at": now}
-            won = bool(await Conversation.filter(id=conversation.id, state="bot", version=version).update(**changes))
+            won = bool(await Conversation.filter(id=conversation.id, state=ConversationState.BOT, version=version).update(**changes))
         if won:
             conversation.update_from_dict(changes)  # what the compare-and-set wrote
             ticket = await Ticket.create(
                 conversation=conversation,
                 open_key=conversation.id,
                 channel=conversation.channel,
-                status="on_you" if agent else "open",
+                status=TicketStatus.ON_YOU if agent else TicketStatus.OPEN,
                 assignee=agent,
                 language=conversation.language,
                 subject=await _provisional_subject(conversation),
@@ -87,7 +90,7 @@ async def _open_ticket(
         raise await _lost_race(conversation)
     metrics.TAKEOVERS.labels("takeover" if agent else "escalation").inc()
     pending.add(EventKind.TICKET_CREATED, ticket=await ticket_json(ticket))
-    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state="human")
+    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=ConversationState.HUMAN)
     await publish(rt, pending)
     rt.spawn(write_summary(rt, ticket.id), name=f"summary-{ticket.id}")
     return ticket
@@ -95,10 +98,10 @@ async def _open_ticket(
 
 async def _lost_race(conversation: Conversation) -> Exception:
     fresh = await Conversation.get(id=conversation.id)
-    if fresh.state == "ended":
+    if fresh.state == ConversationState.ENDED:
         return InvalidState("the conversation has ended")
     ticket = await Ticket.get_or_none(open_key=conversation.id)
-    if fresh.state == "bot" or ticket is None:
+    if fresh.state == ConversationState.BOT or ticket is None:
         return InvalidState("the conversation changed; try again")
     assignee = await Agent.get_or_none(id=ticket.assignee_id) if ticket.assignee_id else None  # type: ignore[attr-defined]
     who = assignee.name if assignee else "the unassigned queue"
@@ -116,7 +119,7 @@ async def claim(rt: Runtime, ticket_id: int, agent: Agent) -> Ticket:
     pending = Pending()
     async with in_transaction():
         ticket = await _open_ticket_or_fail(ticket_id)
-        claimed = {"assignee_id": agent.id, "status": "on_you"}
+        claimed = {"assignee_id": agent.id, "status": TicketStatus.ON_YOU}
         won = bool(await Ticket.filter(id=ticket.id, assignee_id=None, open_key__not_isnull=True).update(**claimed))
         if won:
             await Conversation.filter(id=ticket.conversation_id).update(assignee_id=agent.id)  # type: ignore[attr-defined]
@@ -145,7 +148,7 @@ async def transfer(rt: Runtime, ticket_id: int, agent: Agent, to_agent_id: int, 
         ticket = await _open_ticket_or_fail(ticket_id)
         if ticket.assignee_id == target.id:  # type: ignore[attr-defined]
             raise InvalidState(f"the ticket is already assigned to {target.name}")
-        reassigned = {"assignee_id": target.id, "status": "on_you"}
+        reassigned = {"assignee_id": target.id, "status": TicketStatus.ON_YOU}
         if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(**reassigned):
             raise InvalidState("the ticket is closed")
         ticket.update_from_dict(reassigned)
@@ -177,7 +180,7 @@ async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bo
     now = utcnow()
     async with in_transaction():
         ticket = await _open_ticket_or_fail(ticket_id)
-        closed = {"open_key": None, "status": "closed", "closed_at": now}
+        closed = {"open_key": None, "status": TicketStatus.CLOSED, "closed_at": now}
         if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(**closed):
             raise InvalidState("the ticket is already closed")
         ticket.update_from_dict(closed)
@@ -187,9 +190,9 @@ async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bo
             "last_activity_at": now,
         }
         if resume_bot:
-            changes["state"] = "bot"
+            changes["state"] = ConversationState.BOT
         else:
-            changes.update(state="ended", open_key=None, ended_at=now)
+            changes.update(state=ConversationState.ENDED, open_key=None, ended_at=now)
         await Conversation.filter(id=conversation.id).update(**changes)
         conversation.update_from_dict(changes)
         if resume_bot:
@@ -239,12 +242,49 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
                 await add_notice(pending, conversation, "agent_joined", ticket=ticket, agent=agent.name)
             message = await add_outgoing(pending, conversation, "agent", text, ticket=ticket, agent=agent,
                                          attachments=attachments, origin=origin)
-            await Ticket.filter(id=ticket.id).update(status="on_customer")
-            ticket.status = "on_customer"
+            await answered(ticket)
             await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=utcnow())
     pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))
     await publish(rt, pending)
     return message
+
+
+async def answered(ticket: Ticket) -> None:
+    """A person answered the customer on this open ticket: an assigned one becomes "on_customer".
+
+    Runs inside the caller's transaction (a desk reply, or a reply from the provider's own app).
+    """
+    changed = await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(status=TicketStatus.ON_CUSTOMER)
+    if changed:
+        ticket.status = TicketStatus.ON_CUSTOMER
+
+
+async def customer_wrote(ticket: Ticket) -> None:
+    """The customer wrote on an open ticket that waited for them: "on_customer" becomes "on_you".
+
+    A compare-and-set on the status, inside the caller's transaction (the gateway's).
+    """
+    if await Ticket.filter(id=ticket.id, status=TicketStatus.ON_CUSTOMER).update(status=TicketStatus.ON_YOU):
+        ticket.status = TicketStatus.ON_YOU
+
+
+async def end_inactive(rt: Runtime, conversation: Conversation) -> bool:
+    """End a bot conversation left inactive (the sweeper's timeout); returns whether it ended.
+
+    A compare-and-set on (state "bot", version): a conversation a person took over, or one the
+    customer wrote to since it was read, is left as it is.
+    """
+    ended = {"state": ConversationState.ENDED, "version": conversation.version + 1, "open_key": None,
+             "ended_at": utcnow()}
+    if not await Conversation.filter(id=conversation.id, state=ConversationState.BOT,
+                                     version=conversation.version).update(**ended):
+        return False
+    conversation.update_from_dict(ended)
+    pending = Pending()
+    await add_event(pending, conversation, "ended", reason="inactivity")
+    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=ConversationState.ENDED)
+    await publish(rt, pending)
+    return True
 
 
 async def write_summary(rt: Runtime, ticket_id: int) -> None:
@@ -269,7 +309,7 @@ async def _open_ticket_or_fail(ticket_id: int) -> Ticket:
     ticket = await Ticket.get_or_none(id=ticket_id)
     if ticket is None:
         raise NotFound("ticket not found")
-    if ticket.status == "closed":
+    if ticket.status == TicketStatus.CLOSED:
         raise InvalidState("the ticket is closed")
     return ticket
 

@@ -53,6 +53,7 @@ LAYERS = {
     "notices/": CORE,
     "runtime.py": CORE,
     "models.py": BASE,
+    "states.py": BASE,
     "schema.py": BASE,
     "config.py": BASE,
     "db.py": BASE,

@@ -191,7 +191,7 @@ async def test_a_shared_reel_is_stored_as_a_link_and_the_bot_stays_quiet(client,
     message = await Message.get(provider_id="m_reel0001")
     assert message.text == "[reel] https://www.facebook.com/reel/918273645501928"
     assert message.attachments == [{"content_type": "text/uri-list", "url": "https://www.facebook.com/reel/918273645501928",
-                                    "filename": "Reel"}]
+                                    "filename": "Reel", "size": None}]
     assert bot.calls == [] and fake.accepted == []
 
     await post("messenger", fixture("messenger", "message__text"))  # words: the bot answers them

@@ -115,3 +115,13 @@ def test_catalogs_ship_as_package_data(language: str) -> None:
     po = resources.files("handoff.notices").joinpath("locales", language, "LC_MESSAGES", "handoff.po")
     assert po.is_file()
     assert f'"Language: {language}\\n"' in po.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_widget_texts_come_from_the_catalog(language: str) -> None:
+    texts = notices.widget_texts(language)
+    assert texts == {"waiting": render("waiting", language), "live_chat": label("live_chat", language),
+                     "ai_resumed": label("ai_resumed", language)}
+    if language != "en":
+        assert texts["waiting"] != "Waiting for a support agent to join…"
+        assert texts["live_chat"] != "Live Chat"

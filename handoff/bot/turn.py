@@ -26,6 +26,7 @@ from handoff.bot.intent import wants_human
 from handoff.channels.base import ShowsTyping
 from handoff.models import Conversation, Message, utcnow
 from handoff.outbox import address_of
+from handoff.states import ConversationState
 from handoff.timeline import Pending, add_event, add_outgoing, publish
 from handoff.transitions import escalate
 
@@ -48,7 +49,7 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     """
     async with rt.turn_lock(conversation_id):
         conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
-        if conversation is None or conversation.state != "bot":
+        if conversation is None or conversation.state != ConversationState.BOT:
             return "skipped"
         history = spoken(history)
         if not history or history[-1].author != "customer":
@@ -117,10 +118,10 @@ async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text:
     fence = {"last_customer_message_at": answers_through} if answers_through is not None else {}
     pending = Pending()
     async with in_transaction():
-        fenced = not await Conversation.filter(id=conversation_id, state="bot", version=version, **fence).update(
+        fenced = not await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version, **fence).update(
             last_responder="bot", last_activity_at=utcnow()
         )
-        if fenced and fence and await Conversation.filter(id=conversation_id, state="bot", version=version).exists():
+        if fenced and fence and await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version).exists():
             return "superseded"  # only newer customer words: their own turn answers them all
         if fenced:
             await add_event(pending, conversation, "bot_reply_dropped", reason="the conversation changed owner",

@@ -25,6 +25,7 @@ from handoff.media import UploadError, attachment_json
 from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Agent, Conversation, Event, Message, Ticket
 from handoff.outbox import address_of
 from handoff.runtime import RUNTIME, Runtime
+from handoff.states import ConversationState
 from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
 from handoff.web.auth import agent_from_session
 
@@ -285,7 +286,7 @@ async def typing(request: web.Request) -> web.Response:
     if conversation is None:
         return error(404, "no such conversation")
     channel = rt.channels.get(conversation.channel)
-    if isinstance(channel, ShowsTyping) and conversation.state == "human":
+    if isinstance(channel, ShowsTyping) and conversation.state == ConversationState.HUMAN:
         # In the background: a provider's typing call (Meta, Telegram) must not hold up the desk.
         rt.spawn(channel.typing(address_of(conversation), on, agent.name), name=f"typing-{conversation.id}")
     rt.hub.publish(EventKind.TYPING, conversation_id=conversation.id, who="agent",

@@ -93,6 +93,15 @@ def label(name: str, language: str | None) -> str:
     return gettext(LABELS[name], language)
 
 
+def widget_texts(language: str | None) -> dict[str, str]:
+    """The texts the chat widget draws on its own, in `language`: `{"waiting": the spinner's
+    label (the "waiting" notice), "live_chat", "ai_resumed": the separators}`.
+
+    Sent to the widget with its session so that its script holds no copy of the catalog.
+    """
+    return {"waiting": render("waiting", language), **{name: label(name, language) for name in LABELS}}
+
+
 def phrase(name: str, language: str | None) -> str:
     """A bot or summary phrase (see PHRASES) in `language`."""
     return gettext(PHRASES[name], language)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from handoff import errors, transitions
 from handoff.desk.slack import agents, blocks, payloads
 from handoff.models import Agent, Conversation, Message
+from handoff.states import ConversationState
 from handoff.validation import id_from_text
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ async def _take_by_command(slack: SlackIntegration, form: dict[str, str], conver
 
 async def live_conversations(limit: int = LIST_LIMIT) -> list[blocks.LiveConversation]:
     """The most recently active conversations the AI is handling."""
-    rows = await Conversation.filter(state="bot").order_by("-last_activity_at").limit(limit).prefetch_related("contact")
+    rows = await Conversation.filter(state=ConversationState.BOT).order_by("-last_activity_at").limit(limit).prefetch_related("contact")
     found = []
     for conv in rows:
         last = await Message.filter(conversation_id=conv.id, direction="incoming").order_by("-id").first()

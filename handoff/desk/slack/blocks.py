@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from handoff.states import ConversationState, TicketStatus
+
 TAKE_OVER = "handoff.take_over"
 ASSIGN_TO_ME = "handoff.assign_to_me"
 ALLOW_AI = "handoff.allow_ai"
@@ -25,10 +27,10 @@ AGENT_BLOCK, AGENT_INPUT = "agent", "agent_select"
 NOTE_BLOCK, NOTE_INPUT = "note", "note_input"
 
 STATUS_LABELS = {
-    "open": ":large_yellow_circle: Waiting for an agent",
-    "on_you": ":large_green_circle: With an agent",
-    "on_customer": ":hourglass: Waiting on the customer",
-    "closed": ":white_circle: Closed",
+    TicketStatus.OPEN: ":large_yellow_circle: Waiting for an agent",
+    TicketStatus.ON_YOU: ":large_green_circle: With an agent",
+    TicketStatus.ON_CUSTOMER: ":hourglass: Waiting on the customer",
+    TicketStatus.CLOSED: ":white_circle: Closed",
 }
 DELETED_BY_CUSTOMER = "This message was deleted by the customer"
 EDITED = "(edited)"
@@ -86,8 +88,8 @@ def _clip(text: str, limit: int) -> str:
 
 def card_buttons(card: TicketCard) -> list[dict[str, Any]]:
     """The buttons that make sense for a ticket in its current state."""
-    if card.status == "closed":
-        if card.conversation_state == "bot":
+    if card.status == TicketStatus.CLOSED:
+        if card.conversation_state == ConversationState.BOT:
             return [_button("Take over", TAKE_OVER, card.conversation_id, "primary")]
         return []
     buttons = []
@@ -141,14 +143,15 @@ def shown_text(message: dict[str, Any]) -> str:
 
 
 def thread_line(message: dict[str, Any], customer: str) -> str | None:
-    """How one timeline message reads in the ticket's thread; None for messages not mirrored."""
+    """How one timeline message (`events.message_json` shape, its projection for Slack) reads in
+    the ticket's thread; None for messages not mirrored."""
     text = shown_text(message)
     files = [] if message.get("deleted") else message.get("attachments") or []
     links = [a.get("url") for a in files if isinstance(a, dict) and a.get("url")]
     if links:
         text = "\n".join([text, *(f"<{url}|{escape(url.rsplit('/', 1)[-1] or 'attachment')}>" for url in links)])
     direction = message.get("direction")
-    author = message.get("author") or message.get("author_kind")
+    author = message.get("author")
     if direction == "incoming":
         return f"*{escape(customer)}*: {text}"
     if direction == "activity":
@@ -166,9 +169,7 @@ def thread_line(message: dict[str, Any], customer: str) -> str | None:
 
 def _agent_name(message: dict[str, Any]) -> str:
     agent = message.get("agent")
-    if isinstance(agent, dict):
-        return str(agent.get("name") or "Agent")
-    return str(message.get("author_name") or "Agent")
+    return str((agent.get("name") if isinstance(agent, dict) else None) or "Agent")
 
 
 def transfer_modal(ticket_id: int, agents: Sequence[tuple[int, str]]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from tortoise.exceptions import IntegrityError
 from handoff import errors, transitions
 from handoff.desk.slack import agents, edits, files, payloads, threads
 from handoff.models import Conversation, ProcessedKey, Ticket
+from handoff.states import ConversationState, TicketStatus
 
 if TYPE_CHECKING:
     from handoff.desk.slack import SlackIntegration
@@ -156,14 +157,14 @@ async def _ticket_for_reply(slack: SlackIntegration, thread: threads.SlackThread
     if ticket is None:
         await tell("This ticket no longer exists.")
         return None
-    if ticket.status != "closed":
+    if ticket.status != TicketStatus.CLOSED:
         return ticket.id
     conversation = await Conversation.get_or_none(id=thread.conversation_id)
-    if conversation is None or conversation.state == "ended":
+    if conversation is None or conversation.state == ConversationState.ENDED:
         await tell(f"Ticket #{ticket.id} is closed and the conversation has ended; nothing was sent.")
         return None
-    if conversation.state == "human":
-        current = await Ticket.filter(conversation_id=conversation.id).exclude(status="closed").first()
+    if conversation.state == ConversationState.HUMAN:
+        current = await Ticket.filter(conversation_id=conversation.id).exclude(status=TicketStatus.CLOSED).first()
         where = f" It continues in ticket #{current.id}." if current else ""
         await tell(f"Ticket #{ticket.id} is closed; nothing was sent.{where}")
         return None

@@ -37,7 +37,7 @@ from tortoise.expressions import Q
 
 from handoff.desk.slack import blocks, threads
 from handoff.desk.slack.poster import Job
-from handoff.events import message_json
+from handoff.events import EventKind, message_json
 from handoff.models import Message, ProcessedKey, Ticket, utcnow
 
 if TYPE_CHECKING:
@@ -66,23 +66,23 @@ class Mirror:
     async def on_event(self, event: dict[str, Any]) -> None:
         """Queue the Slack posts one live event calls for."""
         kind = event.get("kind")
-        if kind == "ticket.created":
+        if kind == EventKind.TICKET_CREATED:
             ticket_id = _ticket_id(event)
             if ticket_id is not None:
                 await self.slack.poster.enqueue({"op": "root", "ticket_id": ticket_id, "channel": self.slack.channel},
                                                 key=f"root:{ticket_id}")
-        elif kind in ("ticket.updated", "ticket.summary"):
+        elif kind in (EventKind.TICKET_UPDATED, EventKind.TICKET_SUMMARY):
             ticket_id = _ticket_id(event)
             if ticket_id is not None:
                 await self.request_update(ticket_id)
-        elif kind == "message.created":
+        elif kind == EventKind.MESSAGE_CREATED:
             message = event.get("message") or {}
             ticket_id = event.get("ticket_id") or message.get("ticket_id")
             if ticket_id is not None:
                 await self.request_sync(int(ticket_id))
-        elif kind == "message.updated" and ("deleted" in event or "edited_at" in event):
+        elif kind == EventKind.MESSAGE_UPDATED and ("deleted" in event or "edited_at" in event):
             await self.request_change(event.get("message_id"))
-        elif kind == "stream.lagged":
+        elif kind == EventKind.STREAM_LAGGED:
             await self.catch_up()
 
     async def request_update(self, ticket_id: int, *, if_stale: bool = False) -> None:

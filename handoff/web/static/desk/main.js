@@ -3,6 +3,7 @@
 // dispatched to the page shown. A single-page app over the REST API (/api/v1) and its stream.
 // No component library, deliberately: under the CSP (script-src 'self', no build step) a bare
 // import such as "preact" needs an inline import map, which the CSP refuses; views use h().
+import { KIND } from "./kinds.js";
 import { state, ticketEls } from "./state.js";
 import { api, onUnauthorized } from "./api.js";
 import { toast } from "./dom.js";
@@ -41,8 +42,8 @@ function onEvent(e) {
   if (state.ticket) { onTicketEvent(e); return; }
   const kind = e.kind || e.type;
   const data = e.data || e;
-  if (kind === "typing" || kind === "stream.ready" || kind === "timeline.event" || kind === "message.created") return;
-  if (kind === "ticket.created" && data.ticket && !data.ticket.assignee) toast("New unassigned ticket: " + (data.ticket.subject || "#" + data.ticket.id));
+  if (kind === KIND.TYPING || kind === KIND.STREAM_READY || kind === KIND.TIMELINE_EVENT || kind === KIND.MESSAGE_CREATED) return;
+  if (kind === KIND.TICKET_CREATED && data.ticket && !data.ticket.assignee) toast("New unassigned ticket: " + (data.ticket.subject || "#" + data.ticket.id));
   scheduleReload();
 }
 

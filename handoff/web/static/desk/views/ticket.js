@@ -1,5 +1,6 @@
 // The ticket page: header with status and actions (assign, transfer, allow AI, close), the
 // timeline and composer, the AI summary and the customer's details, kept current by live events.
+import { KIND } from "../kinds.js";
 import { state, ticketEls } from "../state.js";
 import { api, loadAgents } from "../api.js";
 import { h, stateBadge, toast } from "../dom.js";
@@ -115,18 +116,18 @@ export function onTicketEvent(e) {
   const data = e.data || e;
   const t = state.ticket;
   const here = data.conversation_id === t.conversation_id;
-  if (kind === "message.created" && here && data.message) {
+  if (kind === KIND.MESSAGE_CREATED && here && data.message) {
     if (arrivedDuringReload) arrivedDuringReload.push(data.message);
     appendMessage(data.message);
-  } else if (kind === "timeline.event" && here && data.event) {
+  } else if (kind === KIND.TIMELINE_EVENT && here && data.event) {
     appendEvent(Object.assign({ created_at: new Date().toISOString() }, data.event)); scrollTimeline();
-  } else if (kind === "message.updated" && here) reloadTimeline();
-  else if (kind === "stream.lagged") viewTicket(t.id);
-  else if (kind === "conversation.updated" && here && data.contact) {
+  } else if (kind === KIND.MESSAGE_UPDATED && here) reloadTimeline();
+  else if (kind === KIND.STREAM_LAGGED) viewTicket(t.id);
+  else if (kind === KIND.CONVERSATION_UPDATED && here && data.contact) {
     state.conversation.contact = Object.assign({}, state.conversation.contact, data.contact);
     document.querySelector("[data-field=contact-name]").textContent = data.contact.name || "—";
-  } else if ((kind === "ticket.updated" || kind === "ticket.summary") && data.ticket && data.ticket.id === t.id) updateTicket(data.ticket);
-  else if (kind === "typing" && here && data.who === "customer") {
+  } else if ((kind === KIND.TICKET_UPDATED || kind === KIND.TICKET_SUMMARY) && data.ticket && data.ticket.id === t.id) updateTicket(data.ticket);
+  else if (kind === KIND.TYPING && here && data.who === "customer") {
     ticketEls.typing.hidden = !data.typing;
     clearTimeout(state.customerTypingTimer);
     if (data.typing) state.customerTypingTimer = setTimeout(() => { ticketEls.typing.hidden = true; }, 6000);

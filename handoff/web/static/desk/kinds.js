@@ -1,0 +1,13 @@
+// Generated from handoff.events.EventKind by handoff.events.kinds_js(); do not edit.
+export const KIND = Object.freeze({
+  MESSAGE_CREATED: "message.created",
+  MESSAGE_UPDATED: "message.updated",
+  TICKET_CREATED: "ticket.created",
+  TICKET_UPDATED: "ticket.updated",
+  TICKET_SUMMARY: "ticket.summary",
+  CONVERSATION_UPDATED: "conversation.updated",
+  TIMELINE_EVENT: "timeline.event",
+  TYPING: "typing",
+  STREAM_READY: "stream.ready",
+  STREAM_LAGGED: "stream.lagged",
+});
