@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 
-from handoff.channels.widget import outbound_json
-from handoff.channels.widget_session import (
+from handoff.channels.widget import WidgetChannel
+from handoff.channels.widget.limits import RateLimiter, WidgetLimits
+from handoff.channels.widget.session import (
     SESSION_SCOPE,
     OriginPolicy,
-    RateLimiter,
     identity_hash,
     origin_of,
     verify_identity,
 )
+from handoff.channels.widget.socket import outbound_json
 from handoff.config import Settings
 from handoff.models import Conversation, KeyValue, Message
 from handoff.outbox import address_of
@@ -255,7 +256,7 @@ async def test_uploads_are_size_limited_and_owned(
 ) -> None:
     from dataclasses import replace
 
-    from handoff.channels import widget as widget_module
+    from handoff.media import MAX_FILE_BYTES
 
     client = await aiohttp_client(app_factory(settings=replace(settings, media_dir=str(tmp_path / "media"))))
 
@@ -274,7 +275,7 @@ async def test_uploads_are_size_limited_and_owned(
         assert got.status == 200 and got.headers["X-Content-Type-Options"] == "nosniff"
         assert (await got.read()).startswith(b"\x89PNG")
     big = FormData()
-    big.add_field("file", b"0" * (widget_module.MAX_UPLOAD_BYTES + 1), filename="big.bin")
+    big.add_field("file", b"0" * (MAX_FILE_BYTES + 1), filename="big.bin")
     resp = await client.post(
         "/widget/upload", data=big, headers={"Origin": own_origin(client), "Authorization": f"Bearer {alice['token']}"}
     )
