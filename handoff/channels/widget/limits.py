@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "handoff:widget-limits"
 REDIS_TIMEOUT = 1.0  # seconds a hit waits for Redis before it is counted in this process
 
-# (amount, seconds): about what the widget client needs; a reconnect storm or a script is cut off.
+# (amount, seconds): the burst and the long-run rate of the per-process token buckets these replaced
+# (e.g. 10 messages at once, one a second on average); a reconnect storm or a script is cut off.
 SESSIONS = RateLimitItemPerSecond(20, 100, namespace="session")  # per IP: new visitor sessions
 MESSAGES = RateLimitItemPerSecond(10, 10, namespace="message")  # per visitor
 TYPING = RateLimitItemPerSecond(5, 5, namespace="typing")  # per visitor: typing frames relayed to the desk
