@@ -1,5 +1,6 @@
-// ESLint (flat config) for the browser JavaScript in handoff/web/static and its Node unit
-// tests in tests/web/js. Run by tests/web/test_js.py; by hand: npm ci && npm run lint
+// ESLint (flat config) for the browser JavaScript of the desk (handoff/web/static) and of the widget
+// (handoff/channels/widget/static), and for its Node unit tests in tests/web/js. Run by
+// tests/web/test_js.py; by hand: npm ci && npm run lint
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -30,7 +31,7 @@ export default [
   },
   {
     // The chat widget: a classic script embedded on other sites, so no modules.
-    files: ["handoff/web/static/widget.js"],
+    files: ["handoff/channels/widget/static/widget.js"],
     languageOptions: { ecmaVersion: 2020, sourceType: "script", globals: globals.browser },
   },
   {

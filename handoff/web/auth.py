@@ -27,7 +27,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tortoise.exceptions import IntegrityError
 
-from handoff.channels.widget_session import RateLimiter, origin_of
+from handoff.channels.widget.limits import RateLimiter
+from handoff.channels.widget.session import origin_of
 from handoff.config import Settings
 from handoff.desk.auth import hash_token
 from handoff.models import Agent, KeyValue

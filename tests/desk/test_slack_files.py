@@ -20,8 +20,8 @@ from handoff.desk.slack.files import trusted_file_url
 from handoff.models import Conversation, Message, Ticket
 from tests.desk.test_slack import Desk, agents, desk, fake, fixture  # noqa: F401
 from tests.fakes.slack_api import FakeSlack
-from tests.web.test_widget import frames_until, new_session, open_ws
-from tests.web.test_widget import say as widget_say
+from tests.channels.test_widget import frames_until, new_session, open_ws
+from tests.channels.test_widget import say as widget_say
 
 LABEL = b"\x89PNG\r\n\x1a\n" + b"label" * 50
 INVOICE = b"%PDF-1.4 invoice 42"

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import replace
 from typing import Any
 
 import pytest
+import redis.asyncio as redis
 from aiohttp import FormData
+from limits import RateLimitItemPerSecond
 
-from handoff.channels.widget import outbound_json
-from handoff.channels.widget_session import (
+from handoff.channels.widget import WidgetChannel
+from handoff.channels.widget import WidgetChannel
+from handoff.channels.widget.limits import MESSAGES, RateLimiter, WidgetLimits
+from handoff.channels.widget.session import (
     SESSION_SCOPE,
     OriginPolicy,
-    RateLimiter,
     identity_hash,
     origin_of,
     verify_identity,
 )
+from handoff.channels.widget.socket import outbound_json
 from handoff.config import Settings
 from handoff.models import Conversation, KeyValue, Message
 from handoff.outbox import address_of
@@ -77,6 +82,55 @@ def test_rate_limiter_refills() -> None:
     now[0] += 1.0
     assert limiter.has("a") and limiter.allow("a")
     assert not limiter.allow("a")
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+THREE_A_SECOND = RateLimitItemPerSecond(3, 1, namespace="test")
+
+
+def unique_prefix() -> str:
+    return f"handoff-test:{uuid.uuid4().hex}"
+
+
+async def test_limits_without_redis_are_per_process() -> None:
+    here, there = WidgetLimits(), WidgetLimits()
+    assert not here.shared
+    assert [await here.allow(THREE_A_SECOND, "v1") for _ in range(4)] == [True, True, True, False]
+    assert await here.allow(THREE_A_SECOND, "v2")  # windows are per key
+    assert await there.allow(THREE_A_SECOND, "v1")  # another process keeps its own windows
+    await asyncio.sleep(1.05)
+    assert await here.allow(THREE_A_SECOND, "v1")
+
+
+async def test_limits_with_redis_are_one_limit_across_instances() -> None:
+    prefix = unique_prefix()
+    here, there = WidgetLimits(REDIS, key_prefix=prefix), WidgetLimits(REDIS, key_prefix=prefix)
+    client = redis.from_url(REDIS)
+    try:
+        assert here.shared and there.shared
+        assert [await here.allow(THREE_A_SECOND, "v1") for _ in range(2)] == [True, True]
+        assert [await there.allow(THREE_A_SECOND, "v1") for _ in range(2)] == [True, False]
+        assert not await here.allow(THREE_A_SECOND, "v1")
+        assert await there.allow(THREE_A_SECOND, "v2")
+        keys = sorted([key.decode() async for key in client.scan_iter(match=prefix + "*")])
+        assert keys == [f"{prefix}:test/v1/3/1/second", f"{prefix}:test/v2/3/1/second"]
+        assert all(0 < ttl <= 1000 for ttl in [await client.pttl(key) for key in keys])  # they expire with the window
+        await asyncio.sleep(1.05)
+        assert await there.allow(THREE_A_SECOND, "v1")
+    finally:
+        await here.close()
+        await there.close()
+        await client.aclose()
+
+
+async def test_limits_fall_back_to_the_process_when_redis_is_unreachable(caplog: Any) -> None:
+    limits = WidgetLimits("redis://127.0.0.1:1/0", key_prefix=unique_prefix())  # nothing listens on port 1
+    try:
+        assert [await limits.allow(THREE_A_SECOND, "v1") for _ in range(4)] == [True, True, True, False]
+        warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+        assert len(warnings) == 1  # once until Redis answers again
+    finally:
+        await limits.close()
 
 
 def test_outbound_json_marks_notices_and_agents() -> None:
@@ -255,7 +309,7 @@ async def test_uploads_are_size_limited_and_owned(
 ) -> None:
     from dataclasses import replace
 
-    from handoff.channels import widget as widget_module
+    from handoff.media import MAX_FILE_BYTES
 
     client = await aiohttp_client(app_factory(settings=replace(settings, media_dir=str(tmp_path / "media"))))
 
@@ -274,7 +328,7 @@ async def test_uploads_are_size_limited_and_owned(
         assert got.status == 200 and got.headers["X-Content-Type-Options"] == "nosniff"
         assert (await got.read()).startswith(b"\x89PNG")
     big = FormData()
-    big.add_field("file", b"0" * (widget_module.MAX_UPLOAD_BYTES + 1), filename="big.bin")
+    big.add_field("file", b"0" * (MAX_FILE_BYTES + 1), filename="big.bin")
     resp = await client.post(
         "/widget/upload", data=big, headers={"Origin": own_origin(client), "Authorization": f"Bearer {alice['token']}"}
     )
@@ -318,14 +372,46 @@ async def test_typing_goes_both_ways(client: Any, make_agent: Any) -> None:
     await finish(client, ws)
 
 
+def shared_widget(settings: Settings, prefix: str = "") -> WidgetChannel:
+    """A widget channel whose limits are in Redis under a key prefix of this test's own."""
+    return WidgetChannel(settings, WidgetLimits(settings.redis_url, key_prefix=prefix or unique_prefix()))
+
+
+async def test_the_widget_files_keep_their_public_urls(client: Any) -> None:
+    for path, content_type in [("/widget.js", "application/javascript"), ("/static/widget.js", "application/javascript"),
+                               ("/widget.css", "text/css"), ("/static/widget.css", "text/css")]:
+        resp = await client.get(path)
+        assert resp.status == 200, path
+        assert resp.content_type == content_type and resp.headers["Access-Control-Allow-Origin"] == "*"
+        body = await resp.text()
+        assert ("document.currentScript" in body) if path.endswith(".js") else (".hw-" in body)
+
+
+async def test_a_visitor_has_one_message_limit_across_instances(
+    aiohttp_client: Any, app_factory: Any, settings: Settings
+) -> None:
+    """Two tabs of one visitor on two instances sharing Redis: together they send MESSAGES.amount."""
+    shared, prefix = replace(settings, redis_url=REDIS), unique_prefix()
+    one = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared, prefix)]))
+    two = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared, prefix)], workers=False))
+    session = await new_session(one)
+    tabs = [await open_ws(one, session["token"]), await open_ws(two, session["token"])]
+    for ws in tabs:
+        await frames_until(ws, lambda f: f["type"] == "ready")
+    answers = [(await say(tabs[i % 2], f"shared-limit-{i:04d}", f"m{i}"))["type"] for i in range(MESSAGES.amount + 2)]
+    assert answers.count("ack") == MESSAGES.amount and answers[-2:] == ["error", "error"]
+    await finish(two, tabs[1])
+    await finish(one, tabs[0])
+
+
 async def test_a_visitor_on_one_instance_gets_what_another_instance_delivers(
     aiohttp_client: Any, app_factory: Any, settings: Settings
 ) -> None:
     """Two instances share the database and Redis: the visitor's socket is on `front`, which runs no
     outbox; `worker` delivers the bot's reply and the agent's typing, and they reach the visitor."""
-    shared = replace(settings, redis_url="redis://127.0.0.1:6379/0")
-    worker = await aiohttp_client(app_factory(settings=shared))
-    front = await aiohttp_client(app_factory(settings=shared, workers=False))
+    shared = replace(settings, redis_url=REDIS)
+    worker = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared)]))
+    front = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared)], workers=False))
     session = await new_session(front)
     ws = await open_ws(front, session["token"])
     await frames_until(ws, lambda f: f["type"] == "ready")

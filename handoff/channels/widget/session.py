@@ -1,4 +1,4 @@
-"""Widget visitor sessions, identity verification, the Origin allow-list and rate limits.
+"""Widget visitor sessions, identity verification, and the Origin allow-list with its CORS headers.
 
 A visitor session is an unguessable bearer token (`secrets.token_urlsafe(32)`, 256 bits)
 bound to one visitor id, which is the widget conversation key. Only the token's SHA-256 is
@@ -8,6 +8,10 @@ Identity verification follows the usual help-desk widget scheme: the site's back
 computes `user_hash = hex(HMAC-SHA256(site secret, user_id))` and passes both to the
 widget; a verified user's visitor id is derived from the user id, so their conversation
 follows them across devices, while an anonymous visitor gets a random id.
+
+Every widget endpoint answers only pages whose Origin is on `HANDOFF_WIDGET_ORIGINS`, the
+server's public URL, or the server's own origin (`OriginPolicy`), and echoes that origin in
+`Access-Control-Allow-Origin` (Fetch standard, CORS protocol).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from aiohttp import web
 
 from handoff.models import KeyValue
 
@@ -83,40 +89,33 @@ class OriginPolicy:
             return True
         return normalized in self.allowed or (bool(own_origin) and normalized == origin_of(own_origin))
 
+    def allows_request(self, request: web.Request) -> bool:
+        """True when the request's Origin header may use the widget (its own origin counts)."""
+        return self.allows(request.headers.get("Origin"), f"{request.scheme}://{request.host}")
 
-class RateLimiter:
-    """A token bucket per key: `burst` events at once, refilled at `rate` per second."""
+    def cors(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        """`response` with `Access-Control-Allow-Origin` echoing an allowed Origin (none otherwise)."""
+        origin = request.headers.get("Origin")
+        if origin and self.allows_request(request):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
 
-    def __init__(self, rate: float, burst: float, *, clock: Any = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+    def preflight(self, request: web.Request) -> web.StreamResponse:
+        """The answer to a CORS preflight (`OPTIONS`): 204 with the allowed methods and headers,
+        cached by the browser for 10 minutes; 403 `{"error"}` for an origin not allowed."""
+        if not self.allows_request(request):
+            return error(403, "origin not allowed")
+        response = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        response.headers["Access-Control-Max-Age"] = "600"
+        return self.cors(request, response)
 
-    def allow(self, key: str, cost: float = 1.0) -> bool:
-        """Spend `cost` from the key's bucket; False when it is empty."""
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < cost:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - cost, now)
-        if len(self._buckets) > 50_000:
-            self._prune(now)
-        return True
 
-    def has(self, key: str, cost: float = 1.0) -> bool:
-        """True when the key's bucket holds `cost` (nothing is spent)."""
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - last) * self.rate) >= cost
-
-    def _prune(self, now: float) -> None:
-        full_after = self.burst / self.rate if self.rate else 0
-        for key, (_, last) in list(self._buckets.items()):
-            if now - last > full_after:
-                del self._buckets[key]
+def error(status: int, message: str) -> web.Response:
+    """The JSON error answer every widget endpoint gives: `{"error": message}` with `status`."""
+    return web.json_response({"error": message}, status=status)
 
 
 @dataclass(frozen=True)

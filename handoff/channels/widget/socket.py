@@ -1,0 +1,303 @@
+"""The widget's live connection: `GET /widget/ws?token=...&since=<last message id>`.
+
+Frames (JSON text) from the client: `{"type": "message", "client_id", "text", "attachments"}`,
+`{"type": "typing", "typing"}` and `{"type": "ping"}`. The client id (8-64 url-safe characters)
+becomes the provider id `<visitor id>:<client id>`, so a resend after a reconnect is stored
+once by the core. Frames to the client: `message` (a message JSON, see `outbound_json` and
+`stored_json`), `ack` `{"client_id", "id"}`, `error` `{"error", "client_id"?, "retry"?: seconds,
+"final"?}`, `typing` `{"typing", "name"}`, `ready` `{"visitor_id"}` and `pong`.
+
+On connect, every visible stored message after `since` is replayed from the database (the
+last REPLAY_LIMIT at most), then `ready`. A push for a visitor reaches its tabs on this
+instance and, through the hub's Redis (`PUSH_EVENT`), its tabs on the others; when the relay
+lags, every tab here is closed with 1012 and reconnects, replaying what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from handoff import bodies
+from handoff.channels.base import ParsedItem
+from handoff.channels.widget.limits import CONNECTS, MESSAGES, TYPING, WidgetLimits
+from handoff.channels.widget.session import OriginPolicy, SessionStore, VisitorSession, error
+from handoff.hub import Hub
+from handoff.media import MediaStore, attachment_json
+from handoff.models import Conversation, Message
+from handoff.schema import Attachment, InboundMessage, OutboundMessage
+from handoff.validation import MAX_ID
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 8000
+REPLAY_LIMIT = 500
+PUSH_EVENT = "internal.widget.push"
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+Deliver = Callable[[ParsedItem], Awaitable[Any]]
+Listener = Callable[[str, dict[str, Any]], Any]
+
+
+class VisitorSockets:
+    """Every open visitor WebSocket of this instance, by visitor id, and the pushes to them."""
+
+    def __init__(self, channel: str, origins: OriginPolicy, sessions: SessionStore, limits: WidgetLimits,
+                 media: MediaStore) -> None:
+        self.channel = channel
+        self.origins = origins
+        self.sessions = sessions
+        self.limits = limits
+        self.media = media
+        self.listener: Listener | None = None  # visitors' typing, to the desk's stream
+        self.hub: Hub | None = None  # the live-event hub: with Redis, pushes reach tabs on other instances
+        self.deliver: Deliver | None = None  # the gateway's, set when the channel starts
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._relay: asyncio.Task[None] | None = None
+
+    def start_relay(self) -> None:
+        """Relay other instances' pushes to this instance's tabs (only when the hub uses Redis)."""
+        if self.hub is not None and self.hub.shared:
+            self._relay = asyncio.create_task(self._relay_pushes(), name="widget-relay")
+
+    async def close(self) -> None:
+        """Stop relaying and close every socket (1001, server shutdown)."""
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+        await self._close_sockets(code=1001, message=b"server shutdown")
+        self._sockets.clear()
+
+    async def fan_out(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
+        """Push to the visitor's tabs here and, through the hub's Redis, on the other instances."""
+        await self._push_local(visitor, payload, skip)
+        if self.hub is not None and self.hub.shared:
+            self.hub.publish(PUSH_EVENT, local=False, visitor=visitor, payload=payload)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """`GET /widget/ws`: 403 foreign origin, 401 unknown session, 429 reconnecting too fast,
+        400 a `since` that is not a number; else the WebSocket until the client leaves."""
+        if not self.origins.allows_request(request):
+            return error(403, "origin not allowed")
+        session = await self.sessions.get(request.query.get("token"))
+        if session is None:
+            return error(401, "unknown or expired session")
+        visitor = session.visitor_id
+        if not await self.limits.allow(CONNECTS, visitor):
+            return error(429, "reconnecting too fast")
+        try:
+            since = min(max(0, int(request.query.get("since") or 0)), MAX_ID)  # ids are 32-bit on PostgreSQL
+        except ValueError:
+            return error(400, "since must be a message id")
+        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        # Register before replaying: a message sent meanwhile arrives twice, never zero times
+        # (the client drops ids it has already shown).
+        self._sockets.setdefault(visitor, set()).add(ws)
+        try:
+            for item in await self.history(visitor, since):
+                await ws.send_json({"type": "message", "message": item})
+            await ws.send_json({"type": "ready", "visitor_id": visitor})
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_frame(ws, session, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            sockets = self._sockets.get(visitor)
+            if sockets is not None:
+                sockets.discard(ws)
+                if not sockets:
+                    self._sockets.pop(visitor, None)
+        return ws
+
+    async def history(self, visitor: str, since: int = 0) -> list[dict[str, Any]]:
+        """The visitor's visible messages after message id `since` (its last REPLAY_LIMIT ones at most)."""
+        query = (
+            Message.filter(
+                conversation__channel=self.channel,
+                conversation__external_key=visitor,
+                private=False,
+                id__gt=since,
+            )
+            .exclude(delivery_status="cancelled")
+            .prefetch_related("agent")
+        )
+        rows = await query.order_by("-id").limit(REPLAY_LIMIT)
+        return [stored_json(row, visitor) for row in reversed(rows)]
+
+    async def _on_frame(self, ws: web.WebSocketResponse, session: VisitorSession, data: str) -> None:
+        try:
+            frame = bodies.loads(data)
+        except ValueError:
+            await ws.send_json({"type": "error", "error": "frames must be JSON"})
+            return
+        if not isinstance(frame, dict):
+            return
+        kind = frame.get("type")
+        if kind == "message":
+            await self._on_message(ws, session, frame)
+        elif kind == "typing":
+            await self._on_typing(session, bool(frame.get("typing", True)))
+        elif kind == "ping":
+            await ws.send_json({"type": "pong"})
+
+    async def _on_message(self, ws: web.WebSocketResponse, session: VisitorSession, frame: dict[str, Any]) -> None:
+        client_id = frame.get("client_id")
+        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+            await ws.send_json({"type": "error", "error": "client_id must be 8-64 url-safe characters"})
+            return
+        text = frame.get("text") or ""
+        if not isinstance(text, str) or len(text) > MAX_TEXT:
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "text too long", "final": True})
+            return
+        attachments = self._attachments(session.visitor_id, frame.get("attachments") or [])
+        if not text.strip() and not attachments:
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "empty message", "final": True})
+            return
+        if not await self.limits.allow(MESSAGES, session.visitor_id):
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "rate_limited", "retry": 2})
+            return
+        if self.deliver is None:
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "not ready", "retry": 2})
+            return
+        inbound = InboundMessage(
+            channel=self.channel,
+            provider_id=f"{session.visitor_id}:{client_id}",
+            contact_id=session.visitor_id,
+            conversation_key=session.visitor_id,
+            text=text.strip(),
+            contact_name=session.name,
+            contact_email=session.email,
+            attachments=tuple(attachments),
+            sent_at=time.time(),
+        )
+        try:
+            receipt = await self.deliver(inbound)
+        except Exception:
+            log.exception("widget: could not store a visitor message")
+            await ws.send_json({"type": "error", "client_id": client_id, "error": "not stored", "retry": 3})
+            return
+        message_id = getattr(receipt, "message_id", None)
+        if message_id is None:
+            row = await Message.get_or_none(channel=self.channel, provider_id=inbound.provider_id)
+            message_id = row.id if row else None
+        item = {
+            "id": message_id,
+            "client_id": client_id,
+            "author": "customer",
+            "author_name": None,
+            "kind": "message",
+            "text": inbound.text,
+            "notice": None,
+            "attachments": [attachment_json(a) for a in attachments],
+            "created_at": inbound.sent_at,
+        }
+        await ws.send_json({"type": "ack", "client_id": client_id, "id": message_id})
+        await self.fan_out(session.visitor_id, {"type": "message", "message": item}, skip=ws)
+
+    async def _on_typing(self, session: VisitorSession, typing: bool) -> None:
+        if self.listener is None or not await self.limits.allow(TYPING, session.visitor_id):
+            return
+        conversation = (
+            await Conversation.filter(channel=self.channel, external_key=session.visitor_id)
+            .exclude(state="ended")
+            .order_by("-id")
+            .first()
+        )
+        if conversation is None:
+            return
+        result = self.listener(
+            "typing",
+            {"conversation_id": conversation.id, "channel": self.channel, "who": "customer", "typing": typing},
+        )
+        if inspect.isawaitable(result):
+            await result
+
+    def _attachments(self, visitor: str, ids: Any) -> list[Attachment]:
+        """Attachments a visitor uploaded; ids of other visitors' files are ignored."""
+        if not isinstance(ids, list):
+            return []
+        owned = (self.media.owned(file_id, visitor_id=visitor) for file_id in ids[:10])
+        return [self.media.attach(stored) for stored in owned if stored is not None]
+
+    async def _relay_pushes(self) -> None:
+        assert self.hub is not None
+        while True:
+            try:
+                async with self.hub.subscribe(kinds=frozenset({PUSH_EVENT, "stream.lagged"})) as events:
+                    async for event in events:
+                        if event["kind"] == PUSH_EVENT:
+                            await self._push_local(str(event.get("visitor")), event.get("payload") or {})
+                        else:  # pushes were dropped: every tab reconnects and replays what it missed
+                            log.warning("widget: relay lagged; reconnecting %d visitors", len(self._sockets))
+                            await self._close_sockets(code=1012, message=b"reconnect and replay")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep relaying: tabs that missed a push get it on their next replay
+                log.exception("widget: relaying pushes from other instances failed; resubscribing")
+                await asyncio.sleep(1.0)
+
+    async def _close_sockets(self, code: int, message: bytes) -> None:
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=code, message=message)
+
+    async def _push_local(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
+        for ws in list(self._sockets.get(visitor, ())):
+            if ws is skip or ws.closed:
+                continue
+            try:
+                await ws.send_json(payload)
+            except (ConnectionError, RuntimeError):
+                log.debug("widget: a visitor socket went away during send")
+
+
+def outbound_json(message: OutboundMessage) -> dict[str, Any]:
+    """The widget's JSON for a message being sent now."""
+    return {
+        "id": message.id,
+        "client_id": None,
+        "author": {"bot": "bot", "agent": "agent"}.get(message.kind, "system"),
+        "author_name": message.author_name,
+        "kind": "notice" if message.notice or message.kind == "notice" else "message",
+        "text": message.text,
+        "notice": message.notice,
+        "attachments": [attachment_json(a) for a in message.attachments],
+        "created_at": time.time(),
+    }
+
+
+def stored_json(row: Message, visitor: str) -> dict[str, Any]:
+    """The widget's JSON for a stored message (replay); own client ids are given back for dedupe."""
+    client_id = None
+    if row.direction == "incoming" and row.provider_id and row.provider_id.startswith(visitor + ":"):
+        client_id = row.provider_id[len(visitor) + 1 :]
+    if row.direction == "activity":
+        kind = "separator"
+    elif row.notice or row.author_kind == "system":
+        kind = "notice"
+    else:
+        kind = "message"
+    agent = row.agent if row.author_kind == "agent" else None
+    return {
+        "id": row.id,
+        "client_id": client_id,
+        "author": row.author_kind,
+        "author_name": getattr(agent, "name", None),
+        "kind": kind,
+        "text": row.text,
+        "notice": row.notice,
+        "attachments": [a for a in (row.attachments or []) if isinstance(a, dict)],
+        "created_at": row.created_at.timestamp() if row.created_at else None,
+    }
