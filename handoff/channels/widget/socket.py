@@ -30,17 +30,19 @@ from handoff import bodies
 from handoff.channels.base import ParsedItem
 from handoff.channels.widget.limits import CONNECTS, MESSAGES, TYPING, WidgetLimits
 from handoff.channels.widget.session import OriginPolicy, SessionStore, VisitorSession, error
+from handoff.events import AUTHOR_OF_KIND, EventKind, message_json, widget_frame
 from handoff.hub import Hub
 from handoff.media import MediaStore, attachment_json
 from handoff.models import Conversation, Message
 from handoff.schema import Attachment, InboundMessage, OutboundMessage
+from handoff.states import ConversationState
 from handoff.validation import MAX_ID
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 8000
 REPLAY_LIMIT = 500
-PUSH_EVENT = "internal.widget.push"
+PUSH_EVENT = EventKind.WIDGET_PUSH
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 Deliver = Callable[[ParsedItem], Awaitable[Any]]
@@ -211,14 +213,14 @@ class VisitorSockets:
             return
         conversation = (
             await Conversation.filter(channel=self.channel, external_key=session.visitor_id)
-            .exclude(state="ended")
+            .exclude(state=ConversationState.ENDED)
             .order_by("-id")
             .first()
         )
         if conversation is None:
             return
         result = self.listener(
-            "typing",
+            EventKind.TYPING,
             {"conversation_id": conversation.id, "channel": self.channel, "who": "customer", "typing": typing},
         )
         if inspect.isawaitable(result):
@@ -235,7 +237,7 @@ class VisitorSockets:
         assert self.hub is not None
         while True:
             try:
-                async with self.hub.subscribe(kinds=frozenset({PUSH_EVENT, "stream.lagged"})) as events:
+                async with self.hub.subscribe(kinds=frozenset({PUSH_EVENT, EventKind.STREAM_LAGGED})) as events:
                     async for event in events:
                         if event["kind"] == PUSH_EVENT:
                             await self._push_local(str(event.get("visitor")), event.get("payload") or {})
@@ -268,7 +270,7 @@ def outbound_json(message: OutboundMessage) -> dict[str, Any]:
     return {
         "id": message.id,
         "client_id": None,
-        "author": {"bot": "bot", "agent": "agent"}.get(message.kind, "system"),
+        "author": AUTHOR_OF_KIND[message.kind],
         "author_name": message.author_name,
         "kind": "notice" if message.notice or message.kind == "notice" else "message",
         "text": message.text,
@@ -283,21 +285,5 @@ def stored_json(row: Message, visitor: str) -> dict[str, Any]:
     client_id = None
     if row.direction == "incoming" and row.provider_id and row.provider_id.startswith(visitor + ":"):
         client_id = row.provider_id[len(visitor) + 1 :]
-    if row.direction == "activity":
-        kind = "separator"
-    elif row.notice or row.author_kind == "system":
-        kind = "notice"
-    else:
-        kind = "message"
-    agent = row.agent if row.author_kind == "agent" else None
-    return {
-        "id": row.id,
-        "client_id": client_id,
-        "author": row.author_kind,
-        "author_name": getattr(agent, "name", None),
-        "kind": kind,
-        "text": row.text,
-        "notice": row.notice,
-        "attachments": [a for a in (row.attachments or []) if isinstance(a, dict)],
-        "created_at": row.created_at.timestamp() if row.created_at else None,
-    }
+    agents = {row.agent.id: row.agent} if row.agent else None
+    return widget_frame(message_json(row, agents), client_id)
