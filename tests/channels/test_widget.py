@@ -15,7 +15,6 @@ from aiohttp import FormData
 from limits import RateLimitItemPerSecond
 
 from handoff.channels.widget import WidgetChannel
-from handoff.channels.widget import WidgetChannel
 from handoff.channels.widget.limits import MESSAGES, RateLimiter, WidgetLimits
 from handoff.channels.widget.session import (
     SESSION_SCOPE,
@@ -27,6 +26,7 @@ from handoff.channels.widget.session import (
 from handoff.channels.widget.socket import outbound_json
 from handoff.config import Settings
 from handoff.models import Conversation, KeyValue, Message
+from handoff.notices import widget_texts
 from handoff.outbox import address_of
 from handoff.runtime import RUNTIME
 from handoff.schema import OutboundMessage
@@ -257,6 +257,23 @@ async def test_replay_since_the_last_seen_id(client: Any) -> None:
     assert ids == sorted(ids) and all(i > one["id"] for i in ids)
     mine = next(m for m in replayed if m["id"] == two["id"])
     assert mine["client_id"] == "client-id-0012" and mine["author"] == "customer"
+    await finish(client, ws)
+
+
+async def test_the_first_frame_carries_the_labels_in_the_visitors_language(client: Any) -> None:
+    session = await new_session(client)
+    ws = await open_ws(client, session["token"])
+    first = await ws.receive_json()
+    assert first == {"type": "texts", "texts": widget_texts(None)}  # nothing said yet: the default language
+    await frames_until(ws, lambda f: f["type"] == "ready")
+    await say(ws, "client-id-0101", "Hola, ¿cuándo llega mi pedido a Madrid? Lo compré la semana pasada.")
+    await ws.close()
+    await settle(client.app[RUNTIME])
+    assert (await Conversation.get(external_key=session["visitor_id"])).language == "es"
+    ws = await open_ws(client, session["token"])
+    first = await ws.receive_json()
+    assert first == {"type": "texts", "texts": widget_texts("es")}
+    assert first["texts"]["waiting"] != widget_texts("en")["waiting"]
     await finish(client, ws)
 
 

@@ -287,4 +287,5 @@ async def test_a_widget_replay_point_past_32_bits_replays_nothing(edge: Edge) ->
     session = (await edge.send(edge.widget_session(b"{}"))).json()
     async with aiohttp.ClientSession() as http, http.ws_connect(
             f"{edge.url}/widget/ws?token={session['token']}&since={10**20}", headers={"Origin": edge.origin}) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "texts"
         assert (await ws.receive_json(timeout=5)) == {"type": "ready", "visitor_id": session["visitor_id"]}

@@ -5,9 +5,11 @@ Frames (JSON text) from the client: `{"type": "message", "client_id", "text", "a
 becomes the provider id `<visitor id>:<client id>`, so a resend after a reconnect is stored
 once by the core. Frames to the client: `message` (a message JSON, see `outbound_json` and
 `stored_json`), `ack` `{"client_id", "id"}`, `error` `{"error", "client_id"?, "retry"?: seconds,
-"final"?}`, `typing` `{"typing", "name"}`, `ready` `{"visitor_id"}` and `pong`.
+"final"?}`, `typing` `{"typing", "name"}`, `texts` `{"texts": {"waiting", "live_chat", "ai_resumed"}}` (the
+labels the widget draws itself, in the visitor's language, from the notice catalog), `ready`
+`{"visitor_id"}` and `pong`.
 
-On connect, every visible stored message after `since` is replayed from the database (the
+On connect, `texts` comes first, then every visible stored message after `since` is replayed from the database (the
 last REPLAY_LIMIT at most), then `ready`. A push for a visitor reaches its tabs on this
 instance and, through the hub's Redis (`PUSH_EVENT`), its tabs on the others; when the relay
 lags, every tab here is closed with 1012 and reconnects, replaying what it missed.
@@ -34,6 +36,7 @@ from handoff.events import AUTHOR_OF_KIND, EventKind, message_json, widget_frame
 from handoff.hub import Hub
 from handoff.media import MediaStore, attachment_json
 from handoff.models import Conversation, Message
+from handoff.notices import widget_texts
 from handoff.schema import Attachment, InboundMessage, OutboundMessage
 from handoff.states import ConversationState
 from handoff.validation import MAX_ID
@@ -107,6 +110,8 @@ class VisitorSockets:
         # (the client drops ids it has already shown).
         self._sockets.setdefault(visitor, set()).add(ws)
         try:
+            # The texts the widget draws itself (spinner, separators), before the replay that draws them.
+            await ws.send_json({"type": "texts", "texts": widget_texts(await self._language(visitor))})
             for item in await self.history(visitor, since):
                 await ws.send_json({"type": "message", "message": item})
             await ws.send_json({"type": "ready", "visitor_id": visitor})
@@ -122,6 +127,11 @@ class VisitorSockets:
                 if not sockets:
                     self._sockets.pop(visitor, None)
         return ws
+
+    async def _language(self, visitor: str) -> str | None:
+        """The language of the visitor's latest conversation (None: not known yet)."""
+        return await Conversation.filter(channel=self.channel, external_key=visitor).order_by("-id").first(
+            ).values_list("language", flat=True)
 
     async def history(self, visitor: str, since: int = 0) -> list[dict[str, Any]]:
         """The visitor's visible messages after message id `since` (its last REPLAY_LIMIT ones at most)."""

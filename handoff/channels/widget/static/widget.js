@@ -16,12 +16,13 @@
   const base = new URL(script ? script.src : "/widget.js", location.href).origin;
   const opts = (script && script.dataset) || {};
   const store = "handoff:" + base + ":";
-  const WAITING = "Waiting for support agent to join";
   const MAX_FILE = 10 * 1024 * 1024;
 
   const state = {
     token: null, ws: null, ready: false, lastId: 0, seen: new Set(), byClient: new Map(),
     pending: loadPending(), backoff: 500, paused: false, failures: 0, spinner: false,
+    // The labels drawn here (spinner, separators), in the visitor's language: the server's `texts` frame.
+    texts: { waiting: "", live_chat: "", ai_resumed: "" },
     typingSent: 0, typingTimer: null, agentTypingTimer: null, cycleSeparator: false, open: false,
   };
 
@@ -45,7 +46,7 @@
   const root = host.attachShadow({ mode: "open" });
   root.append(h("link", { rel: "stylesheet", href: base + "/widget.css" }));
   const list = h("div", { class: "hw-list", role: "log", "aria-live": "polite" });
-  const spinnerLabel = h("span", { class: "hw-spinner-label" }, WAITING);
+  const spinnerLabel = h("span", { class: "hw-spinner-label" });
   const spinner = h("div", { class: "hw-spinner", hidden: true, role: "status" }, h("span", { class: "hw-dots" }), spinnerLabel);
   const typingLine = h("div", { class: "hw-typing", hidden: true });
   const status = h("span", { class: "hw-status" }, "connecting…");
@@ -144,17 +145,17 @@
     // Separators are stored as activity messages (seen on replay) but never sent live: the
     // notices that go with them ("waiting", "ai_resumed") draw them when they are missing.
     if (m.kind === "separator") {
-      separator(m.text || (notice === "ai_resumed" ? "AI Resumed" : "Live Chat"), m.id);
+      separator(m.text || (notice === "ai_resumed" ? state.texts.ai_resumed : state.texts.live_chat), m.id);
       if (notice === "ai_resumed") { endCycle(); state.resumedShown = true; } else { state.cycleSeparator = true; }
     } else if (m.kind === "notice" || notice) {
       if (["waiting", "agent_joined", "transferred"].includes(notice)) {
-        if (!state.cycleSeparator) { separator("Live Chat", m.id); state.cycleSeparator = true; }
+        if (!state.cycleSeparator) { separator(state.texts.live_chat, m.id); state.cycleSeparator = true; }
         state.resumedShown = false;
-        if (notice === "waiting") setSpinner(true, m.text || WAITING);
+        if (notice === "waiting") setSpinner(true, m.text || state.texts.waiting);
         else line(m.text, notice, m.id);
         if (notice === "agent_joined") setSpinner(false);
       } else if (notice === "ai_resumed") {
-        if (!state.resumedShown) separator("AI Resumed", m.id);
+        if (!state.resumedShown) separator(state.texts.ai_resumed, m.id);
         endCycle();
         if (m.text) line(m.text, notice, m.id);
       } else {
@@ -211,7 +212,10 @@
 
   function onFrame(frame) {
     if (frame.type === "message") render(frame.message);
-    else if (frame.type === "ready") {
+    else if (frame.type === "texts") {
+      Object.assign(state.texts, frame.texts || {});
+      if (!spinnerLabel.textContent) spinnerLabel.textContent = state.texts.waiting;
+    } else if (frame.type === "ready") {
       state.ready = true; state.failures = 0; state.backoff = 500;
       showConnection("online", "online");
       // Messages stored before the connection dropped came back in the replay with their
