@@ -22,6 +22,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from tortoise.exceptions import IntegrityError
 
+from handoff.backoff import exponential
 from handoff.lease import Lease
 from handoff.models import KeyValue
 
@@ -188,7 +189,7 @@ class Poster:
                     self._attempts[row.id] = attempts
                     log.warning("slack post %s failed (%d/%d): %s", row.key, attempts, MAX_ATTEMPTS, exc)
                     if attempts < MAX_ATTEMPTS:
-                        await asyncio.sleep(min(2.0 ** attempts, 30.0) * 0.1)
+                        await asyncio.sleep(exponential(attempts, 0.1, 3.0))
                         break
                     log.error("dropping slack post %s after %d attempts", row.key, attempts)
                 self._attempts.pop(row.id, None)
