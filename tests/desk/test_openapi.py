@@ -3,7 +3,6 @@ model that validates it, and real answers of the API valid against their documen
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from tests.desk.test_uploads import upload
 
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path) -> Settings:
-    return dataclasses.replace(settings, media_dir=str(tmp_path / "media"))
+    return settings.model_copy(update=dict(media_dir=str(tmp_path / "media")))
 
 
 async def _document(client: Any) -> dict[str, Any]:

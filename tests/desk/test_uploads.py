@@ -7,7 +7,6 @@ HANDOFF_PUBLIC_URL/media/...). Every test runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,9 @@ async def twilio() -> Any:
 @pytest.fixture
 def settings(settings: Settings, twilio: FakeTwilio, tmp_path: Path) -> Settings:
     """The conftest settings plus WhatsApp (fake Twilio) and a private media folder."""
-    return dataclasses.replace(settings, twilio_account_sid=AC, twilio_auth_token=TOKEN,
+    return settings.model_copy(update=dict(twilio_account_sid=AC, twilio_auth_token=TOKEN,
                                twilio_whatsapp_number="+14155238886", twilio_api_base=twilio.url,
-                               media_dir=str(tmp_path / "media"))
+                               media_dir=str(tmp_path / "media")))
 
 
 def form(content: bytes = PNG, filename: str = "photo.png", content_type: str = "image/png",
