@@ -55,6 +55,7 @@ LAYERS = {
     "models.py": BASE,
     "schema.py": BASE,
     "config.py": BASE,
+    "backoff.py": BASE,
     "db.py": BASE,
     "metrics.py": BASE,
     "media.py": BASE,
