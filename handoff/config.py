@@ -1,22 +1,68 @@
-"""Settings, read from environment variables (documented in the README)."""
+"""Settings, read from environment variables (documented in the README) with pydantic-settings.
+
+Each field is read from `HANDOFF_<NAME>` (provider credentials keep their providers' usual
+names: `OPENAI_API_KEY`, `TWILIO_AUTH_TOKEN`, `SMTP_HOST`...; see `_ENV_NAMES`); an empty
+variable means unset. Numbers are parsed by pydantic (a bad one: ValueError "HANDOFF_PORT must
+be a number, got 'eighty'"); a flag is on for 1/true/yes/on, off for anything else.
+
+`Settings(...)` takes keyword arguments only (never the environment); `Settings.from_env()` reads
+the environment; `settings.model_copy(update={...})` gives a changed copy.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from typing import Annotated, Any
+
+from pydantic import AliasGenerator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+_PROVIDER_NAMES = [
+    "openai_api_key", "openai_base_url",
+    "twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_number", "twilio_api_base",
+    "twilio_template_sid",
+    "meta_app_secret", "meta_verify_token", "messenger_page_token", "instagram_access_token",
+    "meta_graph_base", "meta_app_id",
+    "slack_bot_token", "slack_signing_secret", "slack_channel", "slack_api_base", "slack_app_token",
+    "smtp_host", "smtp_port", "smtp_user", "smtp_password", "smtp_tls",
+    "imap_host", "imap_port", "imap_user", "imap_password", "imap_tls",
+    "imap_mailbox", "imap_poll_interval", "imap_quarantine",
+]
+_ENV_NAMES = {name: name.upper() for name in _PROVIDER_NAMES}
+_ENV_NAMES.update(
+    {
+        "bot_model": "HANDOFF_BOT_MODEL",
+        "email_from": "HANDOFF_EMAIL_FROM",
+        "email_ca_file": "HANDOFF_EMAIL_CA_FILE",
+    }
+)
 
 
 def _env_name(name: str) -> str:
     return _ENV_NAMES.get(name, "HANDOFF_" + name.upper())
 
 
-@dataclass(frozen=True)
-class Settings:
+def _flag(value: Any) -> Any:
+    """A flag from the environment: on for 1/true/yes/on (any case), off for anything else."""
+    return value.strip().lower() in {"1", "true", "yes", "on"} if isinstance(value, str) else value
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
+class Settings(BaseSettings):
     """Everything the server reads from its environment. Empty string means unset."""
 
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True,
+        alias_generator=AliasGenerator(validation_alias=_env_name),
+        case_sensitive=True, env_ignore_empty=True,
+    )
+
     database_url: str = "sqlite://handoff.db"
-    public_url: str = ""  # unset: http://localhost:<port> (see __post_init__)
+    public_url: str = ""  # unset: http://localhost:<port> (see _default_public_url)
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
@@ -64,7 +110,7 @@ class Settings:
     imap_port: int = 993
     imap_user: str = ""
     imap_password: str = ""
-    imap_tls: bool = True
+    imap_tls: Flag = True
     imap_mailbox: str = "INBOX"
     imap_poll_interval: float = 30.0
     imap_quarantine: str = "handoff-quarantine"
@@ -78,61 +124,53 @@ class Settings:
     media_dir: str = "handoff-media"
     # The environment these settings were read from: a channel declares its own variables in its
     # module (channels.base.env_setting, e.g. TELEGRAM_*) and reads them from here.
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    extra: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Deliberate: constructing Settings never reads os.environ; from_env passes the environment in.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
         if not self.public_url:
             local = self.host in ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost")
             host = "localhost" if local else self.host
             object.__setattr__(self, "public_url", f"http://{host}:{self.port}")
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from `environ` (default os.environ); keyword overrides win."""
+        """Settings from `environ` (default os.environ); keyword overrides win. ValueError naming
+        the variable for a value of the wrong type."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            raw = env.get(_env_name(f.name))
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _coerce(f.type, raw, _env_name(f.name))
-        values["extra"] = dict(env)
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        read = _Environment(cls, env)()
+        values = {name: read[_env_name(name)] for name in cls.model_fields if name != "extra" and _env_name(name) in read}
+        try:
+            return cls(**{**values, "extra": dict(env), **overrides})
+        except ValidationError as exc:
+            raise ValueError(_env_error(exc, env)) from None
 
 
-def _coerce(type_name: object, raw: str, env_name: str) -> object:
-    kind = str(type_name)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError:
-        raise ValueError(f"{env_name} must be a number, got {raw!r}") from None
-    if kind == "bool":
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    return raw
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of os.environ; only the
+    fields' own variables, an empty one being unset (`extra` is the whole mapping, set by from_env)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        names = {_env_name(field) for field in self.settings_cls.model_fields if field != "extra"}
+        return {name: value for name, value in self._environ.items() if name in names and value != ""}
 
 
-_PROVIDER_NAMES = [
-    "openai_api_key", "openai_base_url",
-    "twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_number", "twilio_api_base",
-    "twilio_template_sid",
-    "meta_app_secret", "meta_verify_token", "messenger_page_token", "instagram_access_token",
-    "meta_graph_base", "meta_app_id",
-    "slack_bot_token", "slack_signing_secret", "slack_channel", "slack_api_base", "slack_app_token",
-    "smtp_host", "smtp_port", "smtp_user", "smtp_password", "smtp_tls",
-    "imap_host", "imap_port", "imap_user", "imap_password", "imap_tls",
-    "imap_mailbox", "imap_poll_interval", "imap_quarantine",
-]
-_ENV_NAMES = {name: name.upper() for name in _PROVIDER_NAMES}
-_ENV_NAMES.update(
-    {
-        "bot_model": "HANDOFF_BOT_MODEL",
-        "email_from": "HANDOFF_EMAIL_FROM",
-        "email_ca_file": "HANDOFF_EMAIL_CA_FILE",
-    }
-)
+def _env_error(error: ValidationError, env: Mapping[str, str]) -> str:
+    """`"<VARIABLE> must be a number, got '<value>'"` for the first bad value."""
+    first = error.errors(include_url=False)[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    variable = name if name in env else _env_name(name)
+    if first["type"] in {"int_parsing", "float_parsing", "int_from_float"}:
+        return f"{variable} must be a number, got {env.get(variable)!r}"
+    return f"{variable}: {first['msg']}"

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from handoff.backoff import forever
 from handoff.events import EventKind
 
 log = logging.getLogger(__name__)
@@ -120,22 +121,20 @@ class Hub:
             sub.offer(event)
 
     async def _relay(self, pubsub: Any) -> None:
-        while True:
-            try:
-                async for item in pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    envelope = json.loads(item["data"])
-                    if envelope.get("origin") != self._origin:
-                        self._deliver(envelope["event"])
-            except asyncio.CancelledError:
-                await pubsub.aclose()
-                raise
-            except Exception:  # the connection dropped: resubscribe after a pause
-                log.exception("redis event relay failed; retrying")
-                await asyncio.sleep(1.0)
-                with contextlib.suppress(Exception):
-                    await pubsub.subscribe(REDIS_CHANNEL)
+        """Deliver other instances' events until cancelled; a dropped connection resubscribes after a pause."""
+        try:
+            await forever(lambda: self._listen(pubsub), "redis event relay", logger=log,
+                          recover=lambda: pubsub.subscribe(REDIS_CHANNEL))
+        finally:
+            await pubsub.aclose()
+
+    async def _listen(self, pubsub: Any) -> None:
+        async for item in pubsub.listen():
+            if item.get("type") != "message":
+                continue
+            envelope = json.loads(item["data"])
+            if envelope.get("origin") != self._origin:
+                self._deliver(envelope["event"])
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

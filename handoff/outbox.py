@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import random
 from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from handoff import metrics, receipts
+from handoff.backoff import full_jitter
 from handoff.channels.base import DeliveryError, with_file_links
 from handoff.events import KIND_OF_AUTHOR, EventKind
 from handoff.models import Agent, Conversation, Message, Outbox, utcnow
@@ -39,11 +39,6 @@ log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120
 SEND_TIMEOUT = 60.0
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
-    return rng.uniform(0, min(cap, base * (2 ** attempt)))
 
 
 def address_of(conversation: Conversation) -> Address:
@@ -244,7 +239,7 @@ class OutboxWorker:
             await self._fail(row, message, reason, attempts)
             return True
         settings = self.rt.settings
-        delay = backoff_delay(attempts, settings.outbox_base_delay, settings.outbox_max_delay)
+        delay = full_jitter(attempts, settings.outbox_base_delay, settings.outbox_max_delay)
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
         await Outbox.filter(id=row.id).update(

@@ -56,6 +56,7 @@ LAYERS = {
     "states.py": BASE,
     "schema.py": BASE,
     "config.py": BASE,
+    "backoff.py": BASE,
     "db.py": BASE,
     "metrics.py": BASE,
     "media.py": BASE,

@@ -4,7 +4,6 @@ signed `POST /webhooks/messenger|instagram` against the fake Graph API, on SQLit
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,9 +48,9 @@ async def fake():
 @pytest.fixture
 def settings(settings: Settings, fake: FakeGraph) -> Settings:
     """Both Meta channels on, our app id known, the Graph API faked."""
-    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token=VERIFY, meta_app_id=APP_ID,
+    return settings.model_copy(update=dict(meta_app_secret=SECRET, meta_verify_token=VERIFY, meta_app_id=APP_ID,
                                messenger_page_token=TOKEN, instagram_access_token=TOKEN,
-                               meta_graph_base=fake.url + "/v21.0")
+                               meta_graph_base=fake.url + "/v21.0"))
 
 
 @pytest.fixture

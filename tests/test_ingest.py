@@ -7,7 +7,6 @@ request answers 500 so Meta retries, and the retry stores the rest once.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -35,8 +34,8 @@ _FAULT = {
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token="verify",
-                               messenger_page_token="token", meta_graph_base="http://127.0.0.1:9/v21.0")
+    return settings.model_copy(update=dict(meta_app_secret=SECRET, meta_verify_token="verify",
+                               messenger_page_token="token", meta_graph_base="http://127.0.0.1:9/v21.0"))
 
 
 async def test_a_storage_fault_on_one_item_costs_only_that_item_until_the_retry(client, db_url: str) -> None:

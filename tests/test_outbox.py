@@ -11,15 +11,16 @@ import pytest
 
 from handoff import transitions as ops
 from handoff.models import Conversation, Event, Message, Outbox, utcnow
-from handoff.outbox import OutboxWorker, backoff_delay
+from handoff.backoff import full_jitter
+from handoff.outbox import OutboxWorker
 from tests.conftest import settle
 
 
 def test_backoff_is_full_jitter_and_capped():
     rng = random.Random(7)
-    delays = [backoff_delay(attempt, 1.0, 30.0, rng) for attempt in range(1, 12) for _ in range(50)]
+    delays = [full_jitter(attempt, 1.0, 30.0, rng) for attempt in range(1, 12) for _ in range(50)]
     assert all(0 <= d <= 30.0 for d in delays)
-    early = [backoff_delay(1, 1.0, 30.0, rng) for _ in range(200)]
+    early = [full_jitter(1, 1.0, 30.0, rng) for _ in range(200)]
     assert max(early) <= 2.0
     assert len({round(d, 3) for d in early}) > 100  # jittered, not a fixed schedule
 

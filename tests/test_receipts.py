@@ -6,7 +6,6 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -51,10 +50,9 @@ async def graph():
 @pytest.fixture
 def settings(settings: Settings, twilio: FakeTwilio, graph: FakeGraph) -> Settings:
     """WhatsApp, Messenger and Instagram on, pointed at the fakes."""
-    return dataclasses.replace(
-        settings, twilio_account_sid=AC, twilio_auth_token=TWILIO_TOKEN, twilio_whatsapp_number="+14155238886",
+    return settings.model_copy(update=dict(twilio_account_sid=AC, twilio_auth_token=TWILIO_TOKEN, twilio_whatsapp_number="+14155238886",
         twilio_api_base=twilio.url, meta_app_secret=META_SECRET, meta_verify_token="verify",
-        messenger_page_token=GRAPH_TOKEN, instagram_access_token=GRAPH_TOKEN, meta_graph_base=graph.url + "/v21.0")
+        messenger_page_token=GRAPH_TOKEN, instagram_access_token=GRAPH_TOKEN, meta_graph_base=graph.url + "/v21.0"))
 
 
 @pytest.fixture

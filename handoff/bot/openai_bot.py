@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -232,12 +232,12 @@ def render_knowledge(text: str) -> str:
 
 def refuse_secrets(settings: Any, *texts: str) -> None:
     """Raise if a credential from `settings` appears in prompt text: secrets never reach a model."""
-    for f in fields(settings):
-        if not any(word in f.name for word in ("key", "secret", "token", "password")):
+    for name in type(settings).model_fields:
+        if not any(word in name for word in ("key", "secret", "token", "password")):
             continue
-        value = getattr(settings, f.name)
+        value = getattr(settings, name)
         if isinstance(value, str) and len(value) >= 6 and any(value in t for t in texts):
-            raise ValueError(f"the bot prompt or knowledge file contains the value of {f.name}")
+            raise ValueError(f"the bot prompt or knowledge file contains the value of {name}")
 
 
 def client_from_settings(settings: Any) -> openai.AsyncOpenAI:

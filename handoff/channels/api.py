@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import aiohttp
 from aiohttp import web
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, StrictStr, StringConstraints, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from handoff import bodies
 from handoff.channels.base import (
@@ -78,37 +80,27 @@ class ApiChannel:
             raise InvalidSignature("missing or invalid X-Handoff-Signature")
 
     def parse(self, body: bytes, content_type: str = "application/json") -> list[InboundMessage]:
-        """One message per request; every field is checked."""
+        """One message per request, validated as `ApiMessage`; BadPayload naming the first field at fault."""
         try:
             data = bodies.loads(body)
         except ValueError as exc:
             raise BadPayload(f"body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise BadPayload("body must be a JSON object")
-        message_id = _text_field(data, "id", MAX_ID)
-        conversation = _text_field(data, "conversation", MAX_ID)
-        contact = data.get("contact")
-        if not isinstance(contact, dict):
-            raise BadPayload("contact must be an object with an id")
-        contact_id = _text_field(contact, "id", MAX_ID, where="contact.")
-        name = contact.get("name")
-        if name is not None and not isinstance(name, str):
-            raise BadPayload("contact.name must be a string")
-        attachments = _attachments(data.get("attachments"))
-        text = data.get("text", "" if attachments else None)
-        if not isinstance(text, str) or not (text.strip() or attachments):
-            raise BadPayload("text must be a non-empty string (or empty with attachments)")
-        if len(text) > MAX_TEXT:
-            raise BadPayload(f"text is longer than {MAX_TEXT} characters")
+        try:
+            message = ApiMessage.model_validate(data)
+        except ValidationError as exc:
+            raise BadPayload(_first_error(exc)) from None
+        name = message.contact.name
         return [
             InboundMessage(
                 channel=self.name,
-                provider_id=message_id,
-                contact_id=contact_id,
-                conversation_key=conversation,
+                provider_id=message.id,
+                contact_id=message.contact.id,
+                conversation_key=message.conversation,
                 contact_name=(name or None) and name[:200],
-                text=text,
-                attachments=attachments,
+                text=message.text or "",
+                attachments=tuple(a.attachment() for a in message.attachments or ()),
                 raw=data,
             )
         ]
@@ -149,38 +141,85 @@ class ApiChannel:
             await self._session.close()
 
 
-def _text_field(data: dict[str, Any], key: str, limit: int, where: str = "") -> str:
-    value = data.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise BadPayload(f"{where}{key} must be a non-empty string")
-    if len(value) > limit:
-        raise BadPayload(f"{where}{key} is longer than {limit} characters")
-    return value
+def _identifier(value: str | int) -> str:
+    """An id or key: a non-blank string (a whole number is taken as its digits) of at most MAX_ID characters."""
+    text = str(value)
+    if not text.strip():
+        raise PydanticCustomError("blank", "must be a non-empty string")
+    if len(text) > MAX_ID:
+        raise PydanticCustomError("too_long", "is longer than {limit} characters", {"limit": MAX_ID})
+    return text
 
 
-def _attachments(value: Any) -> tuple[Attachment, ...]:
-    """The optional `attachments` list, each checked: an http(s) URL and optional name, type, size."""
-    if value is None:
-        return ()
-    if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS:
-        raise BadPayload(f"attachments must be a list of at most {MAX_ATTACHMENTS} objects")
-    found = []
-    for index, item in enumerate(value):
-        where = f"attachments[{index}]."
-        if not isinstance(item, dict):
-            raise BadPayload(f"attachments[{index}] must be an object with a url")
-        url = item.get("url")
-        if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > MAX_URL:
-            raise BadPayload(f"{where}url must be an http(s) URL of at most {MAX_URL} characters")
-        content_type, filename, size = item.get("content_type"), item.get("filename"), item.get("size")
-        if content_type is not None and not isinstance(content_type, str):
-            raise BadPayload(f"{where}content_type must be a string")
-        if filename is not None and not isinstance(filename, str):
-            raise BadPayload(f"{where}filename must be a string")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            raise BadPayload(f"{where}size must be a whole number of bytes")
-        found.append(Attachment(content_type=(content_type or "application/octet-stream")[:100], url=url,
-                                filename=filename[:200] if filename else None, size=size))
-    return tuple(found)
+Identifier = Annotated[StrictStr | StrictInt, AfterValidator(_identifier)]
+
+
+class ApiContact(BaseModel):
+    """`contact`: the customer's id in the integrator's system and an optional display name."""
+
+    id: Identifier
+    name: StrictStr | None = None
+
+
+class ApiAttachment(BaseModel):
+    """One of `attachments`: an http(s) URL and an optional type, file name and size in bytes."""
+
+    url: Annotated[StrictStr, StringConstraints(pattern=r"^https?://", max_length=MAX_URL)]
+    content_type: StrictStr | None = None
+    filename: StrictStr | None = None
+    size: Annotated[StrictInt, Field(ge=0)] | None = None
+
+    def attachment(self) -> Attachment:
+        """The attachment as the core stores it (missing type: application/octet-stream)."""
+        return Attachment(content_type=(self.content_type or "application/octet-stream")[:100], url=self.url,
+                          filename=self.filename[:200] if self.filename else None, size=self.size)
+
+
+class ApiMessage(BaseModel):
+    """The body of `POST /webhooks/api`; unknown fields are ignored (kept in `raw`)."""
+
+    id: Identifier
+    conversation: Identifier
+    contact: ApiContact
+    attachments: Annotated[list[ApiAttachment], Field(max_length=MAX_ATTACHMENTS)] | None = None
+    text: Any = None
+
+    @model_validator(mode="after")
+    def _text_or_files(self) -> ApiMessage:
+        text = self.text if "text" in self.model_fields_set else ("" if self.attachments else None)
+        if not isinstance(text, str) or not (text.strip() or self.attachments):
+            raise PydanticCustomError("text", "text must be a non-empty string (or empty with attachments)")
+        if len(text) > MAX_TEXT:
+            raise PydanticCustomError("text", "text is longer than {limit} characters", {"limit": MAX_TEXT})
+        return self
+
+
+_ATTACHMENT_FIELD_ERRORS = {
+    "url": f"must be an http(s) URL of at most {MAX_URL} characters",
+    "content_type": "must be a string",
+    "filename": "must be a string",
+    "size": "must be a whole number of bytes",
+}
+
+
+def _first_error(error: ValidationError) -> str:
+    """The message integrators have always been sent for the first problem (`contact.id must be a
+    non-empty string`, `attachments[0].url must be an http(s) URL of at most 2048 characters`)."""
+    first = error.errors(include_url=False)[0]
+    loc = [part for part in first["loc"] if not (isinstance(part, str) and (part in {"str", "int"} or "[" in part))]
+    kind = first["type"]
+    match loc:
+        case []:
+            return str(first["msg"])  # the text rule, checked on the whole message
+        case ["contact"]:
+            return "contact must be an object with an id"
+        case ["contact", "name"]:
+            return "contact.name must be a string"
+        case ["attachments"]:
+            return f"attachments must be a list of at most {MAX_ATTACHMENTS} objects"
+        case ["attachments", int(index)]:
+            return f"attachments[{index}] must be an object with a url"
+        case ["attachments", int(index), str(field), *_]:
+            return f"attachments[{index}].{field} {_ATTACHMENT_FIELD_ERRORS[field]}"
+    where = ".".join(str(part) for part in loc)
+    return f"{where} {first['msg']}" if kind in {"blank", "too_long"} else f"{where} must be a non-empty string"

@@ -19,7 +19,7 @@ from handoff.channels.base import ShowsTyping
 from handoff.desk.auth import agent_for_token
 from handoff.desk.openapi import OPENAPI
 from handoff.desk.serialize import conversation_json, conversations_json, tickets_json
-from handoff.errors import Conflict, DeskError, InvalidInput
+from handoff.errors import InvalidInput, NotFound, TooLarge, Unauthorized
 from handoff.events import EventKind, agent_json, event_json, message_json, ticket_json, ticket_row
 from handoff.media import UploadError, attachment_json
 from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Agent, Conversation, Event, Message, Ticket
@@ -36,11 +36,6 @@ routes = web.RouteTableDef()
 AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)
 
 
-def error(status: int, message: str, **extra: Any) -> web.Response:
-    """A JSON error response."""
-    return web.json_response({"error": message, **extra}, status=status)
-
-
 async def authenticate(request: web.Request) -> Agent | None:
     """The agent behind a request: Bearer token, `?token=` (WebSockets), or a desk session cookie."""
     header = request.headers.get("Authorization", "")
@@ -53,20 +48,15 @@ async def authenticate(request: web.Request) -> Agent | None:
 
 @web.middleware
 async def api_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Authenticate /api/v1 requests and turn desk errors into JSON 4xx answers."""
+    """Authenticate /api/v1 requests (Unauthorized otherwise; `handoff.http_errors` answers every
+    desk error)."""
     if not request.path.startswith("/api/v1/") or request.path == "/api/v1/openapi.json":
         return await handler(request)
     agent = await authenticate(request)
     if agent is None:
-        return error(401, "missing or invalid agent token")
+        raise Unauthorized("missing or invalid agent token")
     request[AGENT] = agent
-    try:
-        return await handler(request)
-    except Conflict as exc:
-        ticket = exc.ticket
-        return error(409, str(exc), ticket_id=ticket.id if ticket else None, assignee=agent_json(exc.assignee))
-    except DeskError as exc:
-        return error(exc.status, str(exc))
+    return await handler(request)
 
 
 def _rt(request: web.Request) -> Runtime:
@@ -80,7 +70,7 @@ def _id(request: web.Request, name: str = "id") -> int:
         value = None
     if value is None or not 1 <= value <= MAX_ID:  # PostgreSQL refuses ids beyond 32 bits: no such row
         message = f"{name} must be a number" if value is None else "not found"
-        raise web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
+        raise NotFound(message)
     return value
 
 
@@ -153,7 +143,7 @@ async def get_conversation(request: web.Request) -> web.Response:
     """One conversation with its messages (including notes and separators) and timeline events."""
     conversation = await Conversation.get_or_none(id=_id(request))
     if conversation is None:
-        return error(404, "conversation not found")
+        raise NotFound("conversation not found")
     return web.json_response(await _conversation_detail(conversation))
 
 
@@ -205,7 +195,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     """One ticket with its conversation's full timeline."""
     ticket = await Ticket.get_or_none(id=_id(request))
     if ticket is None:
-        return error(404, "ticket not found")
+        raise NotFound("ticket not found")
     conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
     return web.json_response({**await ticket_json(ticket), "conversation": await _conversation_detail(conversation)})
 
@@ -242,7 +232,7 @@ async def upload(request: web.Request) -> web.Response:
     try:
         stored = await media.save_upload(request, {"agent_id": request[AGENT].id})
     except UploadError as exc:
-        return exc.response()
+        raise (TooLarge if exc.status == 413 else InvalidInput)(str(exc)) from None
     return web.json_response(media.upload_json(stored), status=201)
 
 
@@ -284,7 +274,7 @@ async def typing(request: web.Request) -> web.Response:
     on = (await _body(request, TypingBody)).typing
     conversation = await Conversation.get_or_none(id=conversation_id)
     if conversation is None:
-        return error(404, "no such conversation")
+        raise NotFound("no such conversation")
     channel = rt.channels.get(conversation.channel)
     if isinstance(channel, ShowsTyping) and conversation.state == ConversationState.HUMAN:
         # In the background: a provider's typing call (Meta, Telegram) must not hold up the desk.

@@ -1,30 +1,235 @@
-"""The OpenAPI 3.1 document of the desk REST API, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 document of the desk REST API, served at /api/v1/openapi.json, generated from
+pydantic models so each body is described once.
+
+Request bodies are the models `handoff.validation` validates them with (`ReplyBody`,
+`TransferBody`, `TypingBody`: their `model_json_schema()`); responses are the models below,
+one per JSON object the API answers (`Ticket`, `Conversation`, `Message`, `Agent`, `Event`,
+the pages and the errors), emitted under `components/schemas` by pydantic
+(`models_json_schema`). Response models forbid unknown fields, so a test validating real
+answers against them (tests/desk/test_openapi.py) fails when the API answers a field the
+document does not name. Timestamps are ISO 8601 strings in UTC.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from handoff.validation import MAX_ID
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from handoff.models import AUTHOR_KINDS, CONVERSATION_STATES, DIRECTIONS, TICKET_STATUSES
+from handoff.validation import MAX_ID, ReplyBody, TransferBody, TypingBody
+
+
+class Schema(BaseModel):
+    """Base of response objects: every field the API answers is declared."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(Schema):
+    """Every error answer."""
+
+    error: str
+
+
+class Agent(Schema):
+    """An agent (never their token or password hash)."""
+
+    id: int
+    name: str
+    email: str
+
+
+class Conflict(Schema):
+    """A 409: the state forbids it, or another agent won the race (then `ticket_id` and `assignee` say who)."""
+
+    error: str
+    ticket_id: int | None = None
+    assignee: Agent | None = None
+
+
+class Contact(Schema):
+    """The customer of a conversation; `external_id` is their id on the channel."""
+
+    id: int
+    name: str | None
+    email: str | None
+    external_id: str
+
+
+class Attachment(Schema):
+    """A file on a message, served from `url`."""
+
+    url: str
+    filename: str | None
+    content_type: str
+    size: int | None
+
+
+class Revision(Schema):
+    """An earlier text of an edited message."""
+
+    text: str
+    replaced_at: str
+
+
+class MessageAgent(Schema):
+    """The agent who wrote a message (only `id` once the agent is gone)."""
+
+    id: int
+    name: str | None = None
+    email: str | None = None
+
+
+class Message(Schema):
+    """A timeline message: customer, bot, agent, notice, internal note (`private`) or separator.
+    `origin` names where a person wrote it outside the desk ("slack", "instagram_app"); an unsent
+    message is `deleted` with empty text and attachments."""
+
+    id: int
+    conversation_id: int
+    ticket_id: int | None
+    direction: Literal[DIRECTIONS]  # type: ignore[valid-type]
+    author: Literal[AUTHOR_KINDS]  # type: ignore[valid-type]
+    agent: MessageAgent | None
+    text: str
+    private: bool
+    notice: str | None
+    attachments: list[Attachment]
+    deleted: bool
+    edited_at: str | None
+    revisions: list[Revision]
+    delivery_status: str
+    delivery_error: str | None
+    origin: str | None
+    created_at: str
+
+
+class Event(Schema):
+    """A timeline event (takeover, transfer, handback, delivery failure...); `data` depends on `kind`."""
+
+    id: int
+    kind: str
+    ticket_id: int | None
+    agent_id: int | None
+    data: dict[str, Any] | None
+    created_at: str
+
+
+class Ticket(Schema):
+    """A live-chat ticket: who has it (`assignee`) and whose move it is (`status`)."""
+
+    id: int
+    conversation_id: int
+    kind: Literal["live_chat"]
+    channel: str
+    status: Literal[TICKET_STATUSES]  # type: ignore[valid-type]
+    assignee: Agent | None
+    subject: str
+    summary: str
+    language: str | None
+    reason: str | None
+    created_at: str
+    closed_at: str | None
+
+
+class TicketRow(Ticket):
+    """A ticket in a list, with its customer."""
+
+    contact: Contact
+
+
+class Conversation(Schema):
+    """A conversation summary; `version` grows with every change (optimistic concurrency)."""
+
+    id: int
+    channel: str
+    state: Literal[CONVERSATION_STATES]  # type: ignore[valid-type]
+    version: int
+    language: str | None
+    contact: Contact
+    assignee: Agent | None
+    open_ticket_id: int | None
+    waiting_since: str | None
+    last_activity_at: str
+    created_at: str
+    ended_at: str | None
+
+
+class ConversationDetail(Conversation):
+    """A conversation with its whole timeline."""
+
+    messages: list[Message]
+    events: list[Event]
+    tickets: list[Ticket]
+
+
+class TicketDetail(Ticket):
+    """A ticket with its conversation's whole timeline."""
+
+    conversation: ConversationDetail
+
+
+class Upload(Schema):
+    """A stored upload: `id` goes in a reply's `attachments`."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class ConversationPage(Schema):
+    """A page of conversations, newest first."""
+
+    conversations: list[Conversation]
+    next_before: int | None = Field(description="The `before` of the next page; null on the last page.")
+
+
+class TicketPage(Schema):
+    """A page of tickets, newest first."""
+
+    tickets: list[TicketRow]
+    next_before: int | None = Field(description="The `before` of the next page; null on the last page.")
+
+
+class AgentList(Schema):
+    """The active agents (for transfer) and the caller."""
+
+    agents: list[Agent]
+    me: Agent
+
+
+class Ok(Schema):
+    """An acknowledgement."""
+
+    ok: bool
+
+
+RESPONSES: dict[str, type[Schema]] = {model.__name__: model for model in (
+    Error, Conflict, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
+    Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok)}
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(model: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
 ERRORS = {
-    "400": _json(_ref("Error"), "Malformed request"),
-    "401": _json(_ref("Error"), "Missing or invalid token"),
-    "403": _json(_ref("Error"), "Not allowed for this agent"),
-    "404": _json(_ref("Error"), "Not found"),
-    "409": _json(_ref("Conflict"), "Wrong state, or another agent won the race"),
-    "413": _json(_ref("Error"), "Body too large (1 MiB)"),
+    "400": _json("Error", "Malformed request"),
+    "401": _json("Error", "Missing or invalid token"),
+    "403": _json("Error", "Not allowed for this agent"),
+    "404": _json("Error", "Not found"),
+    "409": _json("Conflict", "Wrong state, or another agent won the race"),
+    "413": _json("Error", "Body too large (1 MiB)"),
 }
-ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-ID = [{"name": "id", "in": "path", "required": True, "schema": ID_SCHEMA}]
+ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}]
 PAGING = [
     {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
      "description": "Search, case-insensitive (ASCII letters only on SQLite): the customer's name, email or "
@@ -33,23 +238,28 @@ PAGING = [
     {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1},
      "description": "Only rows with a smaller id: pass the previous page's next_before."},
 ]
-NEXT_BEFORE = {"type": ["integer", "null"], "description": "The `before` of the next page; null on the last page."}
 
 
-def _filter(name: str, values: list[str]) -> dict[str, Any]:
+def _filter(name: str, values: tuple[str, ...]) -> dict[str, Any]:
     """A filter taking one or more values, comma-separated (`status=open,on_you`)."""
     return {"name": name, "in": "query", "style": "form", "explode": False,
-            "schema": {"type": "array", "items": {"enum": values}}}
+            "schema": {"type": "array", "items": {"enum": list(values)}}}
 
 
-def _op(summary: str, ok: dict[str, Any], *, params: list[Any] | None = None, body: dict[str, Any] | None = None,
+def _op(summary: str, ok: dict[str, Any], *, params: list[Any] | None = None, body: type[BaseModel] | None = None,
         status: str = "200") -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **ERRORS}}
     if params:
         op["parameters"] = params
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body.model_json_schema()}}}
     return op
+
+
+def _components() -> dict[str, Any]:
+    _, top = models_json_schema([(model, "validation") for model in RESPONSES.values()],
+                                ref_template="#/components/schemas/{model}")
+    return top["$defs"]
 
 
 OPENAPI: dict[str, Any] = {
@@ -58,97 +268,43 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": {
         "/api/v1/conversations": {"get": _op(
-            "List conversations, newest first, a page at a time", _json({"type": "object", "properties": {
-                "conversations": {"type": "array", "items": _ref("Conversation")}, "next_before": NEXT_BEFORE}}),
-            params=[_filter("state", ["bot", "human", "ended"]), *PAGING])},
+            "List conversations, newest first, a page at a time", _json("ConversationPage"),
+            params=[_filter("state", CONVERSATION_STATES), *PAGING])},
         "/api/v1/conversations/{id}": {"get": _op("A conversation with messages and timeline",
-                                                  _json(_ref("ConversationDetail")), params=ID)},
+                                                  _json("ConversationDetail"), params=ID)},
         "/api/v1/conversations/{id}/takeover": {"post": _op("Take over a bot conversation",
-                                                            _json(_ref("Ticket"), "Created"), params=ID, status="201")},
+                                                            _json("Ticket", "Created"), params=ID, status="201")},
         "/api/v1/conversations/{id}/typing": {"post": _op(
             "Show or hide the agent typing indicator to the customer (widget, Messenger, Instagram, Telegram) "
-            "and to other agents",
-            _json({"type": "object", "properties": {"ok": {"type": "boolean"}}}), params=ID,
-            body={"type": "object", "properties": {"typing": {"type": "boolean", "default": True}}})},
+            "and to other agents", _json("Ok"), params=ID, body=TypingBody)},
         "/api/v1/tickets": {"get": _op(
-            "List tickets, newest first, a page at a time", _json({"type": "object", "properties": {
-                "tickets": {"type": "array", "items": _ref("TicketRow")}, "next_before": NEXT_BEFORE}}),
-            params=[_filter("status", ["open", "on_you", "on_customer", "closed"]),
+            "List tickets, newest first, a page at a time", _json("TicketPage"),
+            params=[_filter("status", TICKET_STATUSES),
                     {"name": "assignee", "in": "query", "schema": {"type": "string"},
                      "description": "me, none or an agent id"}, *PAGING])},
-        "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation", _json(_ref("Ticket")), params=ID)},
+        "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation", _json("TicketDetail"), params=ID)},
         "/api/v1/tickets/{id}/messages": {"post": _op(
-            "Reply to the customer, or add an internal note; text may be empty when files are attached",
-            _json(_ref("Message"), "Created"), params=ID, status="201", body={"type": "object", "properties": {
-                "text": {"type": "string", "maxLength": 10000}, "internal": {"type": "boolean", "default": False},
-                "attachments": {"type": "array", "maxItems": 10, "items": {"type": "string"},
-                                "description": "ids from POST /api/v1/uploads (your own uploads; not on notes)"}}})},
+            "Reply to the customer, or add an internal note; text (10,000 characters at most) may be empty when "
+            "files are attached; attachments are ids from POST /api/v1/uploads (your own uploads; not on notes)",
+            _json("Message", "Created"), params=ID, status="201", body=ReplyBody)},
         "/api/v1/uploads": {"post": {
             "summary": "Upload a file to attach to a reply (10 MB at most)",
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
-            "responses": {"201": _json(_ref("Upload"), "Created"), **ERRORS,
-                          "413": _json(_ref("Error"), "File too large (10 MB)")}}},
-        "/api/v1/tickets/{id}/claim": {"post": _op("Assign an unassigned ticket to me", _json(_ref("Ticket")), params=ID)},
-        "/api/v1/tickets/{id}/transfer": {"post": _op(
-            "Transfer to another agent with a note", _json(_ref("Ticket")), params=ID,
-            body={"type": "object", "required": ["agent_id"], "properties": {
-                "agent_id": ID_SCHEMA, "note": {"type": "string"}}})},
+            "responses": {"201": _json("Upload", "Created"), **ERRORS, "413": _json("Error", "File too large (10 MB)")}}},
+        "/api/v1/tickets/{id}/claim": {"post": _op("Assign an unassigned ticket to me", _json("Ticket"), params=ID)},
+        "/api/v1/tickets/{id}/transfer": {"post": _op("Transfer to another agent with a note", _json("Ticket"),
+                                                      params=ID, body=TransferBody)},
         "/api/v1/tickets/{id}/allow-ai": {"post": _op("Hand back to the AI and close the ticket",
-                                                      _json(_ref("Ticket")), params=ID)},
+                                                      _json("Ticket"), params=ID)},
         "/api/v1/tickets/{id}/close": {"post": _op("Close the ticket and end the conversation",
-                                                   _json(_ref("Ticket")), params=ID)},
-        "/api/v1/agents": {"get": _op("Active agents", _json({"type": "object", "properties": {
-            "agents": {"type": "array", "items": _ref("Agent")}, "me": _ref("Agent")}}))},
+                                                   _json("Ticket"), params=ID)},
+        "/api/v1/agents": {"get": _op("Active agents", _json("AgentList"))},
         "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=)",
                                       {"description": "Switching protocols"}, status="101")},
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-            "Conflict": {"type": "object", "required": ["error"], "properties": {
-                "error": {"type": "string"}, "ticket_id": {"type": ["integer", "null"]},
-                "assignee": {"oneOf": [_ref("Agent"), {"type": "null"}]}}},
-            "Agent": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}}},
-            "Ticket": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "conversation_id": {"type": "integer"}, "kind": {"const": "live_chat"},
-                "channel": {"type": "string"}, "status": {"enum": ["open", "on_you", "on_customer", "closed"]},
-                "assignee": {"oneOf": [_ref("Agent"), {"type": "null"}]}, "subject": {"type": "string"},
-                "summary": {"type": "string"}, "language": {"type": ["string", "null"]},
-                "created_at": {"type": "string"}, "closed_at": {"type": ["string", "null"]}}},
-            "TicketRow": {"allOf": [_ref("Ticket"), {"type": "object", "properties": {"contact": _ref("Contact")}}]},
-            "Contact": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "name": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
-                "external_id": {"type": "string"}}},
-            "Message": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "direction": {"enum": ["incoming", "outgoing", "activity"]},
-                "author": {"enum": ["customer", "bot", "agent", "system"]}, "text": {"type": "string"},
-                "private": {"type": "boolean"}, "notice": {"type": ["string", "null"]},
-                "attachments": {"type": "array", "items": _ref("Attachment")},
-                "delivery_status": {"type": "string"}, "created_at": {"type": "string"},
-                "origin": {"type": ["string", "null"]},
-                "deleted": {"type": "boolean"}, "edited_at": {"type": ["string", "null"]},
-                "revisions": {"type": "array", "items": {"type": "object", "properties": {
-                    "text": {"type": "string"}, "replaced_at": {"type": "string"}}}}}},
-            "Attachment": {"type": "object", "properties": {
-                "url": {"type": "string"}, "filename": {"type": ["string", "null"]},
-                "content_type": {"type": "string"}, "size": {"type": ["integer", "null"]}}},
-            "Upload": {"type": "object", "properties": {
-                "id": {"type": "string"}, "filename": {"type": "string"}, "content_type": {"type": "string"},
-                "size": {"type": "integer"}, "url": {"type": "string"}}},
-            "Conversation": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "channel": {"type": "string"}, "state": {"enum": ["bot", "human", "ended"]},
-                "language": {"type": ["string", "null"]}, "contact": _ref("Contact"),
-                "assignee": {"oneOf": [_ref("Agent"), {"type": "null"}]},
-                "open_ticket_id": {"type": ["integer", "null"]}, "waiting_since": {"type": ["string", "null"]},
-                "last_activity_at": {"type": "string"}, "created_at": {"type": "string"},
-                "ended_at": {"type": ["string", "null"]}}},
-            "ConversationDetail": {"allOf": [_ref("Conversation"), {"type": "object", "properties": {
-                "messages": {"type": "array", "items": _ref("Message")},
-                "events": {"type": "array", "items": {"type": "object"}},
-                "tickets": {"type": "array", "items": _ref("Ticket")}}}]},
-        },
+        "schemas": _components(),
     },
 }

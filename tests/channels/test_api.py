@@ -50,3 +50,45 @@ async def test_a_signature_in_upper_case_hex_verifies() -> None:
     upper = "sha256=" + signature.removeprefix("sha256=").upper()
     assert upper != signature
     await CHANNEL.verify(make_mocked_request("POST", "/webhooks/api", headers={"X-Handoff-Signature": upper}), body)
+
+
+_BASE = '"id": "m1", "conversation": "c1", "contact": {"id": "u1"}'
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ('{"id": true, "conversation": "c1", "contact": {"id": "u1"}, "text": "hi"}', "id must be a non-empty string"),
+    ('{"id": " ", "conversation": "c1", "contact": {"id": "u1"}, "text": "hi"}', "id must be a non-empty string"),
+    ('{"id": "m1", "conversation": "' + "c" * 256 + '", "contact": {"id": "u1"}, "text": "hi"}',
+     "conversation is longer than 255 characters"),
+    ('{"id": "m1", "conversation": "c1", "contact": "u1", "text": "hi"}', "contact must be an object with an id"),
+    ('{"id": "m1", "conversation": "c1", "contact": {}, "text": "hi"}', "contact.id must be a non-empty string"),
+    ('{"id": "m1", "conversation": "c1", "contact": {"id": "u1", "name": 7}, "text": "hi"}',
+     "contact.name must be a string"),
+    ("{" + _BASE + ', "text": "' + "x" * 10_001 + '"}', "text is longer than 10000 characters"),
+    ("{" + _BASE + ', "text": null, "attachments": [{"url": "https://x.example/a"}]}',
+     "text must be a non-empty string (or empty with attachments)"),
+    ("{" + _BASE + ', "attachments": [{"url": "https://x.example/' + "a" * 2048 + '"}]}',
+     "attachments[0].url must be an http(s) URL of at most 2048 characters"),
+    ("{" + _BASE + ', "attachments": [{"url": "https://x.example/a"}, {"url": "https://x.example/b", "filename": 1}]}',
+     "attachments[1].filename must be a string"),
+    ("{" + _BASE + ', "attachments": [{"url": "https://x.example/a", "content_type": []}]}',
+     "attachments[0].content_type must be a string"),
+    ("{" + _BASE + ', "attachments": [{"url": "https://x.example/a", "size": true}]}',
+     "attachments[0].size must be a whole number of bytes"),
+    ("{" + _BASE + ', "attachments": "https://x.example/a"}', "attachments must be a list of at most 10 objects"),
+])
+def test_bad_fields_get_the_documented_error_text(body: str, error: str) -> None:
+    from handoff.channels.base import BadPayload
+
+    with pytest.raises(BadPayload) as raised:
+        ApiChannel(API_SECRET).parse(body.encode())
+    assert str(raised.value) == error
+
+
+def test_numeric_ids_are_taken_as_text_and_files_default_their_type() -> None:
+    body = b'{"id": 42, "conversation": 7, "contact": {"id": 9, "name": "Ann"}, "text": "", "attachments": [{"url": "https://x.example/a", "size": 3}]}'
+    [message] = ApiChannel(API_SECRET).parse(body)
+    assert (message.provider_id, message.conversation_key, message.contact_id) == ("42", "7", "9")
+    assert message.text == "" and message.contact_name == "Ann"
+    [attachment] = message.attachments
+    assert (attachment.url, attachment.content_type, attachment.size) == ("https://x.example/a", "application/octet-stream", 3)

@@ -6,7 +6,6 @@ cycle through the app over both: bot answer, takeover, agent reply, handback."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import email
 from collections.abc import AsyncIterator
 from email import policy
@@ -612,13 +611,12 @@ ROOT = "<q1.jane@mail.example.com>"
 @pytest.fixture
 def settings(settings: Settings, dovecot: Dovecot, smtp_sink: SmtpSink) -> Settings:  # noqa: F811
     """The core's test settings with the email channel pointed at the local servers."""
-    return dataclasses.replace(
-        settings,
+    return settings.model_copy(update=dict(
         imap_host=dovecot.host, imap_port=dovecot.port, imap_user=dovecot.user,
         imap_password=dovecot.password, imap_tls=False,
         smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_user=USER, smtp_password=PASSWORD,
         smtp_tls="none", email_from="Acme Support <support@acme.test>",
-    )
+    ))
 
 
 def customer_email(message_id: str, text: str, subject: str, parent: Any = None) -> bytes:

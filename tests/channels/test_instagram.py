@@ -3,7 +3,6 @@ typing and contact names against the local fake Graph API."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -247,8 +246,8 @@ def test_text_is_split_by_utf8_bytes() -> None:
 @pytest.fixture
 def settings(settings: Settings, fake: FakeGraph) -> Settings:
     """The conftest settings with the instagram channel on, pointed at the fake Graph API."""
-    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token=VERIFY,
-                               instagram_access_token=TOKEN, meta_graph_base=fake.url + "/v21.0")
+    return settings.model_copy(update=dict(meta_app_secret=SECRET, meta_verify_token=VERIFY,
+                               instagram_access_token=TOKEN, meta_graph_base=fake.url + "/v21.0"))
 
 
 @pytest.fixture

@@ -380,8 +380,8 @@ def test_fixtures_are_valid_json_in_the_documented_envelope() -> None:
 @pytest.fixture
 def settings(settings: Settings, fake: FakeGraph) -> Settings:
     """The conftest settings with the messenger channel on, pointed at the fake Graph API."""
-    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token=VERIFY, meta_app_id=APP_ID,
-                               messenger_page_token=TOKEN, meta_graph_base=fake.url + "/v21.0")
+    return settings.model_copy(update=dict(meta_app_secret=SECRET, meta_verify_token=VERIFY, meta_app_id=APP_ID,
+                               messenger_page_token=TOKEN, meta_graph_base=fake.url + "/v21.0"))
 
 
 @pytest.fixture

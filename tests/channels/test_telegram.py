@@ -3,7 +3,6 @@ typing and file proxy against the local fake Bot API, and the takeover cycle thr
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -194,7 +193,7 @@ async def test_typing_sends_a_chat_action_and_never_raises(fake: FakeTelegram, c
 @pytest.fixture
 def settings(settings: Settings, fake: FakeTelegram) -> Settings:
     """The conftest settings with the telegram channel on, pointed at the fake Bot API."""
-    return dataclasses.replace(settings, extra={**ENV, "TELEGRAM_API_BASE": fake.url})
+    return settings.model_copy(update=dict(extra={**ENV, "TELEGRAM_API_BASE": fake.url}))
 
 
 @pytest.fixture

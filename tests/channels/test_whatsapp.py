@@ -316,10 +316,9 @@ async def test_known_stale_window_without_template_sends_nothing(fake: FakeTwili
 @pytest.fixture
 def settings(settings: Settings, fake: FakeTwilio) -> Settings:
     """The conftest settings with the WhatsApp channel on, pointed at the fake Twilio API."""
-    return dataclasses.replace(
-        settings, twilio_account_sid=AC, twilio_auth_token=TOKEN,
+    return settings.model_copy(update=dict(twilio_account_sid=AC, twilio_auth_token=TOKEN,
         twilio_whatsapp_number="+14155238886", twilio_api_base=fake.url,
-    )
+    ))
 
 
 @pytest.fixture

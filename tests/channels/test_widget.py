@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -207,10 +206,8 @@ async def test_websocket_refuses_unknown_tokens_and_foreign_origins(client: Any)
 
 
 async def test_identity_verification_binds_the_user(aiohttp_client: Any, app_factory: Any, settings: Any) -> None:
-    from dataclasses import replace
-
     secret, user_id, good = RFC4231_2
-    client = await aiohttp_client(app_factory(settings=replace(settings, widget_identity_secret=secret)))
+    client = await aiohttp_client(app_factory(settings=settings.model_copy(update=dict(widget_identity_secret=secret))))
     ok = await new_session(client, user_id=user_id, user_hash=good, name="Jo", email="jo@example.com")
     assert ok["verified"] is True
     twice = await new_session(client, user_id=user_id, user_hash=good)
@@ -324,11 +321,9 @@ async def test_messages_are_rate_limited_per_visitor(client: Any) -> None:
 async def test_uploads_are_size_limited_and_owned(
     aiohttp_client: Any, app_factory: Any, settings: Any, tmp_path: Any
 ) -> None:
-    from dataclasses import replace
-
     from handoff.media import MAX_FILE_BYTES
 
-    client = await aiohttp_client(app_factory(settings=replace(settings, media_dir=str(tmp_path / "media"))))
+    client = await aiohttp_client(app_factory(settings=settings.model_copy(update=dict(media_dir=str(tmp_path / "media")))))
 
     alice, bob = await new_session(client), await new_session(client)
     form = FormData()
@@ -408,7 +403,7 @@ async def test_a_visitor_has_one_message_limit_across_instances(
     aiohttp_client: Any, app_factory: Any, settings: Settings
 ) -> None:
     """Two tabs of one visitor on two instances sharing Redis: together they send MESSAGES.amount."""
-    shared, prefix = replace(settings, redis_url=REDIS), unique_prefix()
+    shared, prefix = settings.model_copy(update=dict(redis_url=REDIS)), unique_prefix()
     one = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared, prefix)]))
     two = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared, prefix)], workers=False))
     session = await new_session(one)
@@ -426,7 +421,7 @@ async def test_a_visitor_on_one_instance_gets_what_another_instance_delivers(
 ) -> None:
     """Two instances share the database and Redis: the visitor's socket is on `front`, which runs no
     outbox; `worker` delivers the bot's reply and the agent's typing, and they reach the visitor."""
-    shared = replace(settings, redis_url=REDIS)
+    shared = settings.model_copy(update=dict(redis_url=REDIS))
     worker = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared)]))
     front = await aiohttp_client(app_factory(settings=shared, channels=[shared_widget(shared)], workers=False))
     session = await new_session(front)

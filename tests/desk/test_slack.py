@@ -8,7 +8,6 @@ like Slack signs them.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -124,9 +123,8 @@ async def desk(aiohttp_client: Any, app_factory: Any, settings: Any, fake: FakeS
     import handoff.desk.slack.poster as poster_module
 
     monkeypatch.setattr(poster_module, "DEFAULT_INTERVAL", 0.01)
-    slack_settings = dataclasses.replace(
-        settings, slack_bot_token=fake.token, slack_signing_secret=SIGNING_SECRET,
-        slack_channel=CHANNEL, slack_api_base=fake.base)  # type: ignore[attr-defined]
+    slack_settings = settings.model_copy(update=dict(slack_bot_token=fake.token, slack_signing_secret=SIGNING_SECRET,
+        slack_channel=CHANNEL, slack_api_base=fake.base))  # type: ignore[attr-defined]
     client = await aiohttp_client(app_factory(settings=slack_settings))
     return Desk(client, fake)
 

@@ -7,7 +7,6 @@ with one full and one partial file object), signed like Slack signs it.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ INVOICE = b"%PDF-1.4 invoice 42"
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path) -> Settings:
     """The conftest settings with a private media folder."""
-    return dataclasses.replace(settings, media_dir=str(tmp_path / "media"))
+    return settings.model_copy(update=dict(media_dir=str(tmp_path / "media")))
 
 
 def share_files(fake: FakeSlack) -> None:

@@ -10,7 +10,6 @@ request to Slack after the unsend may carry its text or files; an edited one sho
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from typing import Any
 
@@ -44,9 +43,9 @@ async def graph() -> Any:
 @pytest.fixture
 def settings(settings: Settings, graph: FakeGraph) -> Settings:
     """Messenger and Instagram on, the Graph API faked (Slack is added by the `desk` fixture)."""
-    return dataclasses.replace(settings, meta_app_secret=SECRET, meta_verify_token=VERIFY,
+    return settings.model_copy(update=dict(meta_app_secret=SECRET, meta_verify_token=VERIFY,
                                messenger_page_token=TOKEN, instagram_access_token=TOKEN,
-                               meta_graph_base=graph.url + "/v21.0")
+                               meta_graph_base=graph.url + "/v21.0"))
 
 
 async def meta(desk: Desk, channel: str, body: bytes) -> None:

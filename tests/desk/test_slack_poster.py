@@ -141,3 +141,23 @@ async def test_two_instances_post_each_message_once(database, fake) -> None:
     await other.enqueue({"channel": "C0SUPPORT", "text": "after the handover"})
     assert await other.run_once() == 1
     assert fake.of("chat.postMessage")[-1].args["text"] == "after the handover"
+
+
+async def test_failed_attempts_survive_a_restart(database, fake, monkeypatch) -> None:
+    """The attempt count is stored with the job: a poster started after two failures drops the job
+    on its third (MAX_ATTEMPTS = 3) instead of starting over."""
+    import handoff.desk.slack.poster as poster_module
+
+    monkeypatch.setattr(poster_module, "MAX_ATTEMPTS", 3)
+    first, _ = poster_for(fake, interval=0.0)
+    await first.enqueue({"channel": "C0NOPE", "text": "broken"})
+    first.start()
+    while len(fake.of("chat.postMessage")) < 2:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the count is stored before the backoff sleep (0.4 s) after failure 2
+    await first.close()  # the process "crashes" during that sleep
+    assert await first.pending() == [{"channel": "C0NOPE", "text": "broken"}]  # the count stays internal
+    restarted, _ = poster_for(fake, interval=0.0)
+    await restarted.run_once()
+    assert [c.args["text"] for c in fake.of("chat.postMessage")] == ["broken"] * 3
+    assert await restarted.pending() == []

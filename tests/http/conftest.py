@@ -8,7 +8,6 @@ posts it over a raw socket in as many writes as asked (tests/fakes/raw_http.py).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import time
@@ -82,14 +81,13 @@ async def slack_api(aiohttp_server: Any) -> FakeSlack:
 def settings(settings: Settings, twilio: FakeTwilio, graph: FakeGraph, slack_api: FakeSlack,
              tmp_path: Path) -> Settings:
     """The conftest settings with every channel and Slack on, each pointed at its local fake."""
-    return dataclasses.replace(
-        settings, twilio_account_sid=TWILIO_SID, twilio_auth_token=TWILIO_TOKEN,
+    return settings.model_copy(update=dict(twilio_account_sid=TWILIO_SID, twilio_auth_token=TWILIO_TOKEN,
         twilio_whatsapp_number="+14155238886", twilio_api_base=twilio.url,
         meta_app_secret=META_SECRET, meta_verify_token="verify", messenger_page_token="test-page-token",
         instagram_access_token="test-page-token", meta_graph_base=graph.url + "/v21.0",
         slack_bot_token=slack_api.token, slack_signing_secret=SLACK_SECRET, slack_channel="C0SUPPORT",
         slack_api_base=slack_api.base,  # type: ignore[attr-defined]
-        media_dir=str(tmp_path / "media"))
+        media_dir=str(tmp_path / "media")))
 
 
 @dataclass

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +92,7 @@ def db_url(tmp_path: Path) -> str:
 async def server(aiohttp_server: Any, app_factory: Any, settings: Any, tmp_path: Path) -> Any:
     """The whole app on a real port, with the deterministic bot."""
     app = app_factory(
-        settings=replace(settings, media_dir=str(tmp_path / "media")), bot=EchoBot(), summarizer=SlowSummarizer()
+        settings=settings.model_copy(update=dict(media_dir=str(tmp_path / "media"))), bot=EchoBot(), summarizer=SlowSummarizer()
     )
     srv = await aiohttp_server(app)
     srv.base = str(srv.make_url("")).rstrip("/")

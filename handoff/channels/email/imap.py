@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from aioimaplib import IMAP4
 from aioimaplib.aioimaplib import STOP_WAIT_SERVER_PUSH
 
 from handoff import metrics
+from handoff.backoff import exponential, spread
 from handoff.channels.email.tls import client_context, untrusted
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class ImapLoop:
 
     async def run(self) -> None:
         """Run until cancelled, reconnecting with backoff after any failure."""
-        delay = self.config.backoff_min
+        failures, delay = 0, self.config.backoff_min
         while True:
             started = time.monotonic()
             try:
@@ -121,9 +121,10 @@ class ImapLoop:
                 self.connected.clear()
                 await self._disconnect()
             if time.monotonic() - started > 60:
-                delay = self.config.backoff_min  # the session was healthy for a while
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self.config.backoff_max)
+                failures, delay = 0, self.config.backoff_min  # the session was healthy for a while
+            await asyncio.sleep(spread(delay, 0.2))
+            failures += 1
+            delay = exponential(failures, self.config.backoff_min, self.config.backoff_max)
 
     async def _connect(self) -> IMAP4:
         cfg = self.config
@@ -158,15 +159,15 @@ class ImapLoop:
         self.connected.set()
         idle = self.config.use_idle and client.has_capability("IDLE")
         log.info("email: IMAP connected to %s:%s (%s)", self.config.host, self.config.port, "IDLE" if idle else "polling")
-        retry = self.config.backoff_min
+        failed_cycles = 0
         while True:
             stats = await self.fetch_cycle(client)
             if stats.failed:
                 # the core could not commit: retry with backoff, without waiting for new mail
-                await self._sleep_or_lost(retry)
-                retry = min(retry * 2, self.config.poll_interval)
+                await self._sleep_or_lost(exponential(failed_cycles, self.config.backoff_min, self.config.poll_interval))
+                failed_cycles += 1
                 continue
-            retry = self.config.backoff_min
+            failed_cycles = 0
             if idle:
                 await self._idle(client)
             else:

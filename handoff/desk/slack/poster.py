@@ -8,6 +8,10 @@ it waits Retry-After and sends the same job again. A job with a fixed key ("msg:
 enqueued at most once, so several subscribers of the same event produce one post. With several
 instances, a database lease lets one poster at a time send (the others wait to take over), so
 nothing is posted twice and the pacing stays per Slack channel, not per instance.
+
+A job that fails (other than a 429) is retried after a short backoff, `MAX_ATTEMPTS` times in
+all, then dropped; its failed attempts are counted in its own row (`"_attempts"` in the stored
+value), so a restart neither resets the count nor retries a broken job forever.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from tortoise.exceptions import IntegrityError
 
+from handoff.backoff import exponential
 from handoff.lease import Lease
 from handoff.models import KeyValue
 
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 SCOPE = "slack.post"
 DEFAULT_INTERVAL = 1.0
 MAX_ATTEMPTS = 5
+ATTEMPTS = "_attempts"  # failed attempts so far, kept in the job's stored value
 POLL_SECONDS = 2.0
 
 Job = dict[str, Any]
@@ -58,6 +64,11 @@ def rate_limit_of(error: SlackApiError) -> RateLimited | None:
         return RateLimited(1.0)
 
 
+def _job(row: KeyValue) -> Job:
+    """A stored job as enqueued (without its attempt count)."""
+    return {k: v for k, v in row.value.items() if k != ATTEMPTS}
+
+
 class Poster:
     """The queue and its worker. `handler(job)` performs one job, calling `pace(channel)` before each post."""
 
@@ -70,7 +81,6 @@ class Poster:
         self._next_slot: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._attempts: dict[int, int] = {}
         self.sent = 0
         self.rate_limited = 0
 
@@ -85,7 +95,7 @@ class Poster:
 
     async def pending(self) -> list[Job]:
         """The jobs not sent yet, oldest first."""
-        return [row.value for row in await KeyValue.filter(scope=SCOPE).order_by("id")]
+        return [_job(row) for row in await KeyValue.filter(scope=SCOPE).order_by("id")]
 
     async def later_exists(self, key_prefix: str, after_id: int) -> bool:
         """True when a newer job with this key prefix is waiting (lets the worker coalesce updates)."""
@@ -170,8 +180,7 @@ class Poster:
             for row in rows:
                 if not await self._may_send():  # another instance is the poster now
                     return done
-                job = dict(row.value)
-                job["_id"], job["_key"] = row.id, row.key
+                job = {**_job(row), "_id": row.id, "_key": row.key}
                 try:
                     await self._perform(job)
                 except RateLimited as limited:
@@ -184,14 +193,13 @@ class Poster:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    attempts = self._attempts.get(row.id, 0) + 1
-                    self._attempts[row.id] = attempts
+                    attempts = int(row.value.get(ATTEMPTS, 0)) + 1
                     log.warning("slack post %s failed (%d/%d): %s", row.key, attempts, MAX_ATTEMPTS, exc)
                     if attempts < MAX_ATTEMPTS:
-                        await asyncio.sleep(min(2.0 ** attempts, 30.0) * 0.1)
+                        await KeyValue.filter(id=row.id).update(value={**row.value, ATTEMPTS: attempts})
+                        await asyncio.sleep(exponential(attempts, 0.1, 3.0))
                         break
                     log.error("dropping slack post %s after %d attempts", row.key, attempts)
-                self._attempts.pop(row.id, None)
                 await KeyValue.filter(id=row.id).delete()
                 self.sent += 1
                 done += 1
