@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     imap_quarantine: str = "handoff-quarantine"
     email_from: str = ""
     email_ca_file: str = ""  # PEM CA(s) trusted besides the system ones, for IMAP and SMTP
-    # Web chat widget (handoff/channels/widget.py): allowed embedding origins (comma-separated,
+    # Web chat widget (handoff/channels/widget/): allowed embedding origins (comma-separated,
     # "*" for any; the server's own origin is always allowed), the per-site secret for
     # identity verification (HMAC-SHA256 of the user id), and where uploads are kept.
     widget_origins: str = ""
