@@ -21,6 +21,7 @@ from handoff.bodies import bad_request, read_json_object
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 MAX_ATTACHMENTS = 10
+WIDGET_MAX_TEXT = 8000  # characters of one widget message
 
 # Strings arrive already storable: `validate` runs the whole body through storable.json_value
 # first (pydantic cannot even read a str holding a lone surrogate).
@@ -104,6 +105,25 @@ class WidgetSessionBody(Body):
     user_hash: text(128) | None = None
     name: Text | None = None
     email: Text | None = None
+
+
+WidgetText = text(WIDGET_MAX_TEXT)
+
+
+class WidgetMessageFrame(Body):
+    """The widget's `{"type": "message", "client_id", "text", "attachments"}` frame: the client id
+    (8-64 url-safe characters) names the message for its dedupe; `attachments` are upload ids (any
+    other value is ignored, as are ids the visitor does not own)."""
+
+    client_id: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+    text: WidgetText | None = None
+    attachments: Any = None
+
+
+class WidgetTypingFrame(Body):
+    """The widget's `{"type": "typing", "typing"}` frame (typing defaults to true)."""
+
+    typing: bool = True
 
 
 _PHRASES = {

@@ -453,3 +453,24 @@ async def test_agent_typing_refuses_bad_input(client: Any, make_agent: Any) -> N
         assert "error" in await response.json()
     assert (await client.post("/api/v1/conversations/1/typing", data=b"{", headers=headers)).status == 400
     assert (await client.post("/api/v1/conversations/1/typing", json={"typing": True})).status == 401
+
+
+@pytest.mark.parametrize(("frame", "answer"), [
+    ({"client_id": "short", "text": "hi"}, {"error": "client_id must be 8-64 url-safe characters"}),
+    ({"client_id": 12345678, "text": "hi"}, {"error": "client_id must be 8-64 url-safe characters"}),
+    ({"client_id": "client-id-0201", "text": "x" * 8001},
+     {"client_id": "client-id-0201", "error": "text too long", "final": True}),
+    ({"client_id": "client-id-0202", "text": ["not", "text"]},
+     {"client_id": "client-id-0202", "error": "text too long", "final": True}),
+    ({"client_id": "client-id-0203", "text": "   "}, {"client_id": "client-id-0203", "error": "empty message", "final": True}),
+])
+async def test_bad_message_frames_are_answered_and_store_nothing(client: Any, frame: dict[str, Any],
+                                                                answer: dict[str, Any]) -> None:
+    session = await new_session(client)
+    ws = await open_ws(client, session["token"])
+    await frames_until(ws, lambda f: f["type"] == "ready")
+    await ws.send_json({"type": "message", **frame})
+    error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
+    assert error == {"type": "error", **answer}
+    assert await Message.all().count() == 0
+    await finish(client, ws)

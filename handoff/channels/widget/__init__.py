@@ -22,18 +22,19 @@ from handoff.channels.base import Capabilities, InvalidSignature, ParsedItem
 from handoff.channels.widget.http import WidgetHttp
 from handoff.channels.widget.limits import WidgetLimits
 from handoff.channels.widget.session import OriginPolicy, SessionStore
-from handoff.channels.widget.socket import MAX_TEXT, Deliver, Listener, VisitorSockets, outbound_json
+from handoff.channels.widget.socket import Deliver, Listener, VisitorSockets, outbound_json
 from handoff.config import Settings
 from handoff.hub import Hub
 from handoff.media import MediaStore
 from handoff.schema import Address, OutboundMessage
+from handoff.validation import WIDGET_MAX_TEXT
 
 
 class WidgetChannel:
     """The `widget` channel: the Channel protocol over its HTTP routes and visitor sockets."""
 
     name: ClassVar[str] = "widget"
-    capabilities: ClassVar[Capabilities] = Capabilities(max_length=MAX_TEXT, attachments=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(max_length=WIDGET_MAX_TEXT, attachments=True)
 
     def __init__(self, settings: Settings, limits: WidgetLimits | None = None) -> None:
         """`limits` replaces the ones built from `settings.redis_url` (tests give a key prefix of their own)."""

@@ -21,14 +21,15 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from pydantic import ValidationError
 
-from handoff import bodies
+from handoff import bodies, storable
+from handoff.backoff import forever
 from handoff.channels.base import ParsedItem
 from handoff.channels.widget.limits import CONNECTS, MESSAGES, TYPING, WidgetLimits
 from handoff.channels.widget.session import OriginPolicy, SessionStore, VisitorSession, error
@@ -39,14 +40,12 @@ from handoff.models import Conversation, Message
 from handoff.notices import widget_texts
 from handoff.schema import Attachment, InboundMessage, OutboundMessage
 from handoff.states import ConversationState
-from handoff.validation import MAX_ID
+from handoff.validation import MAX_ID, WidgetMessageFrame, WidgetTypingFrame
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 8000
 REPLAY_LIMIT = 500
 PUSH_EVENT = EventKind.WIDGET_PUSH
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 Deliver = Callable[[ParsedItem], Awaitable[Any]]
 Listener = Callable[[str, dict[str, Any]], Any]
@@ -160,20 +159,27 @@ class VisitorSockets:
         if kind == "message":
             await self._on_message(ws, session, frame)
         elif kind == "typing":
-            await self._on_typing(session, bool(frame.get("typing", True)))
+            try:
+                typing = WidgetTypingFrame.model_validate(storable.json_value(frame)).typing
+            except ValidationError:
+                return  # a malformed typing hint is dropped
+            await self._on_typing(session, typing)
         elif kind == "ping":
             await ws.send_json({"type": "pong"})
 
     async def _on_message(self, ws: web.WebSocketResponse, session: VisitorSession, frame: dict[str, Any]) -> None:
-        client_id = frame.get("client_id")
-        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
-            await ws.send_json({"type": "error", "error": "client_id must be 8-64 url-safe characters"})
+        try:
+            message = WidgetMessageFrame.model_validate(storable.json_value(frame))
+        except ValidationError as exc:
+            fields = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if "client_id" in fields:
+                await ws.send_json({"type": "error", "error": "client_id must be 8-64 url-safe characters"})
+            else:
+                await ws.send_json({"type": "error", "client_id": frame["client_id"], "error": "text too long",
+                                    "final": True})
             return
-        text = frame.get("text") or ""
-        if not isinstance(text, str) or len(text) > MAX_TEXT:
-            await ws.send_json({"type": "error", "client_id": client_id, "error": "text too long", "final": True})
-            return
-        attachments = self._attachments(session.visitor_id, frame.get("attachments") or [])
+        client_id, text = message.client_id, message.text or ""
+        attachments = self._attachments(session.visitor_id, message.attachments or [])
         if not text.strip() and not attachments:
             await ws.send_json({"type": "error", "client_id": client_id, "error": "empty message", "final": True})
             return
@@ -244,21 +250,20 @@ class VisitorSockets:
         return [self.media.attach(stored) for stored in owned if stored is not None]
 
     async def _relay_pushes(self) -> None:
-        assert self.hub is not None
-        while True:
-            try:
-                async with self.hub.subscribe(kinds=frozenset({PUSH_EVENT, EventKind.STREAM_LAGGED})) as events:
-                    async for event in events:
-                        if event["kind"] == PUSH_EVENT:
-                            await self._push_local(str(event.get("visitor")), event.get("payload") or {})
-                        else:  # pushes were dropped: every tab reconnects and replays what it missed
-                            log.warning("widget: relay lagged; reconnecting %d visitors", len(self._sockets))
-                            await self._close_sockets(code=1012, message=b"reconnect and replay")
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep relaying: tabs that missed a push get it on their next replay
-                log.exception("widget: relaying pushes from other instances failed; resubscribing")
-                await asyncio.sleep(1.0)
+        hub = self.hub
+        assert hub is not None
+
+        async def relay() -> None:
+            async with hub.subscribe(kinds=frozenset({PUSH_EVENT, EventKind.STREAM_LAGGED})) as events:
+                async for event in events:
+                    if event["kind"] == PUSH_EVENT:
+                        await self._push_local(str(event.get("visitor")), event.get("payload") or {})
+                    else:  # pushes were dropped: every tab reconnects and replays what it missed
+                        log.warning("widget: relay lagged; reconnecting %d visitors", len(self._sockets))
+                        await self._close_sockets(code=1012, message=b"reconnect and replay")
+
+        # A failure costs nothing but latency: tabs that missed a push get it on their next replay.
+        await forever(relay, "widget: relaying pushes from other instances", logger=log)
 
     async def _close_sockets(self, code: int, message: bytes) -> None:
         for sockets in list(self._sockets.values()):

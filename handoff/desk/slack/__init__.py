@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handoff import bodies, storable, transitions
+from handoff.backoff import forever
 from handoff.bodies import read_body
 from handoff.channels.base import ChannelConfigError, InvalidSignature
 from handoff.config import Settings
@@ -152,20 +153,16 @@ class SlackIntegration:
             await session.close()
 
     async def _follow_hub(self, ready: asyncio.Event) -> None:
-        while True:
-            try:
-                async with self.rt.hub.subscribe() as stream:
-                    ready.set()
-                    async for event in stream:
-                        try:
-                            await self.mirror.on_event(event)
-                        except Exception:
-                            log.exception("slack mirror failed on %s", event.get("kind"))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("slack hub subscription failed; resubscribing")
-                await asyncio.sleep(1.0)
+        async def follow() -> None:
+            async with self.rt.hub.subscribe() as stream:
+                ready.set()
+                async for event in stream:
+                    try:
+                        await self.mirror.on_event(event)
+                    except Exception:
+                        log.exception("slack mirror failed on %s", event.get("kind"))
+
+        await forever(follow, "slack hub subscription", logger=log)
 
     # -- helpers for handlers ------------------------------------------------------------
     def thread_lock(self, channel: str, thread_ts: str) -> asyncio.Lock:
