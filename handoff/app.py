@@ -24,7 +24,7 @@ from handoff.http_errors import json_errors
 from handoff.ingest import ingest
 from handoff.routes import ALL_ROUTES
 from handoff.runtime import RUNTIME, Runtime
-from handoff.sweeper import resume_unanswered, sweep_forever
+from handoff.sweeper import answer_forever, sweep_forever
 from handoff.web import routes as web_routes
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,9 @@ def _running(rt: Runtime, integrations: list[SlackIntegration], workers: bool) -
                 await channel.start(_deliverer(rt))
         for integration in integrations:
             await integration.start()
-        sweeper = asyncio.create_task(sweep_forever(rt)) if workers else None
-        if workers:
-            await resume_unanswered(rt)
+        sweepers = [asyncio.create_task(sweep_forever(rt)), asyncio.create_task(answer_forever(rt))] if workers else []
         yield
-        if sweeper:
+        for sweeper in sweepers:
             sweeper.cancel()
         await rt.drain(timeout=5)
         await rt.outbox.stop(grace=SHUTDOWN_GRACE)

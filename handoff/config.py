@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
     knowledge_file: str = ""
     inactivity_timeout: float = 24 * 3600.0
+    bot_sweep_interval: float = 5.0
     max_body_bytes: int = 1024 * 1024
     outbox_max_attempts: int = 8
     outbox_base_delay: float = 1.0

@@ -70,7 +70,7 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
             # change between our read and our write: the transaction rolled back; look again.
             existing = await Message.get_or_none(channel=inbound.channel, provider_id=inbound.provider_id)
             if existing is not None:
-                return _duplicate(existing)
+                return await _duplicate(rt, existing)
             if attempt == RECEIVE_ATTEMPTS - 1:
                 raise
     metrics.MESSAGES_IN.labels(inbound.channel).inc()
@@ -80,8 +80,14 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
     return receipt
 
 
-def _duplicate(message: Message) -> Receipt:
-    return Receipt(message.id, message.conversation_id, True, "duplicate")  # type: ignore[attr-defined]
+async def _duplicate(rt: Runtime, message: Message) -> Receipt:
+    """The receipt of a replayed message; when its bot conversation's customer still waits for an
+    answer (the first delivery committed, then failed before its turn ran), a turn is started: its
+    claim makes it a no-op while another turn answers."""
+    conversation_id: int = message.conversation_id  # type: ignore[attr-defined]
+    if await Conversation.filter(id=conversation_id, state=ConversationState.BOT, last_responder="customer").exists():
+        rt.spawn(run_bot_turn(rt, conversation_id), name=f"bot-turn-{conversation_id}")
+    return Receipt(message.id, conversation_id, True, "duplicate")
 
 
 async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:

@@ -103,6 +103,9 @@ class Conversation(Model):
     last_responder = fields.CharField(max_length=8, null=True)
     waiting_since = fields.DatetimeField(null=True)
     last_customer_message_at = fields.DatetimeField(null=True)
+    # The bot turn's claim: which instance's turn answers now, until when (see bot.claim).
+    bot_turn_holder = fields.CharField(max_length=32, null=True)
+    bot_turn_until = fields.DatetimeField(null=True)
     last_activity_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     thread = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)

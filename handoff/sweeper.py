@@ -1,6 +1,6 @@
 """Housekeeping loops: end bot conversations left inactive, remove uploads never attached to
 a message, apply or expire delivery receipts kept for provider ids no message held yet, and
-on start answer customer messages whose bot turn was interrupted by a restart."""
+every few seconds answer customer messages whose bot turn failed or was interrupted."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from handoff import receipts, transitions
+from handoff.bot import claim
 from handoff.bot.turn import run_bot_turn
 from handoff.models import Conversation, utcnow
 from handoff.states import ConversationState
@@ -36,14 +37,32 @@ async def end_inactive(rt: Runtime) -> int:
     return ended
 
 
-async def resume_unanswered(rt: Runtime) -> int:
-    """Spawn bot turns for recent bot conversations whose last word is the customer's."""
-    since = utcnow() - RECOVERY_WINDOW
-    rows = await Conversation.filter(state=ConversationState.BOT, last_responder="customer",
-                                     last_customer_message_at__gte=since).limit(1000)
-    for conversation in rows:
-        rt.spawn(run_bot_turn(rt, conversation.id), name=f"bot-turn-{conversation.id}")
+async def answer_unanswered(rt: Runtime) -> int:
+    """Spawn a claimed bot turn for each bot conversation whose customer's latest message,
+    sent within `RECOVERY_WINDOW` and more than `bot_sweep_interval` seconds ago, has no answer
+    and no live claim; returns how many.
+
+    Any instance may run it at any time: a turn whose claim another instance holds does nothing.
+    It answers what a failed turn (a database outage, an instance that died mid-turn) left.
+    """
+    now = utcnow()
+    grace = timedelta(seconds=rt.settings.bot_sweep_interval)
+    rows = await Conversation.filter(claim.free(), state=ConversationState.BOT, last_responder="customer",
+                                     last_customer_message_at__gte=now - RECOVERY_WINDOW,
+                                     last_customer_message_at__lte=now - grace).limit(1000).values_list("id", flat=True)
+    for conversation_id in rows:
+        rt.spawn(run_bot_turn(rt, conversation_id), name=f"bot-turn-{conversation_id}")
     return len(rows)
+
+
+async def answer_forever(rt: Runtime) -> None:
+    """Run `answer_unanswered` every `bot_sweep_interval` seconds, the first time at once."""
+    while True:
+        try:
+            await answer_unanswered(rt)
+        except Exception:
+            log.exception("unanswered messages sweep failed")
+        await asyncio.sleep(rt.settings.bot_sweep_interval)
 
 
 async def sweep_receipts(rt: Runtime) -> tuple[int, int]:

@@ -51,9 +51,13 @@ async def test_a_pending_delivery_survives_the_upgrade_and_starts_at_the_first_p
         await migrate_api(config=db.tortoise_config(empty_db_url), target="models.0001_initial")
         client = await db.connect(empty_db_url)
         contact = await Contact.create(name="Ana")
-        conversation = await Conversation.create(contact=contact, channel="messenger", external_key="psid",
-                                                 contact_external_id="psid", thread={})
-        await client.execute_script(  # the 0001 tables have no later columns (outbox progress, message origin)
+        await client.execute_script(  # the 0001 tables have no later columns (bot turn claim, outbox progress, message origin)
+            "INSERT INTO conversation (contact_id, channel, external_key, contact_external_id, state, version, thread, "
+            f"last_activity_at, created_at) VALUES ({contact.id}, 'messenger', 'psid', 'psid', 'bot', 0, '{{}}', "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        conversation = await Conversation.filter(external_key="psid").only("id").get()
+        await client.execute_script(
             "INSERT INTO message (conversation_id, channel, direction, author_kind, text, private, notice_params, "
             "attachments, delivery_status, created_at) VALUES "
             f"({conversation.id}, 'messenger', 'outgoing', 'bot', 'queued before the upgrade', false, '{{}}', '[]', "

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
+from handoff.bot import claim
 from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import load_turns_and_conversation, spoken
 from handoff.bot.intent import wants_human
@@ -43,31 +44,50 @@ SHARE_CONTENT_TYPE = "text/uri-list"
 async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     """Answer the customer's latest message if the bot still owns the conversation.
 
-    Returns what happened: "replied", "escalated", "fenced", "superseded" (the customer wrote
-    again meanwhile: the turn queued for that message answers with everything they said) or
-    "skipped".
+    The turn is claimed in the database (`claim.held`): while one instance's turn holds the
+    conversation, any other turn returns "busy", and the holder, once done, answers what the
+    customer wrote meanwhile in a further turn. Returns what the last turn did: "replied",
+    "escalated", "fenced", "superseded", "skipped" or "busy".
     """
     async with rt.turn_lock(conversation_id):
-        conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
-        if conversation is None or conversation.state != ConversationState.BOT:
-            return "skipped"
-        history = spoken(history)
-        if not history or history[-1].author != "customer":
-            return "skipped"
-        if await _only_shares(conversation_id, history):
-            return "skipped"
-        version = conversation.version
-        language = conversation.language or "en"
-        if wants_human(history[-1].text):
-            reply = BotReply(escalate=True, reason="the customer asked for a person")
-        else:
-            reply = await _ask(rt, conversation, history, language)
-        if reply.escalate or not (reply.text or "").strip():
-            reason = reply.reason or "the assistant had no answer"
-            ticket = await escalate(rt, conversation.id, reason, expected_version=version)
-            return "escalated" if ticket is not None else "fenced"
-        return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation,
-                                     answers_through=conversation.last_customer_message_at)
+        while True:
+            async with claim.held(conversation_id) as won:
+                if not won:
+                    return "busy"
+                outcome, seen = await _turn(rt, conversation_id)
+            # A message that came while we held the claim had its own turn refused ("busy"):
+            # this turn answers it, once the claim is free for any instance to take.
+            if not await claim.unanswered_after(conversation_id, seen):
+                return outcome
+
+
+async def _turn(rt: Runtime, conversation_id: int) -> tuple[str, datetime | None]:
+    """One claimed turn; returns its outcome and the last customer message time it read."""
+    conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
+    if conversation is None or conversation.state != ConversationState.BOT:
+        return "skipped", None
+    seen = conversation.last_customer_message_at
+    return await _answer(rt, conversation, history), seen
+
+
+async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn]) -> str:
+    history = spoken(history)
+    if not history or history[-1].author != "customer":
+        return "skipped"
+    if await _only_shares(conversation.id, history):
+        return "skipped"
+    version = conversation.version
+    language = conversation.language or "en"
+    if wants_human(history[-1].text):
+        reply = BotReply(escalate=True, reason="the customer asked for a person")
+    else:
+        reply = await _ask(rt, conversation, history, language)
+    if reply.escalate or not (reply.text or "").strip():
+        reason = reply.reason or "the assistant had no answer"
+        ticket = await escalate(rt, conversation.id, reason, expected_version=version)
+        return "escalated" if ticket is not None else "fenced"
+    return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation,
+                                 answers_through=conversation.last_customer_message_at)
 
 
 async def _only_shares(conversation_id: int, history: list[Turn]) -> bool:

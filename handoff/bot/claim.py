@@ -1,0 +1,67 @@
+"""The bot turn's claim on a conversation, kept in the database so that, with any number of
+instances, exactly one turn at a time answers a conversation's customer messages.
+
+A claim is the conversation's `bot_turn_holder` (the turn's random hex id) and `bot_turn_until`
+(its expiry, UTC). `held()` takes it with one conditional UPDATE — only when the conversation is
+the bot's and no live claim exists — so of racing instances exactly one wins; it renews the claim
+every `CLAIM_TTL / 3` seconds while the turn runs and clears it when the turn ends. A turn whose
+instance dies stops renewing, and the claim lapses after at most `CLAIM_TTL` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from tortoise.expressions import Q
+
+from handoff.models import Conversation, utcnow
+from handoff.states import ConversationState
+
+CLAIM_TTL = 30.0  # seconds
+
+
+def free() -> Q:
+    """The filter of conversations no live turn claims now."""
+    return Q(bot_turn_until=None) | Q(bot_turn_until__lt=utcnow())
+
+
+async def _take(conversation_id: int, holder: str) -> bool:
+    until = utcnow() + timedelta(seconds=CLAIM_TTL)
+    return bool(await Conversation.filter(free(), id=conversation_id, state=ConversationState.BOT).update(
+        bot_turn_holder=holder, bot_turn_until=until))
+
+
+async def _renew(conversation_id: int, holder: str) -> None:
+    while True:
+        await asyncio.sleep(CLAIM_TTL / 3)
+        await Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
+            bot_turn_until=utcnow() + timedelta(seconds=CLAIM_TTL))
+
+
+@contextlib.asynccontextmanager
+async def held(conversation_id: int) -> AsyncIterator[bool]:
+    """Claim the conversation's bot turn for the block; yields False (and holds nothing) when
+    another turn holds a live claim or the conversation is no longer the bot's."""
+    holder = uuid.uuid4().hex
+    if not await _take(conversation_id, holder):
+        yield False
+        return
+    renewer = asyncio.create_task(_renew(conversation_id, holder), name=f"bot-claim-{conversation_id}")
+    try:
+        yield True
+    finally:
+        renewer.cancel()
+        # Shielded: a turn cancelled at shutdown still frees the conversation for another instance.
+        await asyncio.shield(Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
+            bot_turn_holder=None, bot_turn_until=None))
+
+
+async def unanswered_after(conversation_id: int, seen: datetime | None) -> bool:
+    """True when the bot's conversation has a customer message newer than `seen` still unanswered."""
+    newer = {"last_customer_message_at__gt": seen} if seen is not None else {"last_customer_message_at__not_isnull": True}
+    return await Conversation.filter(id=conversation_id, state=ConversationState.BOT, last_responder="customer",
+                                     **newer).exists()
