@@ -1,4 +1,5 @@
-"""Inactivity ends bot conversations (never an agent's); live events cross instances via Redis."""
+"""Inactivity ends bot conversations (never an agent's); the sweep picks unanswered customer
+messages past the grace and unclaimed; live events cross instances via Redis."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 from handoff import transitions as ops
 from handoff.hub import Hub
 from handoff.models import Conversation, Event, utcnow
-from handoff.sweeper import end_inactive
+from handoff.sweeper import answer_unanswered, end_inactive
 from tests.conftest import settle
 
 
@@ -30,6 +31,21 @@ async def test_idle_bot_conversations_end_and_human_ones_stay(client, rt, say, m
     await say("back again", conversation="idle-bot")
     await settle(rt)
     assert await Conversation.filter(external_key="idle-bot").count() == 2
+
+
+async def test_the_sweep_answers_only_unclaimed_messages_past_the_grace(client, rt, say):
+    await say("hi", conversation="waiting")
+    await settle(rt)
+    waiting = Conversation.filter(external_key="waiting")
+    grace = timedelta(seconds=rt.settings.bot_sweep_interval)
+    await waiting.update(last_responder="customer", last_customer_message_at=utcnow())
+    assert await answer_unanswered(rt) == 0  # a live turn's message: left to it
+    await waiting.update(last_customer_message_at=utcnow() - grace - timedelta(seconds=1),
+                         bot_turn_holder="a" * 32, bot_turn_until=utcnow() + timedelta(seconds=30))
+    assert await answer_unanswered(rt) == 0  # claimed by a running turn
+    await waiting.update(bot_turn_until=utcnow() - timedelta(seconds=1))
+    assert await answer_unanswered(rt) == 1  # the claim lapsed: its instance died
+    await settle(rt)
 
 
 async def test_events_cross_instances_through_redis():
