@@ -37,32 +37,32 @@ async def end_inactive(rt: Runtime) -> int:
     return ended
 
 
-async def answer_unanswered(rt: Runtime) -> int:
+async def answer_unanswered(rt: Runtime, grace: float | None = None) -> int:
     """Spawn a claimed bot turn for each bot conversation whose customer's latest message,
-    sent within `RECOVERY_WINDOW` and more than `bot_sweep_interval` seconds ago, has no answer
-    and no live claim; returns how many.
+    sent within `RECOVERY_WINDOW` and more than `grace` seconds ago (default `bot_sweep_interval`:
+    the time left to the message's own turn), has no answer and no live claim; returns how many.
 
     Any instance may run it at any time: a turn whose claim another instance holds does nothing.
     It answers what a failed turn (a database outage, an instance that died mid-turn) left.
     """
     now = utcnow()
-    grace = timedelta(seconds=rt.settings.bot_sweep_interval)
+    wait = timedelta(seconds=rt.settings.bot_sweep_interval if grace is None else grace)
     rows = await Conversation.filter(claim.free(), state=ConversationState.BOT, last_responder="customer",
                                      last_customer_message_at__gte=now - RECOVERY_WINDOW,
-                                     last_customer_message_at__lte=now - grace).limit(1000).values_list("id", flat=True)
+                                     last_customer_message_at__lte=now - wait).limit(1000).values_list("id", flat=True)
     for conversation_id in rows:
         rt.spawn(run_bot_turn(rt, conversation_id), name=f"bot-turn-{conversation_id}")
     return len(rows)
 
 
 async def answer_forever(rt: Runtime) -> None:
-    """Run `answer_unanswered` every `bot_sweep_interval` seconds, the first time at once."""
+    """Run `answer_unanswered` every `bot_sweep_interval` seconds."""
     while True:
+        await asyncio.sleep(rt.settings.bot_sweep_interval)
         try:
             await answer_unanswered(rt)
         except Exception:
             log.exception("unanswered messages sweep failed")
-        await asyncio.sleep(rt.settings.bot_sweep_interval)
 
 
 async def sweep_receipts(rt: Runtime) -> tuple[int, int]:
