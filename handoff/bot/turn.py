@@ -2,7 +2,8 @@
 its reply only if the conversation still belongs to the bot under the same version.
 
 A reply generated while a takeover commits is dropped here (the fence), and the outbox
-checks the version once more just before sending.
+checks the version once more just before sending. Each turn first claims the conversation in
+the database (`claim`), so that with several instances one turn at a time answers it.
 
 Messages the customer unsent are left out of the history (`history.spoken`). When all the
 customer said since the last answer is shared content (a story mention, a shared post or reel:
