@@ -274,7 +274,9 @@ class OutboxWorker:
             provider_id = None
         self.rt.hub.publish(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                             message_id=message.id, delivery_status=status, delivery_error=error)
-        if provider_id:  # receipts that arrived before the provider answered (after the commit: see receipts)
+        channel = self.rt.channels.get(row.channel)
+        if provider_id and channel is not None and channel.capabilities.delivery_receipts:
+            # Receipts that arrived before the provider answered (after the commit: see receipts).
             try:
                 await receipts.apply_pending(self.rt, row.channel, provider_id)
             except Exception:  # they stay kept; the sweeper applies them

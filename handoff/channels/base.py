@@ -79,7 +79,9 @@ class Capabilities:
     `human_window_hours` how long a person's reply may still be sent after that (Meta's
     HUMAN_AGENT tag: 168); None means no window. `notice_style` "mail" sends only the
     notices that make sense as an email of their own (see handoff.notices.MAIL_NOTICES);
-    the others stay on the timeline, marked skipped.
+    the others stay on the timeline, marked skipped. `delivery_receipts` says the provider posts
+    receipts for sent messages (a receipt may then arrive before the send answers: the outbox
+    looks for kept ones only on such channels; the sweeper applies any left over either way).
     """
 
     max_length: int = 4096
@@ -87,6 +89,7 @@ class Capabilities:
     messaging_window_hours: float | None = None
     human_window_hours: float | None = None
     notice_style: str = "chat"
+    delivery_receipts: bool = False
 
 
 # What a channel's parse() yields; handoff.ingest routes each kind.

@@ -30,6 +30,7 @@ class InstagramChannel(MetaChannel):
         attachments=True,
         messaging_window_hours=24,
         human_window_hours=24 * 7,
+        delivery_receipts=True,
     )
     # The Send API limits Instagram text to 1000 bytes of UTF-8, not characters.
     capabilities_max_bytes: ClassVar[int | None] = 1000

@@ -29,4 +29,5 @@ class MessengerChannel(MetaChannel):
         attachments=True,
         messaging_window_hours=24,
         human_window_hours=24 * 7,
+        delivery_receipts=True,
     )

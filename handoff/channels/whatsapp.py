@@ -94,7 +94,7 @@ class WhatsAppChannel:
 
     name: ClassVar[str] = "whatsapp"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        max_length=1600, attachments=True, messaging_window_hours=24
+        max_length=1600, attachments=True, messaging_window_hours=24, delivery_receipts=True
     )
     send_timeout: float = 15.0
 
