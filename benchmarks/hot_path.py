@@ -11,7 +11,11 @@ answers; replies arrive signed at the local callback.
 Printed per server and store: webhooks acknowledged/s and ack p50/p99 at full load (closed loop,
 `--concurrency` requests in flight), messages answered end to end/s (first request to last
 callback), ack p99 at half of that server's own full-load rate (open loop, fixed arrival rate), and
-handoff's figures as ratios of the yardstick's measured in the same run.
+handoff's figures as ratios of the yardstick's measured in the same run. Then, for handoff alone:
+takeover latency with `--agents` agents clicking Take over on the same conversation at once (p99,
+and how many requests won each round — exactly one must), and the median per-message latency
+(webhook to callback, one message at a time) on an empty database and on one seeded with
+`--history` messages by bulk inserts, and their ratio.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import Callbacks, fresh_database, serve  # noqa: E402
 from benchmarks.yardstick import sign  # noqa: E402
+from handoff import db  # noqa: E402
+from handoff.desk.auth import create_agent  # noqa: E402
+from handoff.models import Contact, Conversation, Message, utcnow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
@@ -173,6 +180,99 @@ async def measure(kind: str, database_url: str, messages: int, concurrency: int)
         await sink.cleanup()
 
 
+async def prepare(database: str, agents: int, history: int) -> list[str]:
+    """Migrate `database`, add `agents` agents (their API tokens are returned) and `history`
+    messages of ended conversations (100 per conversation), inserted in bulk."""
+    await db.migrate(database)
+    client = await db.connect(database)
+    try:
+        tokens = [(await create_agent(f"Agent {i}", f"agent{i}-{time.time_ns()}@bench.example"))[1] for i in range(agents)]
+        per_conversation = 100
+        for start in range(0, history, 100_000):
+            n = min(100_000, history - start) // per_conversation
+            names = [f"Seeded {start + i}" for i in range(n)]
+            await Contact.bulk_create([Contact(name=name) for name in names], batch_size=5000)
+            contact_ids = [c.id for c in await Contact.filter(name__in=names).only("id")]  # bulk_create leaves ids unset
+            now = utcnow()
+            conversations = [Conversation(contact_id=cid, channel="api", external_key=f"seed-{cid}", contact_external_id=f"seed-{cid}",
+                                          state="ended", last_activity_at=now, ended_at=now) for cid in contact_ids]
+            await Conversation.bulk_create(conversations, batch_size=5000)
+            ids = [c.id for c in await Conversation.filter(external_key__in=[f"seed-{cid}" for cid in contact_ids]).only("id")]
+            await Message.bulk_create(
+                [Message(conversation_id=cid, channel="api", direction="in" if k % 2 == 0 else "out",
+                         author_kind="customer" if k % 2 == 0 else "bot", text=QUESTIONS[k % len(QUESTIONS)],
+                         provider_id=f"seed-{cid}-{k}" if k % 2 == 0 else None, created_at=now)
+                 for cid in ids for k in range(per_conversation)], batch_size=10_000)
+        return tokens
+    finally:
+        await db.disconnect(client)
+
+
+async def bot_conversations(database: str, n: int) -> list[int]:
+    """Ids of up to `n` conversations the bot answers (takeover candidates)."""
+    client = await db.connect(database)
+    try:
+        return [c.id for c in await Conversation.filter(state="bot").limit(n).only("id")]
+    finally:
+        await db.disconnect(client)
+
+
+async def takeover_race(base: str, tokens: list[str], conversation_ids: list[int]) -> tuple[float, list[int]]:
+    """Every agent clicks Take over on each conversation at once: (p99 ms, winners per conversation)."""
+    latencies: list[float] = []
+    winners: list[int] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def click(conversation_id: int, token: str) -> bool:
+            started = time.perf_counter()
+            async with session.post(f"{base}/api/v1/conversations/{conversation_id}/takeover",
+                                    headers={"Authorization": f"Bearer {token}"}) as resp:
+                await resp.read()
+                latencies.append((time.perf_counter() - started) * 1000)
+                if resp.status not in (201, 409):
+                    raise RuntimeError(f"takeover answered {resp.status}")
+                return resp.status == 201
+
+        for conversation_id in conversation_ids:
+            won = await asyncio.gather(*(click(conversation_id, token) for token in tokens))
+            winners.append(sum(won))
+    return _p(latencies, 99), winners
+
+
+async def one_at_a_time(url: str, batch: list[bytes], callbacks: Callbacks) -> float:
+    """Median ms from posting a message to its reply reaching the callback, one message at a time."""
+    times = []
+    async with aiohttp.ClientSession() as session:
+        for body in batch:
+            arrived = callbacks.expect(f"{json.loads(body)['conversation']}:bot")
+            started = time.perf_counter()
+            await _post(session, url, body)
+            times.append((await asyncio.wait_for(arrived, 60) - started) * 1000)
+    return statistics.median(times)
+
+
+async def handoff_only(database_url: str, agents: int, history: int, messages: int) -> None:
+    """Takeover under contention, then per-message latency on an empty and a seeded database."""
+    callbacks = Callbacks()
+    sink, sink_base = await serve(callbacks.app)
+    try:
+        latency = {}
+        for seeded in (0, history):
+            async with fresh_database(database_url) as database:
+                tokens = await prepare(database, agents if not seeded else 0, seeded)
+                async with server("handoff", database, sink_base + "/callback") as base:
+                    url = base + "/webhooks/api"
+                    await one_at_a_time(url, bodies(f"warm-{seeded}", 50), callbacks)
+                    latency[seeded] = await one_at_a_time(url, bodies(f"seq-{seeded}", messages), callbacks)
+                    if not seeded:
+                        p99, winners = await takeover_race(base, tokens, await bot_conversations(database, 20))
+                        print(f"  takeover, {agents} agents at once: p99 {p99:.1f} ms over {len(winners)} conversations; "
+                              f"winners per conversation: {sorted(set(winners))} (exactly one: {set(winners) == {1}})")
+        print(f"  per-message latency (median, one at a time): empty {latency[0]:.1f} ms, with {history:,} stored "
+              f"{latency[history]:.1f} ms ({latency[history] / latency[0]:.2f}x)", flush=True)
+    finally:
+        await sink.cleanup()
+
+
 def _row(name: str, f: Figures, base: Figures | None) -> str:
     ratio = f"  ({f.answered / base.answered:.2f}x the yardstick)" if base else ""
     return (f"{name:24} {f.acked:9.0f} {f.ack_p50:8.1f} {f.ack_p99:8.1f} {f.half_p99:9.1f} {f.answered:10.0f}{ratio}")
@@ -183,6 +283,9 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--postgres", default="postgres://root@127.0.0.1:5432/test")
+    parser.add_argument("--agents", type=int, default=32)
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--sequential", type=int, default=200, help="messages for the one-at-a-time latency")
     args = parser.parse_args()
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
@@ -195,6 +298,7 @@ async def main() -> None:
         print(_row(f"yardstick ({store})", yardstick, None), flush=True)
         handoff = await measure("handoff", url, args.messages, args.concurrency)
         print(_row(f"handoff ({store})", handoff, yardstick), flush=True)
+        await handoff_only(url, args.agents, args.history, args.sequential)
 
 
 if __name__ == "__main__":
