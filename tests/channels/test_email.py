@@ -458,6 +458,7 @@ def imap_channel(server: Dovecot, ca_file: str = "", **imap) -> EmailChannel:
     assert channel is not None
     channel.imap = ImapConfig(**{**channel.imap.__dict__, "backoff_min": 0.05, "backoff_max": 0.2,
                                  "poll_interval": 0.2, **imap})
+    channel.lease_ttl = None  # no database here: every reader reads (the lease is tested with one)
     return channel
 
 
