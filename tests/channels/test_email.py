@@ -672,16 +672,17 @@ async def test_imap_delivers_once_and_marks_seen_after_commit(dovecot: Dovecot, 
         # new mail while the loop waits (in IDLE, or between polls)
         await dovecot.append(crlf(fixture("reply__gmail_en.eml")))
         await dovecot.append(crlf(fixture("auto_reply__out_of_office.eml")))
-        await wait_for(lambda: len(delivered) == 2)
+        await wait_for(lambda: len(delivered) == 3)
         await wait_for(lambda: all_seen(dovecot, 3))
         await asyncio.sleep(0.3)  # a further cycle would deliver duplicates now
         flags = await dovecot.flags()
     finally:
         await channel.close()
-    assert [m.provider_id for m in delivered] == [
-        "<CAJx9f0Q1-plain@mail.example.com>", "<CAJx9f0Q2-gmail@mail.gmail.com>",
+    assert [(m.provider_id, m.automated) for m in delivered] == [
+        ("<CAJx9f0Q1-plain@mail.example.com>", False), ("<CAJx9f0Q2-gmail@mail.gmail.com>", False),
+        ("<AM0PR07MB6211OOF1@AM0PR07MB6211.eurprd07.prod.outlook.com>", True),  # stored, not answered
     ]
-    assert seen_during_deliver == [False, False]
+    assert seen_during_deliver == [False, False, False]
     assert all("\\Seen" in f for f in flags.values()) and len(flags) == 3  # the auto-reply too
 
 
