@@ -20,7 +20,7 @@ from handoff.channels.base import ChannelConfigError, DeliveryError, InvalidSign
 from handoff.channels.email import EmailChannel
 from handoff.channels.email.imap import ImapConfig
 from handoff.channels.email.parse import parse_email
-from handoff.channels.email.smtp import SmtpConfig, reply_subject
+from handoff.channels.email.smtp import reply_subject
 from handoff.channels.email.text import latest_reply
 from handoff.config import Settings
 from handoff.models import Message
