@@ -794,9 +794,10 @@ ROOT = "<q1.jane@mail.example.com>"
 
 
 @pytest.fixture
-def settings(settings: Settings, dovecot: Dovecot, smtp_sink: SmtpSink) -> Settings:  # noqa: F811
+def settings(settings: Settings, dovecot: Dovecot, smtp_sink: SmtpSink, tmp_path: Path) -> Settings:  # noqa: F811
     """The core's test settings with the email channel pointed at the local servers."""
     return settings.model_copy(update=dict(
+        media_dir=str(tmp_path / "media"),
         imap_host=dovecot.host, imap_port=dovecot.port, imap_user=dovecot.user,
         imap_password=dovecot.password, imap_tls=False,
         smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_user=USER, smtp_password=PASSWORD,
