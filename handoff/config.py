@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     imap_quarantine: str = "handoff-quarantine"
     email_from: str = ""
     email_ca_file: str = ""  # PEM CA(s) trusted besides the system ones, for IMAP and SMTP
+    # a file a customer emails is kept in the media store up to this size (bytes); larger ones
+    # are listed "not kept: too large"
+    email_max_attachment_bytes: int = 10 * 1024 * 1024
+    # bot replies to one email address in any hour (0: no cap): no loop with an autoresponder
+    email_bot_replies_per_hour: int = 10
+    # seconds before another instance takes over reading the mailbox from one that died
+    imap_lease_ttl: float = 30.0
     # Web chat widget (handoff/channels/widget/): allowed embedding origins (comma-separated,
     # "*" for any; the server's own origin is always allowed), the per-site secret for
     # identity verification (HMAC-SHA256 of the user id), and where uploads are kept.

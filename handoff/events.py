@@ -99,7 +99,8 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
     """A timeline message: customer, bot, agent, notice, note or separator.
 
     `origin` names where a person wrote it outside the desk ("slack", "instagram_app": the
-    provider's own app). A message the customer unsent has `deleted: true` and empty `text` and `attachments`; an
+    provider's own app). `sender` (`{"id", "name"[, "automated"]}`, or None) names who wrote an
+    incoming message: in an email thread, several people may. A message the customer unsent has `deleted: true` and empty `text` and `attachments`; an
     edited one has `edited_at` and its earlier texts in `revisions` (`[{"text", "replaced_at"}]`,
     oldest first).
     """
@@ -123,17 +124,18 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
         "delivery_status": message.delivery_status,
         "delivery_error": message.delivery_error,
         "origin": message.origin,
+        "sender": message.sender,
         "created_at": iso(message.created_at),
     }
 
 
 def stored_attachments(stored: object) -> list[dict[str, Any]]:
     """A message's stored attachments in the one shape (`{"url", "filename", "content_type",
-    "size"}`, each possibly None). Rows written before that shape was the only one may lack the
+    "size"}`, each possibly None, and `note` on a file that was not kept). Rows written before that shape was the only one may lack the
     keys whose value was None; anything that is not a dict is left out."""
     if not isinstance(stored, list):
         return []
-    return [attachment_json(Attachment(**{k: a.get(k) for k in ("content_type", "url", "filename", "size")}))
+    return [attachment_json(Attachment(**{k: a.get(k) for k in ("content_type", "url", "filename", "size", "note")}))
             for a in stored if isinstance(a, dict) and a.get("content_type")]
 
 

@@ -3,6 +3,11 @@ routed to whoever answers it now — the bot, the assigned agent, or the unassig
 
 `decide()` is pure; `receive()` does the I/O around it. The bot's work is spawned after
 the commit, so a webhook is acknowledged as soon as its message is durable.
+
+An `automated` message (an auto-reply, a bounce: `InboundMessage.automated`) is stored and
+shown like any other, with its sender, but it leaves the conversation's "the customer is
+waiting" marks (`last_responder`, `last_customer_message_at`) and language alone: no bot turn
+starts for it, and the sweep never picks it up, so a machine can never draw the bot into a loop.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
                 raise
     metrics.MESSAGES_IN.labels(inbound.channel).inc()
     await publish(rt, pending)
-    if receipt.route == "bot":
+    if receipt.route == "bot" and not inbound.automated:
         rt.spawn(run_bot_turn(rt, receipt.conversation_id), name=f"bot-turn-{receipt.conversation_id}")
     return receipt
 
@@ -112,6 +117,7 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
             attachments=[attachment_json(a) for a in inbound.attachments],
             provider_id=inbound.provider_id,
             delivery_status="none",
+            sender=_sender(inbound),
         )
         route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
         pending.messages.append(message)
@@ -132,14 +138,23 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
         ticket = await Ticket.get_or_none(open_key=conversation.id)
         if ticket is not None:
             await transitions.customer_wrote(ticket)
-    language = await _language(conversation, inbound.text) or conversation.language
+    language = conversation.language if inbound.automated else (
+        await _language(conversation, inbound.text) or conversation.language)
+    waiting = {} if inbound.automated else {"last_customer_message_at": now, "last_responder": "customer"}
     thread = _merged_thread(conversation.thread, inbound)
     if not await Conversation.filter(id=conversation.id, version=conversation.version).update(
-            last_customer_message_at=now, last_activity_at=now, last_responder="customer", thread=thread,
-            language=language):
+            last_activity_at=now, thread=thread, language=language, **waiting):
         raise OwnerChanged(f"conversation {conversation.id} changed state")
     conversation.language = language
     return ticket
+
+
+def _sender(inbound: InboundMessage) -> dict[str, Any]:
+    """Who wrote the message, as `Message.sender` keeps it."""
+    sender: dict[str, Any] = {"id": inbound.contact_id, "name": inbound.contact_name}
+    if inbound.automated:
+        sender["automated"] = True
+    return sender
 
 
 def _merged_thread(thread: dict[str, Any], inbound: InboundMessage) -> dict[str, Any]:
@@ -212,7 +227,7 @@ async def _new_conversation(inbound: InboundMessage, contact: Contact, now: date
         language=detect_language([inbound.text]) if inbound.text.strip() else None,
         last_customer_message_at=now,
         last_activity_at=now,
-        last_responder="customer",
+        last_responder=None if inbound.automated else "customer",
     )
 
 

@@ -243,13 +243,17 @@ class MediaStore:
 
 
 def attachment_json(attachment: Attachment) -> dict[str, Any]:
-    """An attachment as stored on a message and shown to clients (no inline bytes)."""
-    return {
+    """An attachment as stored on a message and shown to clients (no inline bytes); a file that
+    was not kept has no `url` and a `note` saying why ("not kept: too large")."""
+    shown: dict[str, Any] = {
         "url": attachment.url,
         "filename": attachment.filename,
         "content_type": attachment.content_type,
         "size": attachment.size,
     }
+    if attachment.note:
+        shown["note"] = attachment.note
+    return shown
 
 
 def safe_filename(name: str) -> str:

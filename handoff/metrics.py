@@ -14,6 +14,9 @@ TAKEOVERS = Counter("handoff_takeovers_total", "Tickets opened, by agent takeove
                     ["kind"], registry=REGISTRY)
 BOT_REPLIES_FENCED = Counter("handoff_bot_replies_fenced_total",
                              "Bot replies dropped because a human took the conversation", registry=REGISTRY)
+BOT_REPLIES_CAPPED = Counter("handoff_bot_replies_capped_total",
+                             "Bot turns not answered: the channel's hourly cap of bot replies to one address was reached",
+                             registry=REGISTRY)
 OUTBOX_BACKLOG = Gauge("handoff_outbox_backlog", "Outbox rows waiting for delivery", registry=REGISTRY)
 OUTBOX_FAILURES = Counter("handoff_outbox_failures_total", "Messages that failed after their last attempt",
                           ["channel"], registry=REGISTRY)

@@ -152,6 +152,10 @@ class Message(Model):
     A customer's edit replaces `text` and sets `edited_at`; `revisions` keeps the earlier
     texts, oldest first, as `[{"text", "replaced_at"}]` (ISO 8601 UTC). A message the customer
     unsent has `deleted_at` set and its text and attachments erased (Meta's platform policy).
+
+    `sender` names who wrote an incoming message, `{"id", "name"}` (the channel's id: an email
+    address), with `"automated": true` when a machine sent it (an auto-reply, a bounce): several
+    people can write in one email thread, and the bot never answers a machine.
     """
 
     id = fields.IntField(primary_key=True)
@@ -177,6 +181,7 @@ class Message(Model):
     delivery_status = fields.CharField(max_length=12, default="none")
     delivery_error = fields.TextField(null=True)
     origin = fields.CharField(max_length=16, null=True)
+    sender = fields.JSONField(null=True)
     edited_at = fields.DatetimeField(null=True)
     revisions = fields.JSONField(null=True)
     deleted_at = fields.DatetimeField(null=True)

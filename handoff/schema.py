@@ -46,13 +46,17 @@ def _make_storable(item: Any) -> None:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file a customer or agent sent: a URL the channel can fetch, or inline bytes."""
+    """A file a customer or agent sent: a URL the channel can fetch, or inline bytes.
+
+    `note` says why a file the customer sent has no URL (e.g. "not kept: too large").
+    """
 
     content_type: str
     url: str | None = None
     filename: str | None = None
     size: int | None = None
     data: bytes | None = field(default=None, repr=False)
+    note: str | None = None
 
     def __post_init__(self) -> None:
         _make_storable(self)
@@ -80,6 +84,8 @@ class InboundMessage:
     `provider_id` is unique per channel and is the deduplication key for provider retries.
     `conversation_key` groups messages into one conversation on that channel (defaults to
     the contact id: one running conversation per customer per channel).
+    `automated` marks a message a machine sent (an auto-reply, a bounce, bulk mail): it is
+    stored and shown, and the bot never answers it (so no reply loop can form).
     """
 
     channel: str
@@ -92,6 +98,7 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     thread: dict[str, Any] = field(default_factory=dict)
     sent_at: float | None = None
+    automated: bool = False
     raw: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

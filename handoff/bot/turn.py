@@ -10,12 +10,19 @@ customer said since the last answer is shared content (a story mention, a shared
 `text/uri-list` attachments, see `channels.meta`), the bot says nothing: it is not a question, a
 "could you rephrase?" would be noise and would count as a miss towards escalation; the desk
 shows it, and the bot answers with everything once the customer writes words.
+
+On a channel that caps bot replies (`CapsBotReplies`: email, where an autoresponder that marks
+nothing as automated could answer every reply), a turn past the cap — that many bot replies to
+the conversation's contact address in the last hour, over all its conversations — writes no
+reply: it records a `bot_replies_capped` event on the timeline (the desk shows it) and marks the
+conversation answered-for-now (`last_responder` "capped"), so the sweep leaves it; the next
+message from that address tries again.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
@@ -25,7 +32,7 @@ from handoff.bot import claim
 from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import load_turns_and_conversation, spoken
 from handoff.bot.intent import wants_human
-from handoff.channels.base import ShowsTyping
+from handoff.channels.base import CapsBotReplies, ShowsTyping
 from handoff.models import Conversation, Message, utcnow
 from handoff.outbox import address_of
 from handoff.states import ConversationState
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 30
+CAP_WINDOW = timedelta(hours=1)
 # What channels give shared content (links, not files): RFC 2483's list of URIs.
 SHARE_CONTENT_TYPE = "text/uri-list"
 
@@ -48,7 +56,7 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     The turn is claimed in the database (`claim.held`): while one instance's turn holds the
     conversation, any other turn returns "busy", and the holder, once done, answers what the
     customer wrote meanwhile in a further turn. Returns what the last turn did: "replied",
-    "escalated", "fenced", "superseded", "skipped" or "busy".
+    "escalated", "fenced", "superseded", "skipped", "capped" or "busy".
     """
     async with rt.turn_lock(conversation_id):
         while True:
@@ -77,6 +85,8 @@ async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn]) 
         return "skipped"
     if await _only_shares(conversation.id, history):
         return "skipped"
+    if await _capped(rt, conversation):
+        return "capped"
     version = conversation.version
     language = conversation.language or "en"
     if wants_human(history[-1].text):
@@ -104,6 +114,32 @@ async def _only_shares(conversation_id: int, history: list[Turn]) -> bool:
     return len(latest) == waiting and all(
         attachments and all(a.get("content_type") == SHARE_CONTENT_TYPE for a in attachments)
         for attachments in latest)
+
+
+async def _capped(rt: Runtime, conversation: Conversation) -> bool:
+    """True (and the cap recorded on the timeline) when the channel's hourly cap of bot replies to
+    this contact address is reached."""
+    channel = rt.channels.get(conversation.channel)
+    if not isinstance(channel, CapsBotReplies) or channel.bot_replies_per_hour <= 0:
+        return False
+    since = utcnow() - CAP_WINDOW
+    sent = await Message.filter(
+        channel=conversation.channel, direction="outgoing", author_kind="bot", created_at__gte=since,
+        conversation__contact_external_id=conversation.contact_external_id).count()
+    if sent < channel.bot_replies_per_hour:
+        return False
+    pending = Pending()
+    async with in_transaction():
+        if not await Conversation.filter(id=conversation.id, version=conversation.version,
+                                         last_responder="customer").update(last_responder="capped"):
+            return True  # another change came first; nothing to record
+        await add_event(pending, conversation, "bot_replies_capped", limit=channel.bot_replies_per_hour,
+                        window="1h", address=conversation.contact_external_id)
+    await publish(rt, pending)
+    metrics.BOT_REPLIES_CAPPED.inc()
+    log.warning("bot: %d replies to %s in the last hour on %s: not answering conversation %s",
+                sent, conversation.contact_external_id, conversation.channel, conversation.id)
+    return True
 
 
 async def _ask(rt: Runtime, conversation: Conversation, history: list, language: str) -> BotReply:

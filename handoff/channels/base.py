@@ -3,7 +3,7 @@
 A channel is provider edge code only: it verifies and parses provider requests into
 `ParsedItem`s, and sends `OutboundMessage` to an `Address`. It never imports the gateway or
 the desk. Besides the five members of `Channel`, a channel may offer the optional hooks below
-(`Handshake`, `Acknowledges`, `Signs`, `ShowsTyping`, `Listens`, `HasRoutes`); each is looked
+(`Handshake`, `Acknowledges`, `Signs`, `ShowsTyping`, `Listens`, `CapsBotReplies`, `HasRoutes`); each is looked
 up with isinstance in the one place that uses it. docs/channels.md lists them.
 """
 
@@ -166,6 +166,14 @@ class Listens(Protocol):
 
     async def start(self, deliver: Deliver) -> None:
         """Start receiving; hand each parsed item to `deliver` (which stores and routes it)."""
+
+
+@runtime_checkable
+class CapsBotReplies(Protocol):
+    """A channel where a machine may answer the bot (email's autoresponders): the bot sends at most
+    `bot_replies_per_hour` replies to one contact address in any hour (0: no cap)."""
+
+    bot_replies_per_hour: int
 
 
 @runtime_checkable

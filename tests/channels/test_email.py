@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 from collections.abc import AsyncIterator
 from email import policy
 from pathlib import Path
@@ -19,7 +20,7 @@ from handoff.channels.base import ChannelConfigError, DeliveryError, InvalidSign
 from handoff.channels.email import EmailChannel
 from handoff.channels.email.imap import ImapConfig
 from handoff.channels.email.parse import parse_email
-from handoff.channels.email.smtp import SmtpConfig, reply_subject
+from handoff.channels.email.smtp import reply_subject
 from handoff.channels.email.text import latest_reply
 from handoff.config import Settings
 from handoff.models import Message
@@ -165,8 +166,151 @@ EXPECTED: dict[str, dict | None] = {
         text="Bonjour, je n'ai pas reçu le remboursement de 49 € =ZZ pour la commande 9902. Merci \ufffd",
         attachments=[("text/csv", "releve.csv")],
     ),
-    "auto_reply__out_of_office.eml": None,
-    "bounce__dsn.eml": None,
+    # automated mail is stored (threaded when it names our message), never answered
+    "auto_reply__out_of_office.eml": dict(
+        contact_id="peter.novak@contoso.example", contact_name="Peter Novak", automated=True,
+        provider_id="<AM0PR07MB6211OOF1@AM0PR07MB6211.eurprd07.prod.outlook.com>",
+        conversation_key="<174118000011.77.2222@acme.test>", reply_to=["<174118000011.77.2222@acme.test>"],
+        text="I am out of the office until 10 March with limited access to email.\n"
+        "For urgent matters please contact purchasing@contoso.example.",
+    ),
+    "bounce__dsn.eml": dict(  # joins the conversation of the message that bounced (its returned headers)
+        contact_id="mailer-daemon@mx.acme.test", contact_name=None, automated=True,
+        provider_id="<20250313200002.4Z8A1b2C3dz9sWr@mx.acme.test>",
+        conversation_key="<174189600000.66.1010@acme.test>", reply_to=["<174189600000.66.1010@acme.test>"],
+        text="This is the mail system at host mx.acme.test.\n\nI'm sorry to have to inform you that your message could not\n"
+        "be delivered to one or more recipients.\n\n<nobody@example.invalid>: host mx.example.invalid[192.0.2.1] said: "
+        "550 5.1.1\n<nobody@example.invalid>: Recipient address rejected: User unknown",
+        attachments=[("text/rfc822-headers", "part-2.txt")],
+    ),
+    "auto_reply__noreply_sender.eml": dict(  # no automation header: the sender's name says it
+        contact_id="noreply@parcelco.example", contact_name="ParcelCo Notifications", automated=True,
+        provider_id="<pc-7781@parcelco.example>", conversation_key="<174158000666.18.5656@acme.test>",
+        reply_to=["<174158000666.18.5656@acme.test>"],
+        text="Thank you for your message. This mailbox is not monitored.",
+    ),
+    "bulk__newsletter.eml": dict(
+        contact_id="news@gadgets.example", contact_name="Gadget News", automated=True,
+        provider_id="<nl-2025-03@gadgets.example>", conversation_key="<nl-2025-03@gadgets.example>", reply_to=[],
+        text="Our spring deals are here.",
+    ),
+    # 1. files: inline cid: image (inside multipart/related inside multipart/alternative) and a PDF
+    "question__inline_image.eml": dict(
+        contact_id="nora.field@icloud.example", contact_name="Nora Field",
+        provider_id="<6C1D2E3F-4A5B-4C6D-8E9F-0A1B2C3D4E5F@icloud.example>",
+        conversation_key="<6C1D2E3F-4A5B-4C6D-8E9F-0A1B2C3D4E5F@icloud.example>", reply_to=[],
+        subject="Scratch on the lid",
+        text="Hello, the lid of my kettle came scratched, see the photo below.\n\n[image: photo]\n\n"
+        "And the delivery note is attached.\nNora",
+        attachments=[("image/png", "IMG_0412.png"), ("application/pdf", "delivery-note.pdf")],
+    ),
+    # 2. web form: the one Reply-To address is the customer, not the noreply From
+    "question__web_form.eml": dict(
+        contact_id="ines.duarte@example.net", contact_name="Ines Duarte",
+        provider_id="<form-8812-1742290000@forms.shop.example>",
+        conversation_key="<form-8812-1742290000@forms.shop.example>", reply_to=[],
+        subject="Contact form: Where is order 8812?",
+        text="Name: Ines Duarte\nEmail: ines.duarte@example.net\nOrder: 8812\n\nMessage:\n"
+        "My order 8812 has not arrived yet. Can you tell me where it is?",
+    ),
+    # 3. a colleague in Cc answers: she is the sender; the reply goes to her, Cc him, never to us
+    "reply__cc_colleague.eml": dict(
+        contact_id="priya.raman@contoso.example", contact_name="Priya Raman",
+        provider_id="<AM0PR07MB6211C0LLEA@AM0PR07MB6211.eurprd07.prod.outlook.com>",
+        conversation_key="<AM0PR07MB6211A1@AM0PR07MB6211.eurprd07.prod.outlook.com>",
+        reply_to=["<174118000011.77.2222@acme.test>", "<AM0PR07MB6211A1@AM0PR07MB6211.eurprd07.prod.outlook.com>"],
+        subject="RE: Order 5531 not delivered", cc=["peter.novak@contoso.example"],
+        text="Hi, I handle the deliveries for Peter's team. The parcel should go to our warehouse at dock 4 instead."
+        "\n\nPriya",
+    ),
+    # 4. forwards: the forwarded content is the customer's content
+    "forward__gmail_en.eml": dict(
+        contact_id="omar.haddad@example.com", contact_name="Omar Haddad",
+        provider_id="<CAKf0rW4rd-1@mail.gmail.com>", conversation_key="<CAKf0rW4rd-1@mail.gmail.com>", reply_to=[],
+        subject="Fwd: Your order confirmation #9931",
+        text="The amount below is wrong, I was charged twice.\n\n---------- Forwarded message ---------\n"
+        "From: Acme Shop <orders@shop.example>\nDate: Mon, Mar 17, 2025 at 6:40 PM\n"
+        "Subject: Your order confirmation #9931\nTo: <omar.haddad@example.com>\n\n\n"
+        "Thank you for your order #9931.\nTotal: 2 x 24.00 EUR = 48.00 EUR",
+    ),
+    "forward__apple_mail_de.eml": dict(
+        contact_id="jonas.becker@web.example", contact_name="Jonas Becker",
+        provider_id="<9A8B7C6D-5E4F-4A3B-2C1D-0E9F8A7B6C5D@web.example>",
+        conversation_key="<9A8B7C6D-5E4F-4A3B-2C1D-0E9F8A7B6C5D@web.example>", reply_to=[],
+        subject="WG: Versandbestätigung 7720",
+        text="Siehe unten, die Sendung ist nie angekommen.\n\nAnfang der weitergeleiteten Nachricht:\n\n"
+        "Von: Paketdienst <info@paket.example>\nBetreff: Versandbestätigung 7720\n"
+        "Datum: 12. März 2025 um 08:00:00 MEZ\nAn: jonas.becker@web.example\n\nIhre Sendung 7720 wurde zugestellt.",
+    ),
+    "forward__outlook_fr.eml": dict(  # no marker: Outlook's header block, and "TR:" says forward
+        contact_id="luc.bernard@societe.example", contact_name="Luc Bernard",
+        provider_id="<PR1P264MB2222F0RW@PR1P264MB2222.FRAP264.PROD.OUTLOOK.COM>",
+        conversation_key="<PR1P264MB2222F0RW@PR1P264MB2222.FRAP264.PROD.OUTLOOK.COM>", reply_to=[],
+        subject="TR: Facture 3310",
+        text="Bonjour, voici la facture dont je parlais.\n\n________________________________\n"
+        "De : Comptabilité <compta@fournisseur.example>\nEnvoyé : mardi 18 mars 2025 17:00\n"
+        "À : Luc Bernard <luc.bernard@societe.example>\nObjet : Facture 3310\n\n"
+        "Veuillez trouver la facture 3310 d'un montant de 120 €.",
+    ),
+    # 5. quoted history in other languages (and 8. ISO-2022-JP with NEC ① ②)
+    "reply__outlook_ja.eml": dict(
+        contact_id="hanako.sato@example.jp", contact_name="佐藤 花子",
+        provider_id="<TYAPR01MB5555JA@TYAPR01MB5555.jpnprd01.prod.outlook.com>",
+        conversation_key="<TYAPR01MB5555AA@TYAPR01MB5555.jpnprd01.prod.outlook.com>",
+        reply_to=["<174158000099.12.3434@acme.test>", "<TYAPR01MB5555AA@TYAPR01MB5555.jpnprd01.prod.outlook.com>"],
+        subject="RE: 注文 7788 について①",
+        text="お世話になっております。\n①の商品は届きましたが、②の商品がまだ届いていません。",
+    ),
+    "reply__outlook_zh.eml": dict(
+        contact_id="wang.wei@example.cn", contact_name="王伟",
+        provider_id="<HK0PR01MB7777ZH@HK0PR01MB7777.apcprd01.prod.outlook.com>",
+        conversation_key="<HK0PR01MB7777AA@HK0PR01MB7777.apcprd01.prod.outlook.com>",
+        reply_to=["<174158000111.13.5656@acme.test>", "<HK0PR01MB7777AA@HK0PR01MB7777.apcprd01.prod.outlook.com>"],
+        subject="回复: 回复： 退款", text="您好，我的退款还没有到账。",
+    ),
+    "reply__gmail_ko.eml": dict(
+        contact_id="minji.kim@example.kr", contact_name="김민지", provider_id="<CAKo9Rea-2@mail.gmail.com>",
+        conversation_key="<CAKo9Rea-1@mail.gmail.com>",
+        reply_to=["<174158000222.14.7878@acme.test>", "<CAKo9Rea-1@mail.gmail.com>"],
+        subject="회신: Re: 주문 확인", text="주문한 상품의 색상을 바꿀 수 있나요?",
+    ),
+    "reply__gmail_pt.eml": dict(
+        contact_id="joao.pereira@example.pt", contact_name="João Pereira", provider_id="<CAPt0Rea-2@mail.gmail.com>",
+        conversation_key="<CAPt0Rea-1@mail.gmail.com>",
+        reply_to=["<174158000333.15.9090@acme.test>", "<CAPt0Rea-1@mail.gmail.com>"],
+        subject="RES: Re: Reembolso", text="Ainda não recebi o reembolso.",
+    ),
+    "reply__gmail_id.eml": dict(
+        contact_id="budi.santoso@example.id", contact_name="Budi Santoso", provider_id="<CAId0Rea-2@mail.gmail.com>",
+        conversation_key="<CAId0Rea-1@mail.gmail.com>",
+        reply_to=["<174158000444.16.1212@acme.test>", "<CAId0Rea-1@mail.gmail.com>"],
+        subject="Balas: Re: Pesanan 6610", text="Apakah pesanan saya sudah dikirim?",
+    ),
+    "reply__own_address_attribution.eml": dict(  # Turkish: no rule of ours knows it; our address ends it
+        contact_id="ayse.demir@example.com.tr", contact_name="Ayse Demir",
+        provider_id="<CATr0Rea-2@mail.example.com.tr>", conversation_key="<CATr0Rea-1@mail.example.com.tr>",
+        reply_to=["<174158000555.17.3434@acme.test>", "<CATr0Rea-1@mail.example.com.tr>"],
+        subject="YNT: Re: Kargo", text="Kargom hâlâ gelmedi, lütfen kontrol eder misiniz?",
+    ),
+    # 8. charsets written as the label's Windows superset
+    "question__iso_2022_jp.eml": dict(
+        contact_id="ichiro.takahashi@example.jp", contact_name="髙橋 一郎",
+        provider_id="<20250318090000.JIS1@example.jp>", conversation_key="<20250318090000.JIS1@example.jp>",
+        reply_to=[], subject="注文①と②", text="①の商品と②の商品を注文しました。\n髙橋",
+    ),
+    "question__latin1_as_windows_1252.eml": dict(
+        contact_id="chloe.moreau@exemple.fr", contact_name="Chloé Moreau",
+        provider_id="<cp1252-1@exemple.fr>", conversation_key="<cp1252-1@exemple.fr>", reply_to=[],
+        subject="“Livraison” €", text="J’ai payé 49 € pour la «livraison express» – rien reçu…",
+    ),
+    "question__gb2312.eml": dict(
+        contact_id="li.na@example.cn", contact_name="李娜", provider_id="<gb-1@example.cn>",
+        conversation_key="<gb-1@example.cn>", reply_to=[], subject="订单", text="我的订单里的熔岩灯（镕）坏了。",
+    ),
+    "question__euc_kr.eml": dict(
+        contact_id="jisung.park@example.kr", contact_name="박지성", provider_id="<euckr-1@example.kr>",
+        conversation_key="<euckr-1@example.kr>", reply_to=[], subject="배송 문의", text="똠방각하 상품이 아직 안 왔어요.",
+    ),
 }
 BROKEN_PARTS = ["question__broken_attachment.eml", "question__mislabeled_charset.eml",
                 "question__unknown_charset.eml", "question__bad_quoted_printable.eml"]
@@ -184,18 +328,21 @@ def test_every_fixture_has_an_expectation() -> None:
 def test_fixture_parses_to_normalized_message(name: str) -> None:
     items = parse_email(fixture(name), own_addresses=frozenset({OURS}))
     expected = EXPECTED[name]
-    if expected is None:
-        assert items == []
-        return
     [msg] = items
     assert isinstance(msg, InboundMessage) and msg.channel == "email"
     assert msg.contact_id == expected["contact_id"] == msg.contact_email
     assert msg.contact_name == expected["contact_name"]
-    assert msg.provider_id == expected["provider_id"] == msg.thread["message_id"]
+    assert msg.provider_id == expected["provider_id"]
     assert msg.conversation_key == expected["conversation_key"]
     assert msg.thread["reply_to"] == expected["reply_to"]
-    assert msg.thread["references"] == expected["reply_to"][::-1]  # In-Reply-To is the last reference
-    assert msg.thread["subject"] == expected["subject"]
+    assert msg.automated is expected.get("automated", False)
+    if msg.automated:  # it never readdresses or rethreads the conversation it joins
+        assert msg.thread == {"reply_to": expected["reply_to"]}
+    else:
+        assert msg.thread["message_id"] == msg.provider_id
+        assert msg.thread["references"] == expected["reply_to"][::-1]  # In-Reply-To is the last reference
+        assert msg.thread["subject"] == expected["subject"]
+        assert msg.thread["to"] == msg.contact_id and msg.thread["cc"] == expected.get("cc", [])
     assert msg.text == expected["text"]
     assert [(a.content_type, a.filename) for a in msg.attachments] == expected.get("attachments", [])
     assert all(a.size == len(a.data) > 0 for a in msg.attachments)
@@ -248,20 +395,30 @@ HUMAN = b"From: Ann <ann@example.com>\r\nTo: support@acme.test\r\nSubject: Hi\r\
         b"X-Autoreply: yes\r\n",
         b"Return-Path: <>\r\n",
         b"Content-Type: multipart/report; report-type=disposition-notification; boundary=x\r\n",
+        b"X-Autorespond: yes\r\n",
+        b"X-Auto-Response-Suppress: All\r\n",
+        b"List-Id: <support.lists.example.com>\r\n",
+        b"List-Unsubscribe: <mailto:unsub@example.com>\r\n",
     ],
 )
-def test_automated_mail_is_dropped(headers: bytes) -> None:
-    assert parse_email(HUMAN + headers + b"\r\nI am away.\r\n") == []
+def test_automated_mail_is_marked(headers: bytes) -> None:
+    [msg] = parse_email(HUMAN + headers + b"\r\nI am away.\r\n")
+    assert msg.automated and msg.thread == {"reply_to": []}
 
 
-@pytest.mark.parametrize("sender", [b"MAILER-DAEMON@mx.example.com", b"postmaster@example.com"])
-def test_mail_from_delivery_systems_is_dropped(sender: bytes) -> None:
+@pytest.mark.parametrize("sender", [b"MAILER-DAEMON@mx.example.com", b"postmaster@example.com", b"no-reply@shop.example",
+                                    b"noreply+bounce-7@shop.example", b"DoNotReply@bank.example",
+                                    b"do_not_reply@bank.example"])
+def test_mail_from_machines_is_marked(sender: bytes) -> None:
     raw = b"From: " + sender + b"\r\nSubject: failure\r\nMessage-ID: <x@y>\r\n\r\nundeliverable\r\n"
-    assert parse_email(raw) == []
+    assert parse_email(raw)[0].automated
 
 
 def test_auto_submitted_no_and_own_address() -> None:
-    assert len(parse_email(HUMAN + b"Auto-Submitted: no\r\n\r\nHello\r\n")) == 1
+    [msg] = parse_email(HUMAN + b"Auto-Submitted: no\r\n\r\nHello\r\n")
+    assert not msg.automated
+    [person] = parse_email(HUMAN.replace(b"ann@", b"nora.noreply@") + b"\r\nHello\r\n")
+    assert not person.automated  # "noreply" must start the local part
     looped = HUMAN.replace(b"ann@example.com", b"Support@Acme.test")
     assert parse_email(looped + b"\r\nHello\r\n", own_addresses=frozenset({OURS})) == []
 
@@ -292,10 +449,36 @@ def test_latest_reply(body: str, expected: str) -> None:
     assert latest_reply(body) == expected
 
 
-def test_reply_subject() -> None:
-    assert reply_subject("AW: Re: Fwd: Zugang") == "Re: Zugang"
-    assert reply_subject("SV: [Ticket] Hi") == "Re: [Ticket] Hi"
-    assert reply_subject("") == "Re: your message"
+@pytest.mark.parametrize(("subject", "expected"), [
+    ("AW: Re: Fwd: Zugang", "Re: Zugang"),
+    ("SV: [Ticket] Hi", "Re: [Ticket] Hi"),
+    ("", "Re: your message"),
+    ("Re: Automated Response: Re: Order 5", "Re: Order 5"),
+    ("RE[2]: FW： Order", "Re: Order"),
+    ("Re [3]: WG: Antw: Odp: YNT: ΑΠ: Rechnung", "Re: Rechnung"),
+    ("RV: R: I: RIF: RES: ENC: Pedido", "Re: Pedido"),
+    ("TR: Réf : Doorst: Facture", "Re: Facture"),
+    ("回复：转发: 答复: 订单", "Re: 订单"),
+    ("転送: 返信： 注文", "Re: 注文"),
+    ("회신: 전달: 주문", "Re: 주문"),
+    ("Balas: Trs: Pesanan", "Re: Pesanan"),
+    ("Automatic reply: RE: Invoice", "Re: Invoice"),
+    ("Rebates: 10% off", "Re: Rebates: 10% off"),  # a word that merely starts like a prefix stays
+    ("Information: new address", "Re: Information: new address"),
+])
+def test_reply_subject(subject: str, expected: str) -> None:
+    assert reply_subject(subject) == expected
+    assert reply_subject(reply_subject(subject)) == expected  # never grows round after round
+
+
+def test_text_and_names_never_carry_replacement_or_c1_characters() -> None:
+    """Every fixture whose bytes a superset of its declared charset decodes reads without U+FFFD
+    or C1 controls, in its text, its sender's name and its subject."""
+    damaged = {"question__bad_quoted_printable.eml"}  # an invalid escape: U+FFFD marks the damage
+    for name in sorted(set(EXPECTED) - damaged):
+        [msg] = parse_email(fixture(name), own_addresses=frozenset({OURS}))
+        for value in (msg.text, msg.contact_name or "", msg.raw["headers"].get("subject", "")):
+            assert not re.search(r"[\ufffd\x80-\x9f]", value), (name, value)
 
 
 # -- settings -----------------------------------------------------------------------------
@@ -458,6 +641,7 @@ def imap_channel(server: Dovecot, ca_file: str = "", **imap) -> EmailChannel:
     assert channel is not None
     channel.imap = ImapConfig(**{**channel.imap.__dict__, "backoff_min": 0.05, "backoff_max": 0.2,
                                  "poll_interval": 0.2, **imap})
+    channel.lease_ttl = None  # no database here: every reader reads (the lease is tested with one)
     return channel
 
 
@@ -488,16 +672,17 @@ async def test_imap_delivers_once_and_marks_seen_after_commit(dovecot: Dovecot, 
         # new mail while the loop waits (in IDLE, or between polls)
         await dovecot.append(crlf(fixture("reply__gmail_en.eml")))
         await dovecot.append(crlf(fixture("auto_reply__out_of_office.eml")))
-        await wait_for(lambda: len(delivered) == 2)
+        await wait_for(lambda: len(delivered) == 3)
         await wait_for(lambda: all_seen(dovecot, 3))
         await asyncio.sleep(0.3)  # a further cycle would deliver duplicates now
         flags = await dovecot.flags()
     finally:
         await channel.close()
-    assert [m.provider_id for m in delivered] == [
-        "<CAJx9f0Q1-plain@mail.example.com>", "<CAJx9f0Q2-gmail@mail.gmail.com>",
+    assert [(m.provider_id, m.automated) for m in delivered] == [
+        ("<CAJx9f0Q1-plain@mail.example.com>", False), ("<CAJx9f0Q2-gmail@mail.gmail.com>", False),
+        ("<AM0PR07MB6211OOF1@AM0PR07MB6211.eurprd07.prod.outlook.com>", True),  # stored, not answered
     ]
-    assert seen_during_deliver == [False, False]
+    assert seen_during_deliver == [False, False, False]
     assert all("\\Seen" in f for f in flags.values()) and len(flags) == 3  # the auto-reply too
 
 
@@ -609,9 +794,10 @@ ROOT = "<q1.jane@mail.example.com>"
 
 
 @pytest.fixture
-def settings(settings: Settings, dovecot: Dovecot, smtp_sink: SmtpSink) -> Settings:  # noqa: F811
+def settings(settings: Settings, dovecot: Dovecot, smtp_sink: SmtpSink, tmp_path: Path) -> Settings:  # noqa: F811
     """The core's test settings with the email channel pointed at the local servers."""
     return settings.model_copy(update=dict(
+        media_dir=str(tmp_path / "media"),
         imap_host=dovecot.host, imap_port=dovecot.port, imap_user=dovecot.user,
         imap_password=dovecot.password, imap_tls=False,
         smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_user=USER, smtp_password=PASSWORD,

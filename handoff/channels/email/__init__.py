@@ -10,7 +10,15 @@ Settings: IMAP_HOST/PORT/USER/PASSWORD (IMAP_TLS, default on), SMTP_HOST/PORT/US
 HANDOFF_EMAIL_CA_FILE (a PEM file of CAs trusted besides the system's, for servers with a
 private CA; certificates are always verified).
 Files from our media store (what agents attach) travel inside the email, up to
-MAX_ATTACHED_BYTES per message; any other file travels as a link.
+MAX_ATTACHED_BYTES per message; any other file travels as a link. Files customers email
+(attachments, inline `cid:` images, attached emails) are saved into the media store, up to
+HANDOFF_EMAIL_MAX_ATTACHMENT_BYTES each, and stored with their `/media/…` URL; a larger one is
+listed without a URL, noted "not kept: too large".
+
+One instance at a time reads the mailbox (a database lease, `imap.ImapLoop`), so several
+instances do not fetch every email each; IMAP_LEASE_TTL seconds after the reader dies another
+takes over. The bot sends at most HANDOFF_EMAIL_BOT_REPLIES_PER_HOUR replies to one address in
+any hour (`CapsBotReplies`), so not even a responder that ignores RFC 3834 can loop with it.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import contextlib
 import dataclasses
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from aiohttp import web
@@ -36,8 +44,9 @@ from handoff.channels.email.imap import ImapConfig, ImapLoop, Unprocessable
 from handoff.channels.email.parse import parse_email
 from handoff.channels.email.smtp import TLS_MODES, SmtpConfig, build_message, send_message
 from handoff.channels.email.tls import client_context
-from handoff.media import MediaStore
-from handoff.schema import Address, Attachment, OutboundMessage
+from handoff.lease import Lease
+from handoff.media import MediaStore, StoredFile
+from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
 
 if TYPE_CHECKING:
     from handoff.config import Settings
@@ -45,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTACHED_BYTES = 20 * 1024 * 1024
+TOO_LARGE = "not kept: too large"
 Deliver = Callable[[ParsedItem], Awaitable[object]]
 
 # setting attribute -> environment variable, for error messages
@@ -64,10 +74,15 @@ class EmailChannel:
     name: ClassVar[str] = "email"
     capabilities: ClassVar[Capabilities] = Capabilities(max_length=100_000, attachments=True, notice_style="mail")
 
-    def __init__(self, imap: ImapConfig, smtp: SmtpConfig, media: MediaStore | None = None) -> None:
+    def __init__(self, imap: ImapConfig, smtp: SmtpConfig, media: MediaStore | None = None, *,
+                 max_attachment_bytes: int = 10 * 1024 * 1024, bot_replies_per_hour: int = 10,
+                 lease_ttl: float | None = None) -> None:
         self.imap = imap
         self.smtp = smtp
         self.media = media
+        self.max_attachment_bytes = max_attachment_bytes
+        self.bot_replies_per_hour = bot_replies_per_hour  # CapsBotReplies
+        self.lease_ttl = lease_ttl  # None: every instance reads (no lease)
         self.loop: ImapLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -106,14 +121,17 @@ class EmailChannel:
             ca_file=settings.email_ca_file,
             **({"id_secret": settings.secret_key} if settings.secret_key else {}),
         )
-        return cls(imap, smtp, MediaStore.from_settings(settings))
+        return cls(imap, smtp, MediaStore.from_settings(settings),
+                   max_attachment_bytes=settings.email_max_attachment_bytes,
+                   bot_replies_per_hour=settings.email_bot_replies_per_hour, lease_ttl=settings.imap_lease_ttl)
 
     async def verify(self, request: web.Request, body: bytes) -> None:
         """Email never arrives by webhook: every request is refused."""
         raise InvalidSignature("the email channel reads its mailbox over IMAP; it takes no webhooks")
 
     def parse(self, body: bytes, content_type: str = "message/rfc822") -> list[ParsedItem]:
-        """The customer message in one raw RFC 5322 email ([] for auto-replies, bounces, our own mail)."""
+        """The message in one raw RFC 5322 email ([] for our own mail; auto-replies and bounces
+        marked `automated`), its files still carried as bytes."""
         return list(parse_email(body, own_addresses=frozenset({self.smtp.from_address.lower()})))
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
@@ -150,15 +168,51 @@ class EmailChannel:
                 log.exception("email: unparseable message")
                 raise Unprocessable(f"unparseable: {type(exc).__name__}") from exc
             for item in items:
-                await deliver(item)
+                await deliver(await self._with_kept_files(item))
 
-        self.loop = ImapLoop(self.imap, handle)
+        lease = None
+        if self.lease_ttl:
+            lease = Lease(f"email-imap:{self.imap.user}@{self.imap.host}:{self.imap.port}/{self.imap.mailbox}"[:255],
+                          ttl=self.lease_ttl)
+        self.loop = ImapLoop(self.imap, handle, lease)
         self._task = asyncio.create_task(self.loop.run(), name="email-imap")
 
+    async def _with_kept_files(self, item: ParsedItem) -> ParsedItem:
+        """`item` with each emailed file saved into the media store and carried by its URL; a file
+        over the size limit is listed without bytes or URL, noted TOO_LARGE."""
+        if not isinstance(item, InboundMessage) or not item.attachments:
+            return item
+        files = []
+        limit = min(self.max_attachment_bytes, self.media.max_bytes) if self.media else 0
+        for attachment in item.attachments:
+            if attachment.data is None or self.media is None:
+                files.append(dataclasses.replace(attachment, data=None))
+            elif len(attachment.data) > limit:
+                files.append(dataclasses.replace(attachment, data=None, note=TOO_LARGE))
+            else:
+                stored = await self._save(attachment)
+                files.append(self.media.attach(stored))
+        return dataclasses.replace(item, attachments=tuple(files))
+
+    async def _save(self, attachment: Attachment) -> StoredFile:
+        assert self.media is not None and attachment.data is not None
+        data = attachment.data
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return await self.media.save(chunks(), filename=attachment.filename or "attachment",
+                                     content_type=attachment.content_type, owner={"channel": self.name})
+
     async def close(self) -> None:
-        """Stop the IMAP loop."""
+        """Stop the IMAP loop and give up the mailbox lease, so another instance reads at once."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.loop is not None and self.loop.lease is not None:
+            try:
+                await self.loop.lease.release()
+            except Exception:  # the database may be gone already at shutdown: the lease then expires
+                log.debug("email: mailbox lease not released", exc_info=True)

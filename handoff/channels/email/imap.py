@@ -11,8 +11,16 @@ moved to the `quarantine` folder (created when missing), unseen, so it neither b
 nor disappears: an operator finds it there with any mail client.
 
 Between cycles the loop waits in IDLE (RFC 2177) when the server offers it, re-issued every
-`idle_refresh` seconds, and polls every `poll_interval` seconds otherwise. A dropped
-connection or a server error reconnects with exponential backoff and jitter.
+`idle_refresh` seconds, and polls every `poll_interval` seconds otherwise. It enters IDLE only
+after a cycle that found nothing new: mail that arrives while a cycle delivers is announced in
+the untagged answers to that cycle's own commands (`* 5 EXISTS` amid a `UID STORE`), which
+aioimaplib files with that command, and the server does not announce it again in IDLE. A
+dropped connection or a server error reconnects with exponential backoff and jitter.
+
+With a `lease` (handoff.lease, in the database), one instance at a time reads the mailbox: the
+others wait, trying to take the lease every `ttl / 3` seconds; the reader renews it as often,
+and stops reading as soon as a renewal fails. When the reader dies, another takes over once
+its lease expires (`ttl` seconds); `EmailChannel.close` releases it for an immediate takeover.
 
 With `tls` (the default) the connection is implicit TLS (port 993) and the server's certificate
 is verified against the system CAs plus `ca_file`; an untrusted one ends the session like any
@@ -35,6 +43,7 @@ from aioimaplib.aioimaplib import STOP_WAIT_SERVER_PUSH
 from handoff import metrics
 from handoff.backoff import exponential, spread
 from handoff.channels.email.tls import client_context, untrusted
+from handoff.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +99,12 @@ def _ok(response, what: str):
 class ImapLoop:
     """Fetch unseen mail forever, handing each raw message to `handle` before marking it seen."""
 
-    def __init__(self, config: ImapConfig, handle: Callable[[bytes], Awaitable[None]]) -> None:
+    def __init__(self, config: ImapConfig, handle: Callable[[bytes], Awaitable[None]],
+                 lease: Lease | None = None) -> None:
         self.config = config
         self.handle = handle
+        self.lease = lease
+        self.reading = asyncio.Event()  # set while this instance holds the lease (or needs none)
         self.last_cycle = CycleStats()
         self.cycles = 0
         self.connected = asyncio.Event()
@@ -101,7 +113,43 @@ class ImapLoop:
         self._failures: dict[int, int] = {}  # uid -> failed attempts in a row
 
     async def run(self) -> None:
-        """Run until cancelled, reconnecting with backoff after any failure."""
+        """Run until cancelled: read the mailbox while holding the lease (always, without one)."""
+        if self.lease is None:
+            self.reading.set()
+            await self._read()
+            return
+        renew_every = self.lease.ttl / 3
+        while True:
+            if not await self._hold_lease():
+                await asyncio.sleep(spread(renew_every, 0.2))
+                continue
+            log.info("email: this instance reads the mailbox (lease %s)", self.lease.name)
+            self.reading.set()
+            reader = asyncio.create_task(self._read(), name="email-imap-reader")
+            try:
+                while not reader.done():
+                    await asyncio.wait({reader}, timeout=renew_every)
+                    if not reader.done() and not await self._hold_lease():
+                        log.warning("email: lost the mailbox lease %s; another instance reads now", self.lease.name)
+                        break
+            finally:
+                self.reading.clear()
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+
+    async def _hold_lease(self) -> bool:
+        assert self.lease is not None
+        try:
+            return await self.lease.acquire()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 — the database is unreachable: nothing could be committed anyway
+            log.warning("email: cannot reach the database to hold the mailbox lease", exc_info=True)
+            return False
+
+    async def _read(self) -> None:
+        """Read the mailbox until cancelled, reconnecting with backoff after any failure."""
         failures, delay = 0, self.config.backoff_min
         while True:
             started = time.monotonic()
@@ -168,6 +216,8 @@ class ImapLoop:
                 failed_cycles += 1
                 continue
             failed_cycles = 0
+            if stats.fetched:
+                continue  # look again before waiting: see the module docstring
             if idle:
                 await self._idle(client)
             else:

@@ -2,8 +2,11 @@
 
 Each reply carries a Message-ID we generate (returned to the core as the provider id, so a
 customer's answer to it threads back), In-Reply-To/References from the conversation's
-thread (RFC 5322 §3.6.4), "Re: <original subject>", a text/plain and an escaped text/html
-alternative, and the files the message carries. Bot replies and notices are marked
+thread (RFC 5322 §3.6.4), "Re: <original subject>" (every reply/forward prefix of any language
+removed first, `subjects`), a text/plain and an escaped text/html alternative, and the files the
+message carries. It is addressed as a "reply all" to the thread's latest message: To the
+customer who wrote it (`thread["to"]`, else the conversation's contact), Cc the other
+participants (`thread["cc"]`), never our own address. Bot replies and notices are marked
 `Auto-Submitted: auto-replied` (RFC 3834 §5) so other responders do not answer them.
 Every header value is stripped of CR/LF: no header injection from names or subjects.
 
@@ -27,11 +30,11 @@ from email.utils import formataddr, formatdate, parseaddr
 import aiosmtplib
 
 from handoff.channels.base import DeliveryError, file_links
+from handoff.channels.email.subjects import reply_subject
 from handoff.channels.email.tls import client_context, untrusted
 from handoff.schema import Address, OutboundMessage
 
 TLS_MODES = ("starttls", "tls", "none")
-_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|sv|wg|antw|vs|rif|tr)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _MAX_REFERENCES = 20
 
 
@@ -63,10 +66,12 @@ def clean(value: object) -> str:
     return re.sub(r"[\x00-\x1f\x7f]+", " ", str(value or "")).strip()
 
 
-def reply_subject(subject: str) -> str:
-    """ "Re: " + the original subject without its chain of Re:/Fwd:/AW:/SV: prefixes."""
-    base = _REPLY_PREFIX.sub("", clean(subject))
-    return f"Re: {base}" if base else "Re: your message"
+def recipients(config: SmtpConfig, address: Address) -> tuple[str, list[str]]:
+    """(To, Cc) of a reply: the thread's latest customer, and its other participants (ours left out)."""
+    to = clean(address.thread.get("to") or address.contact_id).lower()
+    own = {config.from_address.lower(), to}
+    cc = [c for c in (clean(x).lower() for x in address.thread.get("cc") or []) if c and "@" in c and c not in own]
+    return to, list(dict.fromkeys(cc))
 
 
 def references(thread: dict) -> tuple[str | None, list[str]]:
@@ -112,8 +117,11 @@ def build_message(config: SmtpConfig, address: Address, message: OutboundMessage
     msg["Message-ID"] = message_id(config, message)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["From"] = formataddr((_sender_name(config, message), config.from_address))
-    msg["To"] = str(MailAddress(addr_spec=clean(address.contact_id)))
-    msg["Subject"] = reply_subject(address.thread.get("subject", ""))
+    to, cc = recipients(config, address)
+    msg["To"] = str(MailAddress(addr_spec=to))
+    if cc:
+        msg["Cc"] = ", ".join(str(MailAddress(addr_spec=c)) for c in cc)
+    msg["Subject"] = reply_subject(clean(address.thread.get("subject", "")))
     in_reply_to, chain = references(address.thread)
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to

@@ -4,19 +4,25 @@
 links keep their target, blockquotes become "> " quotes, scripts and styles vanish).
 `sanitize_html` is the only way HTML leaves this module (nh3, allow-list based).
 `latest_reply` keeps only what the sender just wrote: quoted history and signatures are cut
-with mail-parser-reply (Gmail/Outlook/Apple Mail headers in many languages), guarded so that
-a sentence that merely starts with "Thanks," is not mistaken for a sign-off.
+first where `quotes` finds quoted history (header blocks and attributions in every language
+handoff's notices speak and Korean, full-width colons, and any quoting our own address or
+Message-ID), then with mail-parser-reply (Gmail/Outlook/Apple Mail headers in many languages,
+signatures), guarded so that a sentence that merely starts with "Thanks," is not mistaken for a
+sign-off. Forwarded content is kept.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from html.parser import HTMLParser
 
 import nh3
 from mailparser_reply import EmailMessage
 from mailparser_reply.constants import MAIL_LANGUAGES
+
+from handoff.channels.email import quotes
 
 # every language mail-parser-reply knows; it tries each header/signature pattern
 LANGUAGES = tuple(code for code in MAIL_LANGUAGES if len(code) == 2)
@@ -177,9 +183,33 @@ def _compiled() -> dict[str, re.Pattern[str]]:
     }
 
 
-def latest_reply(text: str) -> str:
-    """The part of a plain-text body the sender just wrote, without quoted history or signature."""
+def latest_reply(text: str, *, own: Iterable[str] = (), forward: bool = False) -> str:
+    """The part of a plain-text body the sender just wrote, without quoted history or signature.
+
+    `own` holds our own addresses and Message-IDs: a header block or attribution line quoting
+    one ends the new text whatever its language. Forwarded content is the sender's content: the
+    text before a forward marker is cut as a reply's, the forwarded part is kept whole; with
+    `forward` (the subject says "Fwd:"/"WG:"/"TR:"...) and no marker, as Outlook forwards, the
+    whole body is kept.
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    marker = quotes.forward_marker(lines)
+    if marker is not None:
+        head = "\n".join(lines[:marker])
+        kept = _reply_part(head) if head.strip() else ""
+        forwarded = "\n".join(lines[marker:]).strip()
+        return f"{kept}\n\n{forwarded}".strip()
+    if forward:
+        return _squeeze(text)
+    cut = quotes.history_start(lines, own)
+    if cut is not None:
+        head = "\n".join(lines[:cut])
+        return _reply_part(head) if head.strip() else _squeeze(text)
+    return _reply_part(text)
+
+
+def _reply_part(text: str) -> str:
     parsed = EmailMessage(text=text, languages=list(LANGUAGES), keep_hyphen_lists=True, **_compiled()).read()
     if not parsed.replies:
         return text.strip()

@@ -71,7 +71,11 @@ export function messageKind(m) {
  */
 export function senderName(m, customer, agentName) {
   const author = authorOf(m);
-  if (author === "customer") return customer;
+  if (author === "customer") {
+    // several people may write in one email thread: each message names its own sender
+    const who = m.sender ? m.sender.name || m.sender.id : null;
+    return (who || customer) + (m.sender && m.sender.automated ? " (automated)" : "");
+  }
   if (author === "bot") return "AI assistant";
   return (m.agent && m.agent.name) || (m.agent ? agentName(m.agent.id) : OUTSIDE_APPS[m.origin] || "Agent");
 }
@@ -89,6 +93,8 @@ export function eventLabel(e, agent) {
     bot_reply_dropped: "A bot reply was dropped: " + (data.reason || "the conversation changed owner"),
     "message.edited": "The customer edited a message", "message.deleted": "The customer deleted a message",
     outside_reply: "A person replied from outside handoff",
+    bot_replies_capped: "The AI stopped answering " + (data.address || "this address") + ": " + (data.limit || "too many")
+      + " replies in the last hour (a mail loop?)",
   };
   return labels[e.kind] || e.kind.replace(/_/g, " ");
 }
@@ -109,6 +115,7 @@ export function timelineItems(data) {
  * http(s) URLs as they are; anything else (javascript:, data:, unparsable) null.
  */
 export function attachmentUrl(a, base) {
+  if (!a.url) return null;
   try {
     const u = new URL(a.url, base);
     if (u.pathname.startsWith("/media/") || u.pathname.startsWith("/widget/files/")) return u.pathname;

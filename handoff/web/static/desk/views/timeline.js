@@ -65,8 +65,11 @@ function editedMarker(m) {
 
 function attachmentLink(a) {
   const url = attachmentUrl(a, location.href);
-  if (!url) return null;
   const name = a.filename || "attachment";
+  if (!url) {
+    return a.note ? h("span", { class: "attachment", "data-attachment": name },
+      "📎 " + name + (a.size ? " (" + sizeText(a.size) + ")" : "") + " — " + a.note) : null;
+  }
   const image = isImage(a);
   return h("a", { class: "attachment" + (image ? " thumb" : ""), href: url, target: "_blank", rel: "noopener noreferrer",
     "data-attachment": name },
