@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import uuid
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -99,10 +100,11 @@ async def callback(aiohttp_server: Any) -> CallbackReceiver:
 
 
 @pytest.fixture
-def settings(db_url: str, callback: CallbackReceiver) -> Settings:
-    """Settings for a test server: the api channel on, fast retries."""
+def settings(db_url: str, callback: CallbackReceiver, tmp_path: Path) -> Settings:
+    """Settings for a test server: the api channel on, fast retries, files in a temporary folder."""
     return Settings(
         database_url=db_url,
+        media_dir=str(tmp_path / "media"),
         api_secret=API_SECRET,
         api_callback_url=callback.url,  # type: ignore[attr-defined]
         outbox_base_delay=0.01,
