@@ -223,9 +223,12 @@ class HandoffInstance:
                 self.proc.wait(10)
         return self.proc.returncode
 
-    def log(self) -> str:
-        """The tail of the instance's output, for failure messages."""
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+    def log(self, size: int = 4000) -> str:
+        """The tail of the instance's output without its access log, for failure messages."""
+        if not self.log_path.exists():
+            return ""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if " aiohttp.access: " not in line)[-size:]
 
 
 class Cluster:
