@@ -140,7 +140,12 @@ async def check(database_url: str, load: Load, receiver: CallbackReceiver, fault
     outgoing = {r["id"]: r["external_key"] for r in timeline if r["direction"] == "outgoing" and not r["private"]}
     out.figures["callbacks_delivered"] = sum(delivered.values())
     out.fail("outbound messages delivered twice", [(i, n) for i, n in delivered.items() if n > 1])
-    out.fail("outgoing messages never delivered", [i for i in outgoing if i not in delivered])
+    missing = [i for i in outgoing if i not in delivered]
+    if missing:  # say where each one is stuck
+        rows = await _rows(database_url, f"""
+            SELECT message_id, status, attempts, claimed_until - now() AS claim_left, last_error FROM outbox
+            WHERE message_id IN ({", ".join(str(i) for i in missing)})""")
+        out.fail("outgoing messages never delivered (outbox row)", [dict(r) for r in rows] or missing)
     out.fail("callbacks for messages not in the database", [i for i in delivered if i not in outgoing])
     arrivals: dict[str, list[int]] = defaultdict(list)
     for callback in receiver.received:
@@ -156,7 +161,8 @@ async def check(database_url: str, load: Load, receiver: CallbackReceiver, fault
         last_arrival[callback["conversation"]] = at
     waits = {key: last_arrival[key] - max(ack, fault_ended or 0.0) for key, ack in last_ack.items() if key in last_arrival}
     if waits:
-        out.figures["max_wait_s"] = round(max(waits.values()), 1)
+        longest = sorted(waits.items(), key=lambda kw: -kw[1])[:3]
+        out.figures["longest_waits_s"] = [(key, round(wait, 1)) for key, wait in longest]
     out.fail(f"conversations answered more than {STALL_LIMIT:.0f}s after their last message or the fault's end",
              sorted(((k, round(w, 1)) for k, w in waits.items() if w > STALL_LIMIT), key=lambda kw: -kw[1]))
     return out
