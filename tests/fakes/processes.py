@@ -33,7 +33,20 @@ import asyncpg
 
 from tests.fakes.dovecot import free_port
 
-PG_BIN = Path(os.environ.get("HANDOFF_PG_BIN", "/usr/local/bin"))
+
+
+def _pg_bin() -> Path:
+    """Where initdb and pg_ctl are: $HANDOFF_PG_BIN, the PATH, else Debian's newest /usr/lib/postgresql/*/bin."""
+    if os.environ.get("HANDOFF_PG_BIN"):
+        return Path(os.environ["HANDOFF_PG_BIN"])
+    found = shutil.which("initdb", path=os.environ.get("PATH", "") + ":/usr/local/bin")
+    if found:
+        return Path(found).parent
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return debian[-1].parent if debian else Path("/usr/local/bin")
+
+
+PG_BIN = _pg_bin()
 REDIS_SERVER = os.environ.get("HANDOFF_REDIS_SERVER", shutil.which("redis-server") or "/usr/bin/redis-server")
 REPO = Path(__file__).resolve().parents[2]
 _CONFIG_PREFIXES = ("HANDOFF_", "OPENAI_", "TWILIO_", "META_", "MESSENGER_", "INSTAGRAM_", "SLACK_", "SMTP_",
