@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import time
 from typing import Any
 
 from aiohttp import web
@@ -12,12 +14,18 @@ from handoff.channels.api import SIGNATURE_HEADER, sign
 
 
 class CallbackReceiver:
-    """Records verified callbacks; can be told to fail with a status (and Retry-After), or to
-    hold one conversation's callbacks unanswered until its gate opens (`hold`)."""
+    """Records verified callbacks; can be told to fail with a status (and Retry-After), to fail
+    a random `fail_ratio` of them with a 500 (drawn from `seed`), or to hold one conversation's
+    callbacks unanswered until its gate opens (`hold`). `arrived_at[i]` is the `time.monotonic()`
+    at which `received[i]` was accepted."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, fail_ratio: float = 0.0, seed: int = 0) -> None:
         self.secret = secret
+        self.fail_ratio = fail_ratio
+        self._random = random.Random(seed)
         self.received: list[dict[str, Any]] = []
+        self.arrived_at: list[float] = []
+        self.failed_at_random = 0
         self.rejected = 0
         self.fail_next: list[tuple[int, str | None]] = []
         self.gates: dict[str, asyncio.Event] = {}
@@ -42,8 +50,12 @@ class CallbackReceiver:
             status, retry_after = self.fail_next.pop(0)
             headers = {"Retry-After": retry_after} if retry_after else {}
             return web.json_response({"error": "try later"}, status=status, headers=headers)
+        if self.fail_ratio and self._random.random() < self.fail_ratio:
+            self.failed_at_random += 1
+            return web.json_response({"error": "integrator having a bad moment"}, status=500)
         async with self._arrived:
             self.received.append(data)
+            self.arrived_at.append(time.monotonic())
             self._arrived.notify_all()
         return web.json_response({"ok": True})
 
