@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -166,3 +167,17 @@ async def test_a_message_racing_a_takeover_is_routed_by_the_state_at_commit(clie
     assert message.ticket_id == tickets[0].id
     assert states == ["human", "human"]  # the takeover's, then this message's: never "bot"
     assert await Message.filter(conversation_id=message.conversation_id, author_kind="bot").count() == 1
+
+
+async def test_a_customer_message_is_newer_than_every_one_committed_before_it(client, rt, say, callback):
+    """A message stored after another is newer for the bot turn even when its instance's clock reads
+    earlier (clock skew between instances, or a clock read before waiting for the conversation's row)."""
+    assert (await say("first", conversation="skew")).status == 202
+    await settle(rt)
+    ahead = datetime.now(timezone.utc) + timedelta(minutes=5)
+    await Conversation.filter(external_key="skew").update(last_customer_message_at=ahead)  # another instance's reading
+    assert (await say("second", conversation="skew")).status == 202
+    await settle(rt)
+    conversation = await Conversation.get(external_key="skew")
+    assert conversation.last_customer_message_at > ahead
+    assert [m["text"] for m in callback.for_conversation("skew")] == ["echo: first", "echo: second"]
