@@ -83,7 +83,7 @@
   const title = h("strong", {});
   const menuButton = h("button", { type: "button", class: "hw-menu-button", id: "hw-menu-button", "aria-haspopup": "menu",
     "aria-expanded": "false", "aria-controls": "hw-menu" }, "⋯");
-  const soundItem = h("button", { type: "button", class: "hw-menu-item", role: "menuitemcheckbox", tabindex: "-1", "data-action": "sound" });
+  const soundItem = h("button", { type: "button", class: "hw-menu-item", role: "menuitem", tabindex: "-1", "data-action": "sound" });
   const closeItem = h("button", { type: "button", class: "hw-menu-item", role: "menuitem", tabindex: "-1", "data-action": "close" });
   const menu = h("div", { class: "hw-menu", id: "hw-menu", role: "menu", hidden: true, "aria-labelledby": "hw-menu-button" },
     soundItem, closeItem);
@@ -440,7 +440,7 @@
     for (;;) {
       const end = url.slice(-1);
       const closes = { ")": "(", "]": "[" }[end];
-      if (".,;:!?'\"".includes(end) || (closes && url.split(closes).length >= url.split(end).length)) url = url.slice(0, -1);
+      if (".,;:!?'\"".includes(end) || (closes && url.split(end).length > url.split(closes).length)) url = url.slice(0, -1);
       else return url;
     }
   }
