@@ -64,7 +64,7 @@ class InstantBot:
 
 
 class NoSummary:
-    async def summarize(self, history: Sequence[Turn], language: str) -> Summary:
+    async def summarize(self, history: Sequence[Turn], language: str, contact: str | None = None) -> Summary:
         return Summary(subject="-", summary="-")
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from tortoise.transactions import in_transaction
 
 from handoff import metrics
-from handoff.bot.history import load_turns
+from handoff.bot.history import contact_label, load_cycle_turns
 from handoff.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from handoff.events import EventKind, agent_json, ticket_json
 from handoff.models import Agent, Conversation, Message, Ticket, utcnow
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000
-SUMMARY_HISTORY = 40
+SUMMARY_HISTORY = 40  # turns of the current cycle (since the last handback) a summary reads
+SUMMARY_CONTEXT = 20  # turns of the earlier cycles it reads as context
 
 
 async def takeover(rt: Runtime, conversation_id: int, agent: Agent) -> Ticket:
@@ -291,9 +292,9 @@ async def write_summary(rt: Runtime, ticket_id: int) -> None:
     """Ask the summarizer for the ticket's subject and summary (outside any transaction)."""
     ticket = await Ticket.get(id=ticket_id)
     conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
-    history = await load_turns(conversation.id, SUMMARY_HISTORY)
+    history = await load_cycle_turns(conversation.id, SUMMARY_HISTORY, SUMMARY_CONTEXT)
     try:
-        summary = await rt.summarizer.summarize(history, conversation.language or "en")
+        summary = await rt.summarizer.summarize(history, conversation.language or "en", await contact_label(conversation))
     except Exception:
         log.exception("summary for ticket %s failed", ticket_id)
         return

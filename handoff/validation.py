@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from handoff import storable
 from handoff.bodies import bad_request, read_json_object
@@ -107,6 +108,25 @@ class WidgetSessionBody(Body):
     email: Text | None = None
 
 
+def _email(value: str) -> str:
+    # Syntax only (RFC 5322/6531 through email-validator): a pre-chat answer is not worth a DNS query.
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValueError("must be an email address") from None
+
+
+Email = Annotated[str, Field(strict=True, max_length=320), AfterValidator(_email)]
+
+
+class WidgetContactBody(Body):
+    """`POST /widget/contact`: the visitor's answers to the pre-chat form, each optional (name up
+    to 200 characters, email a syntactically valid address)."""
+
+    name: text(200) | None = None
+    email: Email | None = None
+
+
 WidgetText = text(WIDGET_MAX_TEXT)
 
 
@@ -137,6 +157,7 @@ _PHRASES = {
     "string_too_long": "must be at most {max_length} characters",
     "string_too_short": "must be at least {min_length} characters",
     "too_long": "must have at most {max_length} items",
+    "value_error": "{error}",
 }
 
 

@@ -121,7 +121,8 @@ def test_catalogs_ship_as_package_data(language: str) -> None:
 def test_widget_texts_come_from_the_catalog(language: str) -> None:
     texts = notices.widget_texts(language)
     assert texts == {"waiting": render("waiting", language), "live_chat": label("live_chat", language),
-                     "ai_resumed": label("ai_resumed", language)}
+                     "ai_resumed": label("ai_resumed", language),
+                     **{key: notices.gettext(text, language) for key, text in notices.WIDGET_TEXTS.items()}}
     if language != "en":
         assert texts["waiting"] != "Waiting for a support agent to join…"
         assert texts["live_chat"] != "Live Chat"

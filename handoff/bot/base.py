@@ -15,10 +15,13 @@ Author = Literal["customer", "bot", "agent"]
 
 @dataclass(frozen=True)
 class Turn:
-    """One visible message of the conversation, oldest first in a history."""
+    """One visible message of the conversation, oldest first in a history. `earlier` marks a
+    message from before the conversation's last handback to the AI (an earlier takeover cycle):
+    a summary is about the current cycle and reads those as context only."""
 
     author: Author
     text: str
+    earlier: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,5 +53,6 @@ class Bot(Protocol):
 class Summarizer(Protocol):
     """Writes a ticket's subject and summary when a conversation is taken over or escalated."""
 
-    async def summarize(self, history: Sequence[Turn], language: str) -> Summary:
-        """A subject and a short summary of the conversation, in `language`."""
+    async def summarize(self, history: Sequence[Turn], language: str, contact: str | None = None) -> Summary:
+        """A subject and a short summary of the conversation's current cycle (turns not `earlier`),
+        in `language`; `contact` names the customer (name, email or channel id) when known."""

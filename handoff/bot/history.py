@@ -6,11 +6,13 @@ while the stored message stays whole. Characters stand in for tokens: cheap, pro
 neutral, and conservative enough for any OpenAI-compatible server.
 
 `load_turns` reads a conversation's visible turns from the database (customer, bot and agent
-messages; notices, notes and separators are not turns) for the bot and the summarizer.
+messages; notices, notes and separators are not turns) for the bot; `load_cycle_turns` reads
+them for a summary, marking those before the last handback ("AI Resumed") as `earlier`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from tortoise.queryset import QuerySet
@@ -58,6 +60,27 @@ async def load_turns_and_conversation(conversation_id: int, limit: int) -> tuple
     return conversation, [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
 
 
+async def load_cycle_turns(conversation_id: int, limit: int, context: int) -> list[Turn]:
+    """The last `limit` visible turns since the conversation's last handback to the AI, after up
+    to `context` turns from before it (marked `earlier`), oldest first."""
+    handback = await Message.filter(conversation_id=conversation_id, direction="activity", notice="ai_resumed"
+                                    ).order_by("-id").first().values_list("id", flat=True)
+    current = await _visible_turns(conversation_id, limit).filter(id__gt=handback or 0)
+    before = await _visible_turns(conversation_id, context).filter(id__lt=handback) if handback and context else []
+    return ([Turn(author=m.author_kind, text=m.text, earlier=True) for m in reversed(before)]  # type: ignore[arg-type]
+            + [Turn(author=m.author_kind, text=m.text) for m in reversed(current)])  # type: ignore[arg-type]
+
+
+async def contact_label(conversation: Conversation) -> str | None:
+    """Who the customer is, for a summary: the Contact's name, else its email, else the channel's
+    id for them (a phone number, a username); None for an anonymous widget visitor."""
+    contact = await conversation.contact
+    if contact.name or contact.email:
+        return contact.name or contact.email
+    # A widget visitor's id is a random token that tells an agent nothing.
+    return None if conversation.channel == "widget" else conversation.contact_external_id or None
+
+
 def _visible_turns(conversation_id: int, limit: int) -> QuerySet[Message]:
     return Message.filter(
         conversation_id=conversation_id, private=False, author_kind__in=("customer", "bot", "agent"), deleted_at=None
@@ -82,7 +105,7 @@ def recent_turns(
         text = truncate(turn.text or "", per_message)
         if kept and used + len(text) > max_chars:
             break
-        kept.append(Turn(author=turn.author, text=text))
+        kept.append(dataclasses.replace(turn, text=text))
         used += len(text)
     kept.reverse()
     return kept

@@ -41,11 +41,52 @@ LABELS: dict[str, str] = {
     "ai_resumed": "AI Resumed",
 }
 
+# The chat widget's own words (labels, statuses, errors, the pre-chat form, the greeting) -> English
+# source text; `{name}`, `{count}` and `{limit}` are filled in by the widget's script.
+WIDGET_TEXTS: dict[str, str] = {
+    "title": "Chat with us",
+    "launcher": "Chat",
+    "open": "Open chat",
+    "close": "Close chat",
+    "menu": "More options",
+    "sound_on": "Turn sound on",
+    "sound_off": "Turn sound off",
+    "bot": "AI assistant",
+    "support": "Support",
+    "typing": "{name} is typing…",
+    "placeholder": "Type a message…",
+    "message": "Message",
+    "send": "Send",
+    "attach": "Attach a file",
+    "connecting": "connecting…",
+    "online": "online",
+    "reconnecting": "reconnecting…",
+    "unread": "New messages: {count}",
+    "too_long": "Your message is {count} characters long; the limit is {limit}. Please shorten it.",
+    "file_too_large": "That file is larger than 10 MB.",
+    "upload_failed": "The file could not be uploaded.",
+    "not_sent": "This message could not be sent.",
+    "greeting": "Hi! How can we help you today?",
+    "prechat_intro": "Before we start, please tell us who you are.",
+    "name": "Name",
+    "email": "Email",
+    "optional": "(optional)",
+    "start": "Start chat",
+    "required": "Please fill in this field.",
+    "bad_email": "Please enter a valid email address.",
+}
+
 # Phrases of the offline bot and the offline summarizer -> English source text.
 PHRASES: dict[str, str] = {
     "fallback": "I'm not sure I understood. Could you rephrase your question?",
     "summary_lead": "Customer asks about:",
     "no_subject": "New conversation",
+    "summary_lead_named": "{contact} asks about:",
+    "summary_details": "Also said:",
+    "summary_bot": "The AI assistant answered:",
+    "summary_no_answer": "The AI assistant had no answer.",
+    "summary_person": "Asked to talk to a person.",
+    "summary_earlier": "Earlier in this conversation:",
 }
 
 
@@ -94,12 +135,14 @@ def label(name: str, language: str | None) -> str:
 
 
 def widget_texts(language: str | None) -> dict[str, str]:
-    """The texts the chat widget draws on its own, in `language`: `{"waiting": the spinner's
-    label (the "waiting" notice), "live_chat", "ai_resumed": the separators}`.
+    """Every text the chat widget draws on its own, in `language`: `{"waiting": the spinner's
+    label (the "waiting" notice), "live_chat", "ai_resumed": the separators, and each key of
+    WIDGET_TEXTS}` (placeholders such as `{count}` left for the widget to fill in).
 
-    Sent to the widget with its session so that its script holds no copy of the catalog.
+    Sent to the widget over its socket so that its script holds no copy of the catalog.
     """
-    return {"waiting": render("waiting", language), **{name: label(name, language) for name in LABELS}}
+    texts = {name: gettext(text, language) for name, text in WIDGET_TEXTS.items()}
+    return {"waiting": render("waiting", language), **{name: label(name, language) for name in LABELS}, **texts}
 
 
 def phrase(name: str, language: str | None) -> str:

@@ -57,9 +57,11 @@ def by_language(body: dict) -> object:
 class RecordingFallback:
     def __init__(self) -> None:
         self.calls: list[tuple[Sequence[Turn], str]] = []
+        self.contacts: list[str | None] = []
 
-    async def summarize(self, history: Sequence[Turn], language: str) -> Summary:
+    async def summarize(self, history: Sequence[Turn], language: str, contact: str | None = None) -> Summary:
         self.calls.append((history, language))
+        self.contacts.append(contact)
         return Summary(subject="offline subject", summary="offline summary")
 
 
@@ -149,3 +151,35 @@ async def test_without_an_injected_fallback_the_offline_summarizer_writes_it(fak
     summary = await make(client).summarize(CASES["en"][1], "en")
     assert summary == await OfflineSummarizer().summarize(CASES["en"][1], "en")
     assert summary.subject
+
+
+SECOND_CYCLE = [
+    Turn("customer", "Where is order 1234?", earlier=True),
+    Turn("agent", "It arrives tomorrow.", earlier=True),
+    Turn("customer", "Great, thanks! Order 1234.", earlier=True),
+    Turn("customer", "Can I change the delivery address to Berlin?"),
+    Turn("bot", "Let me get a person for that."),
+]
+
+
+async def test_the_model_summarizes_the_current_cycle_with_the_earlier_ones_as_context(fake, client, fallback):
+    fake.queue(json_output({"subject": "Change delivery address to Berlin", "summary": "Ana wants a new address."}))
+    summary = await make(client, fallback).summarize(SECOND_CYCLE, "en", "Ana Souza")
+    assert summary.subject == "Change delivery address to Berlin"
+    [body] = fake.requests
+    assert "context only" in last_system_prompt(body) and "never as the subject" in last_system_prompt(body)
+    user = body["messages"][-1]["content"]
+    customer, earlier, current = user.split("\n\n")
+    assert customer == "Customer: Ana Souza"
+    assert earlier == ("Earlier conversation (context only):\nCustomer: Where is order 1234?\n"
+                       "Agent: It arrives tomorrow.\nCustomer: Great, thanks! Order 1234.")
+    assert current == ("Current conversation:\nCustomer: Can I change the delivery address to Berlin?\n"
+                       "Assistant: Let me get a person for that.")
+
+
+async def test_a_first_cycle_has_no_earlier_block_and_the_fallback_gets_the_contact(fake, client, fallback):
+    fake.queue(server_error(400))
+    await make(client, fallback).summarize(CASES["en"][1], "en", "ana@example.com")
+    user = fake.requests[0]["messages"][-1]["content"]
+    assert "Earlier conversation" not in user and user.startswith("Customer: ana@example.com\n\nCurrent conversation:\n")
+    assert fallback.contacts == ["ana@example.com"]

@@ -23,6 +23,7 @@ from handoff.channels.widget.session import (
     verify_identity,
 )
 from handoff.channels.widget.socket import outbound_json
+from handoff.channels.widget.texts import texts_frame
 from handoff.config import Settings
 from handoff.models import Conversation, KeyValue, Message
 from handoff.notices import widget_texts
@@ -261,15 +262,19 @@ async def test_the_first_frame_carries_the_labels_in_the_visitors_language(clien
     session = await new_session(client)
     ws = await open_ws(client, session["token"])
     first = await ws.receive_json()
-    assert first == {"type": "texts", "texts": widget_texts(None)}  # nothing said yet: the default language
+    assert first == texts_frame(None)  # nothing said yet, no browser language: the default language
+    assert first["language"] == "en" and first["max_text"] == 8000
     await frames_until(ws, lambda f: f["type"] == "ready")
     await say(ws, "client-id-0101", "Hola, ¿cuándo llega mi pedido a Madrid? Lo compré la semana pasada.")
+    # The message made the conversation Spanish: the widget's words switch live, no reconnect needed.
+    live = await frames_until(ws, lambda f: f["type"] == "texts")
+    assert live[-1] == texts_frame("es")
     await ws.close()
     await settle(client.app[RUNTIME])
     assert (await Conversation.get(external_key=session["visitor_id"])).language == "es"
     ws = await open_ws(client, session["token"])
     first = await ws.receive_json()
-    assert first == {"type": "texts", "texts": widget_texts("es")}
+    assert first == texts_frame("es")
     assert first["texts"]["waiting"] != widget_texts("en")["waiting"]
     await finish(client, ws)
 

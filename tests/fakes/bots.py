@@ -33,7 +33,7 @@ class EchoBot:
 class FixedSummarizer:
     """Subject and summary from the first and last customer lines."""
 
-    async def summarize(self, history: Sequence[Turn], language: str) -> Summary:
+    async def summarize(self, history: Sequence[Turn], language: str, contact: str | None = None) -> Summary:
         customer = [t.text for t in history if t.author == "customer"]
         return Summary(subject=f"[{language}] {customer[0] if customer else ''}"[:80],
                        summary=" / ".join(customer[-3:]))

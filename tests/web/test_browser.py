@@ -76,7 +76,7 @@ class EchoBot:
 class SlowSummarizer:
     """A summarizer that takes a moment, so the desk shows the summary arriving live."""
 
-    async def summarize(self, history: Sequence[Turn], language: str) -> Summary:
+    async def summarize(self, history: Sequence[Turn], language: str, contact: str | None = None) -> Summary:
         await asyncio.sleep(0.3)
         first = next((t.text for t in history if t.author == "customer"), "")
         return Summary(subject=f"Help with: {first[:40]}", summary=f"The customer wrote {len(history)} messages.")

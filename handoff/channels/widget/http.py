@@ -9,7 +9,10 @@
 - `POST /widget/upload` (multipart field `file`, `Authorization: Bearer <session token>`) →
   201 the stored file's JSON (handoff/media.py, served at `/media/{id}/{name}`); 401 unknown
   session, 429 too many uploads, 413 too large;
-- `OPTIONS` on both: the CORS preflight.
+- `POST /widget/contact` `{"name"?, "email"?}` (`Authorization: Bearer <session token>`) → 204:
+  the pre-chat form's answers fill in the visitor's Contact (contact.py); 401 unknown session,
+  429 too many, 400 a bad body (an email that is not an address names the field);
+- `OPTIONS` on each: the CORS preflight.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
-from handoff.channels.widget.limits import SESSIONS, UPLOADS, WidgetLimits
-from handoff.channels.widget.session import OriginPolicy, SessionStore, error, verify_identity
+from handoff.channels.widget.contact import save_contact_details
+from handoff.channels.widget.limits import CONTACTS, SESSIONS, UPLOADS, WidgetLimits
+from handoff.channels.widget.session import OriginPolicy, SessionStore, VisitorSession, error, verify_identity
 from handoff.config import Settings
 from handoff.media import MediaStore, UploadError
-from handoff.validation import WidgetSessionBody, read_model
+from handoff.validation import WidgetContactBody, WidgetSessionBody, read_model
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"widget.js": "application/javascript", "widget.css": "text/css"}
@@ -49,6 +53,8 @@ class WidgetHttp:
             web.options("/widget/session", self.preflight),
             web.post("/widget/upload", self.upload),
             web.options("/widget/upload", self.preflight),
+            web.post("/widget/contact", self.contact),
+            web.options("/widget/contact", self.preflight),
         ]
 
     async def preflight(self, request: web.Request) -> web.StreamResponse:
@@ -84,9 +90,7 @@ class WidgetHttp:
         """`POST /widget/upload` (see the module's docstring)."""
         if not self.origins.allows_request(request):
             return error(403, "origin not allowed")
-        auth = request.headers.get("Authorization", "")
-        token = auth[7:] if auth.startswith("Bearer ") else request.query.get("token")
-        session = await self.sessions.get(token)
+        session = await self._session(request)
         if session is None:
             return self.origins.cors(request, error(401, "unknown or expired session"))
         if not await self.limits.allow(UPLOADS, session.visitor_id):
@@ -96,6 +100,28 @@ class WidgetHttp:
         except UploadError as exc:
             return self.origins.cors(request, exc.response())
         return self.origins.cors(request, web.json_response(self.media.upload_json(stored), status=201))
+
+    async def contact(self, request: web.Request) -> web.StreamResponse:
+        """`POST /widget/contact` (see the module's docstring)."""
+        if not self.origins.allows_request(request):
+            return error(403, "origin not allowed")
+        session = await self._session(request)
+        if session is None:
+            return self.origins.cors(request, error(401, "unknown or expired session"))
+        if not await self.limits.allow(CONTACTS, session.visitor_id):
+            return self.origins.cors(request, error(429, "too many changes, slow down"))
+        try:
+            body = await read_model(request, WidgetContactBody, self.settings.max_body_bytes)
+        except web.HTTPException as exc:
+            answer = web.Response(status=exc.status, text=exc.text, content_type="application/json")
+            return self.origins.cors(request, answer)
+        await save_contact_details("widget", session.visitor_id, _short(body.name, 200), _short(body.email, 320))
+        return self.origins.cors(request, web.Response(status=204))
+
+    async def _session(self, request: web.Request) -> VisitorSession | None:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else request.query.get("token")
+        return await self.sessions.get(token)
 
 
 def _asset_handler(name: str) -> Any:

@@ -33,6 +33,7 @@ MESSAGES = RateLimitItemPerSecond(10, 10, namespace="message")  # per visitor
 TYPING = RateLimitItemPerSecond(5, 5, namespace="typing")  # per visitor: typing frames relayed to the desk
 UPLOADS = RateLimitItemPerSecond(5, 50, namespace="upload")  # per visitor
 CONNECTS = RateLimitItemPerSecond(10, 20, namespace="connect")  # per visitor: WebSocket connections
+CONTACTS = RateLimitItemPerSecond(5, 50, namespace="contact")  # per visitor: pre-chat form answers
 
 
 class WidgetLimits:

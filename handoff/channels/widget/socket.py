@@ -1,12 +1,13 @@
 """The widget's live connection: `GET /widget/ws?token=...&since=<last message id>`.
 
 Frames (JSON text) from the client: `{"type": "message", "client_id", "text", "attachments"}`,
-`{"type": "typing", "typing"}` and `{"type": "ping"}`. The client id (8-64 url-safe characters)
+`{"type": "typing", "typing"}` and `{"type": "ping"}`; the URL may carry `lang` (the browser's
+language, used for the widget's texts until the conversation's is known). The client id (8-64 url-safe characters)
 becomes the provider id `<visitor id>:<client id>`, so a resend after a reconnect is stored
 once by the core. Frames to the client: `message` (a message JSON, see `outbound_json` and
 `stored_json`), `ack` `{"client_id", "id"}`, `error` `{"error", "client_id"?, "retry"?: seconds,
-"final"?}`, `typing` `{"typing", "name"}`, `texts` `{"texts": {"waiting", "live_chat", "ai_resumed"}}` (the
-labels the widget draws itself, in the visitor's language, from the notice catalog), `ready`
+"final"?}`, `typing` `{"typing", "name"}`, `texts` (every word the widget draws itself, in the visitor's language: see texts.py;
+sent again when a customer message changes that language), `ready`
 `{"visitor_id"}` and `pong`.
 
 On connect, `texts` comes first, then every visible stored message after `since` is replayed from the database (the
@@ -33,11 +34,11 @@ from handoff.backoff import forever
 from handoff.channels.base import ParsedItem
 from handoff.channels.widget.limits import CONNECTS, MESSAGES, TYPING, WidgetLimits
 from handoff.channels.widget.session import OriginPolicy, SessionStore, VisitorSession, error
+from handoff.channels.widget.texts import LanguageWatch
 from handoff.events import AUTHOR_OF_KIND, EventKind, message_json, widget_frame
 from handoff.hub import Hub
 from handoff.media import MediaStore, attachment_json
 from handoff.models import Conversation, Message
-from handoff.notices import widget_texts
 from handoff.schema import Attachment, InboundMessage, OutboundMessage
 from handoff.states import ConversationState
 from handoff.validation import MAX_ID, WidgetMessageFrame, WidgetTypingFrame
@@ -66,6 +67,7 @@ class VisitorSockets:
         self.deliver: Deliver | None = None  # the gateway's, set when the channel starts
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
         self._relay: asyncio.Task[None] | None = None
+        self.languages = LanguageWatch(channel)
 
     def start_relay(self) -> None:
         """Relay other instances' pushes to this instance's tabs (only when the hub uses Redis)."""
@@ -109,8 +111,8 @@ class VisitorSockets:
         # (the client drops ids it has already shown).
         self._sockets.setdefault(visitor, set()).add(ws)
         try:
-            # The texts the widget draws itself (spinner, separators), before the replay that draws them.
-            await ws.send_json({"type": "texts", "texts": widget_texts(await self._language(visitor))})
+            # The texts the widget draws itself (labels, spinner, separators), before the replay that draws them.
+            await ws.send_json(await self.languages.first_frame(visitor, request.query.get("lang")))
             for item in await self.history(visitor, since):
                 await ws.send_json({"type": "message", "message": item})
             await ws.send_json({"type": "ready", "visitor_id": visitor})
@@ -125,12 +127,8 @@ class VisitorSockets:
                 sockets.discard(ws)
                 if not sockets:
                     self._sockets.pop(visitor, None)
+                    self.languages.forget(visitor)
         return ws
-
-    async def _language(self, visitor: str) -> str | None:
-        """The language of the visitor's latest conversation (None: not known yet)."""
-        return await Conversation.filter(channel=self.channel, external_key=visitor).order_by("-id").first(
-            ).values_list("language", flat=True)
 
     async def history(self, visitor: str, since: int = 0) -> list[dict[str, Any]]:
         """The visitor's visible messages after message id `since` (its last REPLAY_LIMIT ones at most)."""
@@ -223,6 +221,13 @@ class VisitorSockets:
         }
         await ws.send_json({"type": "ack", "client_id": client_id, "id": message_id})
         await self.fan_out(session.visitor_id, {"type": "message", "message": item}, skip=ws)
+        await self._texts_if_language_changed(session.visitor_id)
+
+    async def _texts_if_language_changed(self, visitor: str) -> None:
+        """The widget's texts again, in every tab, when that message changed the conversation's language."""
+        frame = await self.languages.changed_frame(visitor)
+        if frame is not None:
+            await self.fan_out(visitor, frame)
 
     async def _on_typing(self, session: VisitorSession, typing: bool) -> None:
         if self.listener is None or not await self.limits.allow(TYPING, session.visitor_id):
