@@ -35,7 +35,7 @@ class EventKind(StrEnum):
     TICKET_UPDATED = "ticket.updated"  # ticket[, transferred_to, note]
     TICKET_SUMMARY = "ticket.summary"  # ticket, with its new subject and summary
     # A customer message on an open ticket: ticket_id, conversation_id, message_id, assignee_id
-    # (None: unassigned), status (the ticket's after it). The desk's stream sends it to the
+    # (None: unassigned), status (the ticket's after it), contact_name, text (its first 140 characters). The desk's stream sends it to the
     # assignee, or to every agent while the ticket is unassigned (desk.stream.wants).
     TICKET_MESSAGE = "ticket.message"
     # A ticket assigned or transferred to an agent by someone else: ticket_id, conversation_id,

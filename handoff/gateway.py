@@ -119,7 +119,7 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
         if ticket is not None:
             pending.add(EventKind.TICKET_MESSAGE, ticket_id=ticket.id, conversation_id=conversation.id,
                         message_id=message.id, assignee_id=ticket.assignee_id,  # type: ignore[attr-defined]
-                        status=ticket.status)
+                        status=ticket.status, contact_name=conversation.contact.name, text=inbound.text[:140])
     return Receipt(message.id, conversation.id, False, route), pending
 
 
