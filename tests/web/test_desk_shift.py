@@ -24,14 +24,17 @@ from handoff.channels.api import sign
 from handoff.models import Agent, Contact, Conversation, Ticket
 from handoff.runtime import RUNTIME
 from tests.conftest import API_SECRET, api_body, settle
-from tests.web.test_browser import (  # noqa: F401  (fixtures, shared with the widget's browser tests)
-    PASSWORD, TIMEOUT, agents, browser, chromium, db_url, server,
-)
+from tests.web import test_browser as shared
+from tests.web.test_browser import PASSWORD, TIMEOUT
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+# The browser tests' fixtures (Debian's Chromium, the app on a real port with a deterministic bot,
+# agents Ann and Bob), shared with tests/web/test_browser.py.
+chromium, browser, db_url, server, agents = shared.chromium, shared.browser, shared.db_url, shared.server, shared.agents
 
 
 async def customer_writes(server: Any, key: str, text: str, name: str | None = None) -> None:

@@ -10,13 +10,17 @@ import { takeover } from "../actions.js";
 import { appendMessage, renderTimeline } from "./timeline.js";
 
 let shown = null;  // the conversation id on screen, else null
+let arriving = null;  // live events that came while the page loaded, applied once it has
 
 /** Show conversation `id` (GET /api/v1/conversations/{id}). */
 export async function viewConversation(id) {
   const seq = state.viewSeq = state.viewSeq + 1;
   shown = id;
+  arriving = [];
   const res = await api("GET", "/api/v1/conversations/" + id);
   if (seq !== state.viewSeq) return;
+  const early = arriving;
+  arriving = null;
   const $view = document.getElementById("view");
   if (!res.ok) { $view.replaceChildren(h("p", { class: "empty" }, res.data.error || "Conversation not found")); return; }
   const c = res.data;
@@ -33,6 +37,7 @@ export async function viewConversation(id) {
       ticketEls.timeline,
       h("p", { class: "read-only", "data-field": "read-only" }, readOnlyNote(c)))));
   renderTimeline(c);
+  for (const e of early) onConversationEvent(e);
 }
 
 function action(c) {
@@ -52,8 +57,10 @@ function readOnlyNote(c) {
 /** Apply a live event to the conversation shown; false when it is not shown (the caller handles the event). */
 export function onConversationEvent(e) {
   if (shown === null || !state.route.startsWith("conversation/")) { shown = null; return false; }
+  if (arriving) { arriving.push(e); return true; }
   const here = e.conversation_id === shown;
   if (e.kind === KIND.MESSAGE_CREATED && here && e.message) appendMessage(e.message);
-  else if ((e.kind === KIND.CONVERSATION_UPDATED && here && e.state) || e.kind === KIND.STREAM_LAGGED) viewConversation(shown);
+  else if ((e.kind === KIND.CONVERSATION_UPDATED && here && e.state && e.state !== state.conversation.state) ||
+    e.kind === KIND.STREAM_LAGGED) viewConversation(shown);  // who answers changed: draw the page again
   return true;
 }
