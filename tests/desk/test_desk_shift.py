@@ -95,7 +95,7 @@ async def _all_pages(client: Any, auth: dict[str, str], path: str, key: str, lim
 async def test_lists_follow_last_activity_and_page_through_ties(client, rt, say, make_agent):
     _, ana = await make_agent("Ana")
     rows = await _conversations(7, "tie")
-    same = utcnow().replace(microsecond=123456)
+    same = (utcnow() - timedelta(minutes=5)).replace(microsecond=123456)  # all before what the test does next
     await Conversation.filter(id__in=[c.id for c in rows[:5]]).update(last_activity_at=same)  # five share an instant
     await Conversation.filter(id=rows[5].id).update(last_activity_at=same + timedelta(seconds=1))
     await Conversation.filter(id=rows[6].id).update(last_activity_at=same - timedelta(seconds=1))

@@ -1,5 +1,6 @@
 // Pure formatting and rendering decisions of the desk: no DOM, no network, so Node's test
 // runner can check them (tests/web/js/). Shapes are those of the REST API (/api/v1).
+import { KIND } from "./kinds.js";
 
 // Labels of conversation states (bot, human, ended) and ticket statuses.
 export const STATE_LABELS = { bot: "AI", human: "Live chat", ended: "Ended", open: "Open", on_you: "On you",
@@ -91,15 +92,15 @@ export function withCount(label, count) { return count > 0 ? label + " (" + coun
  */
 export function shiftNotice(e, me, shownTicketId) {
   const kind = e.kind;
-  if (kind === "ticket.message" && e.ticket_id !== shownTicketId) {
+  if (kind === KIND.TICKET_MESSAGE && e.ticket_id !== shownTicketId) {
     const who = e.contact_name || "The customer";
     const title = e.assignee_id ? who + " wrote on your ticket #" + e.ticket_id : who + " wrote on unassigned ticket #" + e.ticket_id;
     return { title, body: e.text || "", ticketId: e.ticket_id };
   }
-  if (kind === "ticket.assigned" && me && e.agent_id === me.id) {
+  if (kind === KIND.TICKET_ASSIGNED && me && e.agent_id === me.id) {
     return { title: (nameOf(e.by) || "Someone") + " transferred ticket #" + e.ticket_id + " to you", body: "", ticketId: e.ticket_id };
   }
-  if (kind === "ticket.created" && e.ticket && !e.ticket.assignee) {
+  if (kind === KIND.TICKET_CREATED && e.ticket && !e.ticket.assignee) {
     return { title: "New unassigned ticket #" + e.ticket.id, body: e.ticket.subject || "", ticketId: e.ticket.id };
   }
   return null;

@@ -3,6 +3,7 @@
 // (Notification API) for a customer message on their ticket, a ticket transferred to them and
 // a new unassigned ticket. The stream sends each agent only their ticket.message and
 // ticket.assigned events (handoff/desk/live.py).
+import { KIND } from "./kinds.js";
 import { state } from "./state.js";
 import { api } from "./api.js";
 import { h, toast } from "./dom.js";
@@ -32,7 +33,7 @@ function showCounts(mine, unassigned) {
 /** A live event: a toast and a browser notification when it is news for this agent; the counts follow. */
 export function onShiftEvent(e) {
   const kind = e.kind;
-  if (kind === "ticket.message" || kind === "ticket.assigned" || kind === "ticket.created" || kind === "ticket.updated") refreshUnread();
+  if (kind === KIND.TICKET_MESSAGE || kind === KIND.TICKET_ASSIGNED || kind === KIND.TICKET_CREATED || kind === KIND.TICKET_UPDATED) refreshUnread();
   const shown = state.ticket ? state.ticket.id : null;
   const notice = shiftNotice(e, state.me, shown);
   if (!notice) return;
