@@ -34,6 +34,13 @@ class EventKind(StrEnum):
     TICKET_CREATED = "ticket.created"  # ticket (ticket_json)
     TICKET_UPDATED = "ticket.updated"  # ticket[, transferred_to, note]
     TICKET_SUMMARY = "ticket.summary"  # ticket, with its new subject and summary
+    # A customer message on an open ticket: ticket_id, conversation_id, message_id, assignee_id
+    # (None: unassigned), status (the ticket's after it), contact_name, text (its first 140 characters). The desk's stream sends it to the
+    # assignee, or to every agent while the ticket is unassigned (desk.stream.wants).
+    TICKET_MESSAGE = "ticket.message"
+    # A ticket assigned or transferred to an agent by someone else: ticket_id, conversation_id,
+    # agent_id (the new assignee), by (agent_json of who did it). Sent to that agent only.
+    TICKET_ASSIGNED = "ticket.assigned"
     CONVERSATION_UPDATED = "conversation.updated"  # conversation_id[, state, contact_name]
     TIMELINE_EVENT = "timeline.event"  # conversation_id, ticket_id, event {kind, data, agent_id}
     TYPING = "typing"  # conversation_id, channel, who ("customer" | "agent"), typing

@@ -122,6 +122,10 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
         route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
         pending.messages.append(message)
         pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
+        if ticket is not None:
+            pending.add(EventKind.TICKET_MESSAGE, ticket_id=ticket.id, conversation_id=conversation.id,
+                        message_id=message.id, assignee_id=ticket.assignee_id,  # type: ignore[attr-defined]
+                        status=ticket.status, contact_name=conversation.contact.name, text=inbound.text[:140])
     return Receipt(message.id, conversation.id, False, route), pending
 
 

@@ -140,6 +140,26 @@ class Ticket(Model):
         table = "ticket"
 
 
+class TicketRead(Model):
+    """How far one agent has read one ticket: the id of the last customer message on the ticket
+    when they last opened it (`GET /api/v1/tickets/{id}`). A ticket's unread count for an agent
+    is the number of its customer messages with a greater id; no row means nothing read yet."""
+
+    id = fields.IntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="reads", on_delete=fields.CASCADE
+    )
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="ticket_reads", on_delete=fields.CASCADE
+    )
+    last_read_message_id = fields.IntField(default=0)
+    read_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "ticket_read"
+        unique_together = (("ticket", "agent"),)
+
+
 class Message(Model):
     """A message on the timeline of a conversation. Incoming messages come from the customer, outgoing are
     bot, agent and notice messages (private ones are internal notes, never sent);

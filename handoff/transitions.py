@@ -162,6 +162,8 @@ async def transfer(rt: Runtime, ticket_id: int, agent: Agent, to_agent_id: int, 
         await add_notice(pending, conversation, "transferred", ticket=ticket, agent=target.name)
     pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket), transferred_to=agent_json(target),
                 note=note)
+    pending.add(EventKind.TICKET_ASSIGNED, ticket_id=ticket.id, conversation_id=conversation.id, agent_id=target.id,
+                by=agent_json(agent))
     await publish(rt, pending)
     return ticket
 

@@ -69,10 +69,19 @@ class ReplyBody(Body):
 
 
 class TransferBody(Body):
-    """`POST /api/v1/tickets/{id}/transfer`: the receiving agent's id and an optional note."""
+    """`POST /api/v1/tickets/{id}/transfer`: the receiving agent's id, an optional note, and
+    `confirm` (true to take someone else's ticket from them)."""
 
     agent_id: Id
     note: Text | None = None
+    confirm: StrictBool = False  # required to transfer someone else's ticket (desk.rules)
+
+
+class ConfirmBody(Body):
+    """`POST /api/v1/tickets/{id}/allow-ai` and `/close` (the body is optional): `confirm` must be
+    true to act on a ticket assigned to another agent (desk.rules)."""
+
+    confirm: StrictBool = False
 
 
 class TypingBody(Body):

@@ -1,6 +1,11 @@
 """The desk REST API (DESIGN.md §6): conversations, tickets, replies, transfer, handback,
 file uploads, agent typing and the live event WebSocket. JSON in and out; errors are `{"error": ...}` with a 4xx.
 
+Lists come newest activity first, paged by a cursor (`handoff.desk.paging`); ticket rows carry
+the requesting agent's `unread` count, and opening a ticket marks it read (`handoff.desk.reads`).
+Who may reply, transfer, hand back or close is `handoff.desk.rules`; the live stream carries to
+each agent the events `handoff.desk.live` picks for them.
+
 A reply carries files by the ids `POST /api/v1/uploads` returned; an agent can attach only the
 files they uploaded themselves (never a customer's, never a colleague's)."""
 
@@ -12,12 +17,14 @@ from typing import Any
 
 from aiohttp import web
 from tortoise.expressions import Q, Subquery
-from tortoise.queryset import QuerySet
 
 from handoff import transitions as ops
 from handoff.channels.base import ShowsTyping
+from handoff.desk import live, paging
 from handoff.desk.auth import agent_for_token
 from handoff.desk.openapi import OPENAPI
+from handoff.desk.reads import mark_read, unread_totals
+from handoff.desk.rules import check_confirmed, permissions
 from handoff.desk.serialize import conversation_json, conversations_json, tickets_json
 from handoff.errors import InvalidInput, NotFound, TooLarge, Unauthorized
 from handoff.events import EventKind, agent_json, event_json, message_json, ticket_json, ticket_row
@@ -26,7 +33,7 @@ from handoff.models import CONVERSATION_STATES, TICKET_STATUSES, Agent, Conversa
 from handoff.outbox import address_of
 from handoff.runtime import RUNTIME, Runtime
 from handoff.states import ConversationState
-from handoff.validation import MAX_ID, Body, ReplyBody, TransferBody, TypingBody, read_model
+from handoff.validation import MAX_ID, Body, ConfirmBody, ReplyBody, TransferBody, TypingBody, read_model
 from handoff.web.auth import agent_from_session
 
 PAGE_SIZE = 50
@@ -74,9 +81,10 @@ def _id(request: web.Request, name: str = "id") -> int:
     return value
 
 
-async def _body(request: web.Request, model: type[Body]) -> Any:
-    """The request body validated as `model` (see handoff.validation): JSON 400 naming the field."""
-    return await read_model(request, model, _rt(request).settings.max_body_bytes)
+async def _body(request: web.Request, model: type[Body], *, empty: bool = False) -> Any:
+    """The request body validated as `model` (see handoff.validation): JSON 400 naming the field;
+    with `empty`, no body at all reads as `{}`."""
+    return await read_model(request, model, _rt(request).settings.max_body_bytes, empty=empty)
 
 
 def _choices(request: web.Request, name: str, allowed: tuple[str, ...]) -> list[str]:
@@ -95,25 +103,17 @@ def _number(text: str, message: str, low: int = 1, high: int = MAX_ID) -> int:
     return int(text)
 
 
-def _paging(request: web.Request) -> tuple[int, int | None, str]:
-    """A list request's `limit`, `before` (an id: rows older than it) and search text `q`."""
+def _paging(request: web.Request) -> tuple[int, str | None, str]:
+    """A list request's `limit`, `before` (a cursor, `handoff.desk.paging`; checked there) and search text `q`."""
     limit = request.query.get("limit")
     before = request.query.get("before")
     q = request.query.get("q", "").strip()
     if len(q) > MAX_SEARCH or any(ord(ch) < 32 for ch in q):
         raise InvalidInput(f"q must be at most {MAX_SEARCH} characters, without control characters")
     size = _number(limit, f"limit must be a whole number from 1 to {MAX_LIMIT}", high=MAX_LIMIT) if limit else PAGE_SIZE
-    return size, _number(before, "before must be an id (a next_before value)") if before else None, q
-
-
-async def _page(query: QuerySet[Any], limit: int, before: int | None) -> tuple[list[Any], int | None]:
-    """Up to `limit` rows older than `before`, newest first, and the next page's `before` (None on the last page)."""
-    if before is not None:
-        query = query.filter(id__lt=before)
-    rows = await query.order_by("-id").limit(limit + 1)
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].id
-    return rows, None
+    if before:
+        paging.parse(before)  # a malformed cursor is 400 before any query
+    return size, before or None, q
 
 
 @routes.get("/api/v1/openapi.json")
@@ -124,7 +124,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
-    """Conversations, newest first, a page at a time; `state` and `q` (customer, ticket subject) filter."""
+    """Conversations, newest activity first, a page at a time; `state` and `q` (customer, ticket subject) filter."""
     query = Conversation.all()
     states = _choices(request, "state", CONVERSATION_STATES)
     if states:
@@ -134,8 +134,9 @@ async def list_conversations(request: web.Request) -> web.Response:
         subjects = Ticket.filter(subject__icontains=q).values("conversation_id")
         query = query.filter(Q(contact__name__icontains=q) | Q(contact__email__icontains=q)
                              | Q(contact_external_id__icontains=q) | Q(id__in=Subquery(subjects)))
-    rows, next_before = await _page(query.select_related("contact", "assignee"), limit, before)
-    return web.json_response({"conversations": await conversations_json(rows), "next_before": next_before})
+    rows, next_before = await paging.page(query.select_related("contact", "assignee"), "last_activity_at", limit, before)
+    return web.json_response({"conversations": await conversations_json(rows, request[AGENT].id),
+                              "next_before": next_before})
 
 
 @routes.get("/api/v1/conversations/{id}")
@@ -144,16 +145,16 @@ async def get_conversation(request: web.Request) -> web.Response:
     conversation = await Conversation.get_or_none(id=_id(request))
     if conversation is None:
         raise NotFound("conversation not found")
-    return web.json_response(await _conversation_detail(conversation))
+    return web.json_response(await _conversation_detail(conversation, request[AGENT]))
 
 
-async def _conversation_detail(conversation: Conversation) -> dict[str, Any]:
+async def _conversation_detail(conversation: Conversation, agent: Agent) -> dict[str, Any]:
     messages = await Message.filter(conversation_id=conversation.id).order_by("id")
     agents = {a.id: a for a in await Agent.filter(id__in={m.agent_id for m in messages if m.agent_id})}  # type: ignore[attr-defined]
     events = await Event.filter(conversation_id=conversation.id).order_by("id")
     tickets = await Ticket.filter(conversation_id=conversation.id).order_by("id").select_related("assignee")
     return {
-        **await conversation_json(conversation),
+        **await conversation_json(conversation, agent.id),
         "messages": [message_json(m, agents) for m in messages],
         "events": [event_json(e) for e in events],
         "tickets": [ticket_row(t, t.assignee) for t in tickets],
@@ -169,7 +170,8 @@ async def takeover(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/tickets")
 async def list_tickets(request: web.Request) -> web.Response:
-    """Tickets, newest first, a page at a time; `status`, `assignee=me|none|<id>` and `q` (customer, subject) filter."""
+    """Tickets, newest activity of their conversation first, a page at a time; `status`,
+    `assignee=me|none|<id>` and `q` (customer, subject) filter; each row with the caller's `unread`."""
     query = Ticket.all()
     statuses = _choices(request, "status", TICKET_STATUSES)
     if statuses:
@@ -186,18 +188,49 @@ async def list_tickets(request: web.Request) -> web.Response:
         query = query.filter(Q(subject__icontains=q) | Q(conversation__contact__name__icontains=q)
                              | Q(conversation__contact__email__icontains=q)
                              | Q(conversation__contact_external_id__icontains=q))
-    rows, next_before = await _page(query.select_related("assignee", "conversation__contact"), limit, before)
-    return web.json_response({"tickets": tickets_json(rows), "next_before": next_before})
+    rows, next_before = await paging.page(query.select_related("assignee", "conversation__contact"),
+                                          "conversation__last_activity_at", limit, before)
+    return web.json_response({"tickets": await tickets_json(rows, request[AGENT].id), "next_before": next_before})
+
+
+@routes.get("/api/v1/unread")
+async def unread(request: web.Request) -> web.Response:
+    """The caller's unread customer messages on their live tickets and on unassigned ones (the nav's counts)."""
+    return web.json_response(await unread_totals(request[AGENT].id))
 
 
 @routes.get("/api/v1/tickets/{id}")
 async def get_ticket(request: web.Request) -> web.Response:
-    """One ticket with its conversation's full timeline."""
+    """One ticket with its conversation's full timeline and what the caller may do (`permissions`);
+    marks the ticket read for the caller."""
+    agent = request[AGENT]
     ticket = await Ticket.get_or_none(id=_id(request))
     if ticket is None:
         raise NotFound("ticket not found")
+    await mark_read(agent.id, ticket.id)
     conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
-    return web.json_response({**await ticket_json(ticket), "conversation": await _conversation_detail(conversation)})
+    row = await ticket_json(ticket)
+    return web.json_response({**row, "permissions": permissions(row, agent),
+                              "conversation": await _conversation_detail(conversation, agent)})
+
+
+@routes.post("/api/v1/tickets/{id}/read")
+async def read(request: web.Request) -> web.Response:
+    """Mark the ticket read for the caller (the desk, when a message arrives on the ticket shown)."""
+    ticket_id = _id(request)
+    if not await Ticket.exists(id=ticket_id):
+        raise NotFound("ticket not found")
+    await mark_read(request[AGENT].id, ticket_id)
+    return web.json_response({"ok": True})
+
+
+async def _confirmed(request: web.Request, action: str, confirm: bool) -> int:
+    """The ticket id of the path, once desk.rules lets the caller do `action` on it."""
+    ticket = await Ticket.get_or_none(id=_id(request))
+    if ticket is None:
+        raise NotFound("ticket not found")
+    await check_confirmed(ticket, request[AGENT], action, confirm)
+    return ticket.id
 
 
 @routes.post("/api/v1/tickets/{id}/messages")
@@ -245,23 +278,26 @@ async def claim(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/tickets/{id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
-    """Pass the ticket to another agent with a note."""
+    """Pass the ticket to another agent with a note (someone else's ticket: with `confirm`)."""
     data: TransferBody = await _body(request, TransferBody)
-    ticket = await ops.transfer(_rt(request), _id(request), request[AGENT], data.agent_id, data.note or "")
+    ticket_id = await _confirmed(request, "transfer", data.confirm)
+    ticket = await ops.transfer(_rt(request), ticket_id, request[AGENT], data.agent_id, data.note or "")
     return web.json_response(await ticket_json(ticket))
 
 
 @routes.post("/api/v1/tickets/{id}/allow-ai")
 async def allow_ai(request: web.Request) -> web.Response:
-    """Hand the conversation back to the AI and close the ticket."""
-    ticket = await ops.allow_ai(_rt(request), _id(request), request[AGENT])
+    """Hand the conversation back to the AI and close the ticket (someone else's ticket: with `confirm`)."""
+    data: ConfirmBody = await _body(request, ConfirmBody, empty=True)
+    ticket = await ops.allow_ai(_rt(request), await _confirmed(request, "allow-ai", data.confirm), request[AGENT])
     return web.json_response(await ticket_json(ticket))
 
 
 @routes.post("/api/v1/tickets/{id}/close")
 async def close(request: web.Request) -> web.Response:
-    """Close the ticket and end the conversation."""
-    ticket = await ops.close(_rt(request), _id(request), request[AGENT])
+    """Close the ticket and end the conversation (someone else's ticket: with `confirm`)."""
+    data: ConfirmBody = await _body(request, ConfirmBody, empty=True)
+    ticket = await ops.close(_rt(request), await _confirmed(request, "close", data.confirm), request[AGENT])
     return web.json_response(await ticket_json(ticket))
 
 
@@ -293,13 +329,13 @@ async def agents(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """A WebSocket of live desk events (JSON objects with a `kind`)."""
+    """A WebSocket of live desk events (JSON objects with a `kind`), those `desk.live` picks for the caller."""
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     rt = _rt(request)
     async with rt.hub.subscribe() as events:
         await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(request[AGENT])})
-        sender = asyncio.create_task(_pump(events, ws))
+        sender = asyncio.create_task(_pump(events, ws, request[AGENT].id))
         try:
             async for _ in ws:  # the desk sends nothing we act on; this ends when it closes
                 pass
@@ -309,6 +345,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _pump(events: Any, ws: web.WebSocketResponse) -> None:
+async def _pump(events: Any, ws: web.WebSocketResponse, agent_id: int) -> None:
     async for event in events:
-        await ws.send_str(json.dumps(event, default=str))
+        if live.wants(event, agent_id):
+            await ws.send_str(json.dumps(event, default=str))

@@ -18,7 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from handoff.models import AUTHOR_KINDS, CONVERSATION_STATES, DIRECTIONS, TICKET_STATUSES
-from handoff.validation import MAX_ID, ReplyBody, TransferBody, TypingBody
+from handoff.desk.rules import __doc__ as RULES
+from handoff.validation import MAX_ID, ConfirmBody, ReplyBody, TransferBody, TypingBody
+
+
+NEXT_BEFORE = ("The `before` of the next page (a cursor: the last row's last activity in microseconds and "
+               "its id, `1733011200123456_42`); null on the last page.")
 
 
 class Schema(BaseModel):
@@ -42,11 +47,49 @@ class Agent(Schema):
 
 
 class Conflict(Schema):
-    """A 409: the state forbids it, or another agent won the race (then `ticket_id` and `assignee` say who)."""
+    """A 409: the state forbids it, or another agent won the race (then `ticket_id` and `assignee` say who),
+    or the ticket is someone else's and the action needs `"confirm": true` (`confirm_required`)."""
 
     error: str
     ticket_id: int | None = None
     assignee: Agent | None = None
+    confirm_required: bool | None = None
+
+
+class LastMessage(Schema):
+    """The last customer, bot or agent message of a conversation (notes, notices and separators
+    left out); `text` cut to 200 characters (a file's name when it has no text)."""
+
+    text: str
+    author_kind: Literal["customer", "bot", "agent"]
+    created_at: str
+
+
+class LastResponder(Schema):
+    """Who wrote last: the customer, the bot or an agent (`agent` names them; null otherwise)."""
+
+    kind: Literal["customer", "bot", "agent"]
+    agent: Agent | None
+
+
+class Permissions(Schema):
+    """What the requesting agent may do with the ticket (see the rules in the API's description):
+    `confirm` says that transfer, allow-AI and close need `"confirm": true` (someone else's ticket)."""
+
+    reply: bool
+    note: bool
+    claim: bool
+    transfer: bool
+    allow_ai: bool
+    close: bool
+    confirm: bool
+
+
+class Unread(Schema):
+    """The caller's unread customer messages: on their live tickets, and on live unassigned ones."""
+
+    mine: int
+    unassigned: int
 
 
 class Contact(Schema):
@@ -135,9 +178,13 @@ class Ticket(Schema):
 
 
 class TicketRow(Ticket):
-    """A ticket in a list, with its customer."""
+    """A ticket in a list, with its customer, its conversation's last message and last activity (the
+    list's order), and `unread`: customer messages since the caller last opened it."""
 
     contact: Contact
+    last_message: LastMessage | None
+    last_activity_at: str
+    unread: int
 
 
 class Conversation(Schema):
@@ -151,6 +198,9 @@ class Conversation(Schema):
     contact: Contact
     assignee: Agent | None
     open_ticket_id: int | None
+    unread: int = Field(description="Customer messages on the open ticket since the caller last opened it (0 without one).")
+    last_message: LastMessage | None
+    last_responder: LastResponder | None
     waiting_since: str | None
     last_activity_at: str
     created_at: str
@@ -166,8 +216,9 @@ class ConversationDetail(Conversation):
 
 
 class TicketDetail(Ticket):
-    """A ticket with its conversation's whole timeline."""
+    """A ticket with its conversation's whole timeline and what the caller may do with it."""
 
+    permissions: Permissions
     conversation: ConversationDetail
 
 
@@ -182,17 +233,17 @@ class Upload(Schema):
 
 
 class ConversationPage(Schema):
-    """A page of conversations, newest first."""
+    """A page of conversations, newest activity first."""
 
     conversations: list[Conversation]
-    next_before: int | None = Field(description="The `before` of the next page; null on the last page.")
+    next_before: str | None = Field(description=NEXT_BEFORE)
 
 
 class TicketPage(Schema):
-    """A page of tickets, newest first."""
+    """A page of tickets, newest activity of their conversation first."""
 
     tickets: list[TicketRow]
-    next_before: int | None = Field(description="The `before` of the next page; null on the last page.")
+    next_before: str | None = Field(description=NEXT_BEFORE)
 
 
 class AgentList(Schema):
@@ -209,7 +260,7 @@ class Ok(Schema):
 
 
 RESPONSES: dict[str, type[Schema]] = {model.__name__: model for model in (
-    Error, Conflict, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
+    Error, Conflict, LastMessage, LastResponder, Permissions, Unread, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
     Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok)}
 
 
@@ -235,8 +286,9 @@ PAGING = [
      "description": "Search, case-insensitive (ASCII letters only on SQLite): the customer's name, email or "
                     "external id, or a ticket subject. Message text is not searched."},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-    {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1},
-     "description": "Only rows with a smaller id: pass the previous page's next_before."},
+    {"name": "before", "in": "query", "schema": {"type": "string", "pattern": r"^([0-9]{1,17}_)?[0-9]{1,10}$"},
+     "description": "The previous page's next_before: the rows after it in the list's order (last activity, "
+                    "then id, both descending). A bare id is taken as that row's position now."},
 ]
 
 
@@ -247,12 +299,12 @@ def _filter(name: str, values: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _op(summary: str, ok: dict[str, Any], *, params: list[Any] | None = None, body: type[BaseModel] | None = None,
-        status: str = "200") -> dict[str, Any]:
+        status: str = "200", optional: bool = False) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **ERRORS}}
     if params:
         op["parameters"] = params
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body.model_json_schema()}}}
+        op["requestBody"] = {"required": not optional, "content": {"application/json": {"schema": body.model_json_schema()}}}
     return op
 
 
@@ -264,7 +316,7 @@ def _components() -> dict[str, Any]:
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "handoff desk API", "version": "1"},
+    "info": {"title": "handoff desk API", "version": "1", "description": "Who may do what:\n" + (RULES or "")},
     "security": [{"bearer": []}],
     "paths": {
         "/api/v1/conversations": {"get": _op(
@@ -282,7 +334,11 @@ OPENAPI: dict[str, Any] = {
             params=[_filter("status", TICKET_STATUSES),
                     {"name": "assignee", "in": "query", "schema": {"type": "string"},
                      "description": "me, none or an agent id"}, *PAGING])},
-        "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation", _json("TicketDetail"), params=ID)},
+        "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation and what you may do with it; marks "
+                                            "it read for you", _json("TicketDetail"), params=ID)},
+        "/api/v1/tickets/{id}/read": {"post": _op("Mark the ticket read for you", _json("Ok"), params=ID)},
+        "/api/v1/unread": {"get": _op("Your unread customer messages: on your live tickets and on unassigned ones",
+                                      _json("Unread"))},
         "/api/v1/tickets/{id}/messages": {"post": _op(
             "Reply to the customer, or add an internal note; text (10,000 characters at most) may be empty when "
             "files are attached; attachments are ids from POST /api/v1/uploads (your own uploads; not on notes)",
@@ -293,14 +349,19 @@ OPENAPI: dict[str, Any] = {
                 "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
             "responses": {"201": _json("Upload", "Created"), **ERRORS, "413": _json("Error", "File too large (10 MB)")}}},
         "/api/v1/tickets/{id}/claim": {"post": _op("Assign an unassigned ticket to me", _json("Ticket"), params=ID)},
-        "/api/v1/tickets/{id}/transfer": {"post": _op("Transfer to another agent with a note", _json("Ticket"),
+        "/api/v1/tickets/{id}/transfer": {"post": _op("Transfer to another agent with a note (someone else's "
+                                                      "ticket: with confirm)", _json("Ticket"),
                                                       params=ID, body=TransferBody)},
-        "/api/v1/tickets/{id}/allow-ai": {"post": _op("Hand back to the AI and close the ticket",
-                                                      _json("Ticket"), params=ID)},
-        "/api/v1/tickets/{id}/close": {"post": _op("Close the ticket and end the conversation",
-                                                   _json("Ticket"), params=ID)},
+        "/api/v1/tickets/{id}/allow-ai": {"post": _op("Hand back to the AI and close the ticket (someone else's "
+                                                      "ticket: with confirm; the body is optional)",
+                                                      _json("Ticket"), params=ID, body=ConfirmBody, optional=True)},
+        "/api/v1/tickets/{id}/close": {"post": _op("Close the ticket and end the conversation (someone else's "
+                                                   "ticket: with confirm; the body is optional)",
+                                                   _json("Ticket"), params=ID, body=ConfirmBody, optional=True)},
         "/api/v1/agents": {"get": _op("Active agents", _json("AgentList"))},
-        "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=)",
+        "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=): every public kind, "
+                                      "except ticket.message (to the ticket's assignee, or everyone while it is "
+                                      "unassigned) and ticket.assigned (to the agent it was transferred to)",
                                       {"description": "Switching protocols"}, status="101")},
     },
     "components": {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aiohttp
@@ -222,10 +221,13 @@ async def test_lists_send_as_many_statements_for_30_rows_as_for_3(aiohttp_client
             rows = (await response.json())["tickets" if "tickets" in path else "conversations"]
             assert len(rows) == total
             counts[(path, total)] = sql.count
+    # The agent, the page, its open tickets, their last messages (ids, rows) and the caller's unread
+    # counts (reads, counts); the last messages' agents only when an agent wrote one.
     for path in ("/api/v1/conversations", "/api/v1/conversations?q=customer"):
-        assert counts[(path, 3)] == counts[(path, 30)] <= 3, counts  # the agent, the page, its open tickets
+        assert counts[(path, 3)] == counts[(path, 30)] <= 7, counts
+    # The agent, the page, the unread counts (reads, counts), the last messages (ids, rows).
     for path in ("/api/v1/tickets", "/api/v1/tickets?q=CUSTOMER&status=on_you,closed"):
-        assert counts[(path, 3)] == counts[(path, 30)] <= 2, counts  # the agent, the page
+        assert counts[(path, 3)] == counts[(path, 30)] <= 6, counts
 
 
 async def test_list_rows_keep_the_shape_of_a_single_conversation_or_ticket(client, make_agent):
@@ -235,11 +237,13 @@ async def test_list_rows_keep_the_shape_of_a_single_conversation_or_ticket(clien
     tickets = (await (await client.get("/api/v1/tickets", headers=auth)).json())["tickets"]
     assert [c["open_ticket_id"] is not None for c in conversations] == [True, False, True, False]
     for row in conversations:
-        assert row == await conversation_json(await Conversation.get(id=row["id"]))
+        assert row == await conversation_json(await Conversation.get(id=row["id"]), agent.id)
     for row in tickets:
         conversation = await Conversation.get(id=row["conversation_id"])
-        assert row == {**await ticket_json(await Ticket.get(id=row["id"])),
-                       "contact": (await conversation_json(conversation))["contact"]}
+        single = await conversation_json(conversation, agent.id)
+        assert row == {**await ticket_json(await Ticket.get(id=row["id"])), "contact": single["contact"],
+                       "last_message": single["last_message"], "last_activity_at": single["last_activity_at"],
+                       "unread": 0}
 
 
 async def _customer(name: str, email: str | None, external_id: str, subject: str | None = None) -> Conversation:
@@ -284,11 +288,12 @@ async def test_lists_page_newest_first_with_next_before(client, make_agent):
             before = body["next_before"]
             if before is None:
                 break
-            assert before == seen[-1]
+            assert before.endswith(f"_{seen[-1]}")  # a cursor: the last row's activity and id
         assert pages == [2, 2, 1]
         assert seen == sorted(seen, reverse=True) and len(set(seen)) == 5
     body = await (await client.get("/api/v1/tickets?status=on_you&limit=1&q=customer", headers=auth)).json()
-    assert [t["status"] for t in body["tickets"]] == ["on_you"] and body["next_before"] == body["tickets"][0]["id"]
+    assert [t["status"] for t in body["tickets"]] == ["on_you"]
+    assert body["next_before"].endswith(f"_{body['tickets'][0]['id']}")
     body = await (await client.get("/api/v1/conversations", headers=auth)).json()
     assert len(body["conversations"]) == 5 and body["next_before"] is None
 

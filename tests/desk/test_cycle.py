@@ -38,7 +38,10 @@ async def test_full_cycle_with_two_tickets_and_separators(client, rt, say, callb
                                  json={"agent_id": ben.id, "note": "billing question"}, headers=ana_auth)
     assert response.status == 200
     assert (await response.json())["assignee"]["name"] == "Ben"
+    # The ticket is Ben's now: Ana hands it back only with a confirmation (handoff/desk/rules.py).
     response = await client.post(f"/api/v1/tickets/{ticket['id']}/allow-ai", headers=ana_auth)
+    assert response.status == 409 and (await response.json())["confirm_required"] is True
+    response = await client.post(f"/api/v1/tickets/{ticket['id']}/allow-ai", json={"confirm": True}, headers=ana_auth)
     assert response.status == 200
     assert (await response.json())["status"] == "closed"
     await say("thanks", conversation="k1")

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from handoff.config import Settings
 from handoff.desk.openapi import RESPONSES
 from handoff.models import Conversation
-from handoff.validation import ReplyBody, TransferBody, TypingBody
+from handoff.validation import ConfirmBody, ReplyBody, TransferBody, TypingBody
 from tests.conftest import settle
 from tests.desk.test_uploads import upload
 
@@ -50,6 +50,8 @@ async def test_request_bodies_are_the_validating_models_schemas(client):
         "/api/v1/tickets/{id}/messages": ReplyBody.model_json_schema(),
         "/api/v1/tickets/{id}/transfer": TransferBody.model_json_schema(),
         "/api/v1/conversations/{id}/typing": TypingBody.model_json_schema(),
+        "/api/v1/tickets/{id}/allow-ai": ConfirmBody.model_json_schema(),
+        "/api/v1/tickets/{id}/close": ConfirmBody.model_json_schema(),
     }
     assert bodies["/api/v1/tickets/{id}/transfer"]["required"] == ["agent_id"]
 
@@ -100,7 +102,11 @@ async def test_real_answers_match_their_documented_schemas(client, rt, say, make
     await call("post", f"/api/v1/tickets/{tid}/transfer", 200, "/api/v1/tickets/{id}/transfer",
                json={"agent_id": other.id, "note": "yours"})
     await call("post", f"/api/v1/tickets/{tid}/messages", 403, "/api/v1/tickets/{id}/messages", json={"text": "hi"})
-    await call("post", f"/api/v1/tickets/{tid}/close", 200, "/api/v1/tickets/{id}/close")
+    conflict = await call("post", f"/api/v1/tickets/{tid}/close", 409, "/api/v1/tickets/{id}/close")
+    assert conflict["confirm_required"] is True and conflict["assignee"]["id"] == other.id
+    await call("get", "/api/v1/unread", 200)
+    await call("post", f"/api/v1/tickets/{tid}/read", 200, "/api/v1/tickets/{id}/read")
+    await call("post", f"/api/v1/tickets/{tid}/close", 200, "/api/v1/tickets/{id}/close", json={"confirm": True})
     await call("post", f"/api/v1/tickets/{tid}/claim", 409, "/api/v1/tickets/{id}/claim")
     detail = await call("get", f"/api/v1/tickets/{tid}", 200, "/api/v1/tickets/{id}")
     assert detail["conversation"]["events"] and len(detail["conversation"]["messages"]) >= 4

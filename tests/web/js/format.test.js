@@ -18,7 +18,7 @@ test("when: the time of day for today, date and time otherwise, in the browser's
 test("stateLabel: conversation states and ticket statuses, unknown ones as they are", () => {
   assert.equal(stateLabel("bot"), "AI");
   assert.equal(stateLabel("human"), "Live chat");
-  assert.equal(stateLabel("on_you"), "With agent");
+  assert.equal(stateLabel("on_you"), "On you");
   assert.equal(stateLabel("on_customer"), "Waiting on customer");
   assert.equal(stateLabel("snoozed"), "snoozed");
 });

@@ -1,8 +1,9 @@
 // Pure formatting and rendering decisions of the desk: no DOM, no network, so Node's test
 // runner can check them (tests/web/js/). Shapes are those of the REST API (/api/v1).
+import { KIND } from "./kinds.js";
 
 // Labels of conversation states (bot, human, ended) and ticket statuses.
-export const STATE_LABELS = { bot: "AI", human: "Live chat", ended: "Ended", open: "Open", on_you: "With agent",
+export const STATE_LABELS = { bot: "AI", human: "Live chat", ended: "Ended", open: "Open", on_you: "On you",
   on_customer: "Waiting on customer", closed: "Closed" };
 
 // A person's reply written in the provider's own app, not in handoff (see handoff/changes.py).
@@ -31,11 +32,82 @@ export function nameOf(person) {
   return person.name || person.email || ("#" + (person.id ?? ""));
 }
 
-/** The customer's name on a conversation or ticket row, "Visitor" when nothing names them. */
+/**
+ * The customer of a conversation or ticket row by their best identifier: name, else email, else
+ * their id on the channel (phone number, PSID, visitor id…), else "Visitor".
+ */
 export function contactName(c) {
   const contact = c && (c.contact || {});
-  return (contact && (contact.name || contact.email)) || (c && (c.contact_name || c.contact_external_id)) || "Visitor";
+  return (contact && (contact.name || contact.email || contact.external_id)) ||
+    (c && (c.contact_name || c.contact_external_id)) || "Visitor";
 }
+
+// Who wrote a list row's last message, as the row says it.
+const AUTHOR_LABELS = { customer: "Customer", bot: "AI", agent: "Agent" };
+
+/**
+ * A row's last message as one line: {who, text} ("AI", "You", an agent's name, "Customer"), or
+ * null when it has none. `me` is the signed-in agent; `row.last_responder.agent` names an agent.
+ */
+export function lastLine(row, me) {
+  const m = row && row.last_message;
+  if (!m) return null;
+  let who = AUTHOR_LABELS[m.author_kind] || m.author_kind;
+  const agent = row.last_responder && row.last_responder.kind === "agent" && row.last_responder.agent;
+  if (m.author_kind === "agent" && agent) who = me && agent.id === me.id ? "You" : nameOf(agent);
+  return { who, text: m.text || "" };
+}
+
+/** Who answers a conversation now: "AI", the assignee's name ("You" for `me`), "Queue" or "—" (ended). */
+export function whoAnswers(row, me) {
+  if (row.state === "bot") return "AI";
+  if (row.state === "ended") return "—";
+  if (!row.assignee) return "Queue";
+  return me && row.assignee.id === me.id ? "You" : nameOf(row.assignee);
+}
+
+/**
+ * What `me` may do with a ticket, mirroring the API's rules (handoff/desk/rules.py): {reply,
+ * note, claim, transfer, allow_ai, close, confirm}; `confirm` says transfer, allow-AI and close
+ * need a confirmation (someone else's ticket).
+ */
+export function permissionsFor(ticket, me) {
+  const live = ticket.status !== "closed";
+  const free = !ticket.assignee;
+  const mine = !free && !!me && ticket.assignee.id === me.id;
+  return { reply: live && (mine || free), note: live, claim: live && free, transfer: live, allow_ai: live,
+    close: live, confirm: live && !mine && !free };
+}
+
+/** The document title with the unread count in front: "(3) handoff desk", or "handoff desk". */
+export function titleWith(unread, base = "handoff desk") { return unread > 0 ? "(" + unread + ") " + base : base; }
+
+/** A nav label with its count: "My tickets (3)", or the label alone for 0. */
+export function withCount(label, count) { return count > 0 ? label + " (" + count + ")" : label; }
+
+/**
+ * What to tell `me` about a live event, or null: {title, body, ticketId} for a customer message on
+ * a ticket (ticket.message, unless `shownTicketId` is that ticket), a ticket transferred to them
+ * (ticket.assigned), or a new unassigned ticket (ticket.created without an assignee).
+ */
+export function shiftNotice(e, me, shownTicketId) {
+  const kind = e.kind;
+  if (kind === KIND.TICKET_MESSAGE && e.ticket_id !== shownTicketId) {
+    const who = e.contact_name || "The customer";
+    const title = e.assignee_id ? who + " wrote on your ticket #" + e.ticket_id : who + " wrote on unassigned ticket #" + e.ticket_id;
+    return { title, body: e.text || "", ticketId: e.ticket_id };
+  }
+  if (kind === KIND.TICKET_ASSIGNED && me && e.agent_id === me.id) {
+    return { title: (nameOf(e.by) || "Someone") + " transferred ticket #" + e.ticket_id + " to you", body: "", ticketId: e.ticket_id };
+  }
+  if (kind === KIND.TICKET_CREATED && e.ticket && !e.ticket.assignee) {
+    return { title: "New unassigned ticket #" + e.ticket.id, body: e.ticket.subject || "", ticketId: e.ticket.id };
+  }
+  return null;
+}
+
+/** The ticket's status after a customer message: waiting on the customer becomes on you (transitions.customer_wrote). */
+export function statusAfterCustomerMessage(status) { return status === "on_customer" ? "on_you" : status; }
 
 /** The array in an API answer: the answer itself, its `key` field, or its `items`; [] otherwise. */
 export function list(data, key) {

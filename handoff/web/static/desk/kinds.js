@@ -5,6 +5,8 @@ export const KIND = Object.freeze({
   TICKET_CREATED: "ticket.created",
   TICKET_UPDATED: "ticket.updated",
   TICKET_SUMMARY: "ticket.summary",
+  TICKET_MESSAGE: "ticket.message",
+  TICKET_ASSIGNED: "ticket.assigned",
   CONVERSATION_UPDATED: "conversation.updated",
   TIMELINE_EVENT: "timeline.event",
   TYPING: "typing",

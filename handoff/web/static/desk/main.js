@@ -1,16 +1,17 @@
 // The desk's entry point (loaded by desk.html as a module): sign-in check, hash routing
-// (#conversations, #tickets/mine|unassigned|all, #ticket/{id}, #account), and live events
-// dispatched to the page shown. A single-page app over the REST API (/api/v1) and its stream.
+// (#conversations, #conversation/{id}, #tickets/mine|unassigned|all, #ticket/{id}, #account), and
+// live events dispatched to the page shown and to the shift's notices (notify.js). A single-page app over the REST API (/api/v1) and its stream.
 // No component library, deliberately: under the CSP (script-src 'self', no build step) a bare
 // import such as "preact" needs an inline import map, which the CSP refuses; views use h().
 import { KIND } from "./kinds.js";
 import { state, ticketEls } from "./state.js";
 import { api, onUnauthorized } from "./api.js";
-import { toast } from "./dom.js";
 import { setRefresher, scheduleReload } from "./reload.js";
 import { connectStream } from "./stream.js";
 import { loadList } from "./views/list.js";
 import { viewConversations } from "./views/conversations.js";
+import { onConversationEvent, viewConversation } from "./views/conversation.js";
+import { notificationToggle, onShiftEvent, refreshUnread } from "./notify.js";
 import { viewTickets } from "./views/tickets.js";
 import { onTicketEvent, viewTicket } from "./views/ticket.js";
 import { viewAccount } from "./views/account.js";
@@ -25,6 +26,7 @@ function route() {
   state.buffer = hash.startsWith("ticket/") ? [] : null;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", hash.startsWith(a.dataset.view));
   if (hash === "conversations") return viewConversations();
+  if (hash.startsWith("conversation/")) return viewConversation(parseInt(hash.split("/")[1], 10));
   if (hash.startsWith("tickets/")) return viewTickets(hash.split("/")[1]);
   if (hash.startsWith("ticket/")) return viewTicket(parseInt(hash.split("/")[1], 10));
   if (hash === "account") return viewAccount();
@@ -33,23 +35,27 @@ function route() {
 
 // Show what changed on this page: a list reloads its rows only, any other page renders again.
 function refresh() {
+  refreshUnread();
   if (state.list && state.list.route === state.route) return loadList(state.list, "refresh");
   return route();
 }
 
 function onEvent(e) {
+  onShiftEvent(e);
   if (state.buffer) { state.buffer.push(e); return; }
   if (state.ticket) { onTicketEvent(e); return; }
+  if (onConversationEvent(e)) return;
   const kind = e.kind || e.type;
-  const data = e.data || e;
-  if (kind === KIND.TYPING || kind === KIND.STREAM_READY || kind === KIND.TIMELINE_EVENT || kind === KIND.MESSAGE_CREATED) return;
-  if (kind === KIND.TICKET_CREATED && data.ticket && !data.ticket.assignee) toast("New unassigned ticket: " + (data.ticket.subject || "#" + data.ticket.id));
-  scheduleReload();
+  if (kind === KIND.TYPING || kind === KIND.STREAM_READY || kind === KIND.TIMELINE_EVENT) return;
+  scheduleReload();  // a new message moves its row to the top and changes its last message
 }
 
 function start() {
   document.querySelector(".topbar").hidden = false;
   document.querySelector(".me-name").textContent = state.me.name;
+  const slot = document.querySelector("[data-slot=notifications]");
+  if (slot && !slot.firstChild) slot.append(notificationToggle());
+  refreshUnread();
   if (!state.stream || state.stream.readyState > 1) connectStream(onEvent, refresh);
   if (!state.routing) { state.routing = true; window.addEventListener("hashchange", route); }
   route();

@@ -13,7 +13,6 @@ export const state = {
   reloadTimer: null,
   typingSent: 0,             // Date.now() of the last "agent is typing" sent
   customerTypingTimer: null,
-  drafts: new Map(),         // ticket id -> composer text, kept across re-renders
   viewSeq: 0,                // only the latest ticket-page render may finish
   list: null,                // the list page shown (see views/list.js), else null
   searches: new Map(),       // route -> search text, kept across navigation

@@ -9,7 +9,7 @@ import { list } from "../format.js";
 /**
  * Show a list page. `spec`: {title, path, key (the answer's array field), params (query),
  * placeholder, empty (text when there are no rows), columns (header texts), row(item) → <tr>,
- * sort?(a, b)}. The API pages with `before` / `next_before` and searches with `q`.
+ * sort?(a, b)}. The API pages with `before` / `next_before` (a cursor) and searches with `q`.
  */
 export function listView(spec) {
   const view = { spec, route: state.route, q: state.searches.get(state.route) || "", shownQ: null,
@@ -39,7 +39,9 @@ export function listView(spec) {
 export async function loadList(view, mode) {
   const seq = ++view.seq;  // only the latest load of this page renders
   if (view.q !== view.shownQ) mode = "search";  // the rows shown are another search's: start again
-  const until = mode === "refresh" && view.rows.length ? view.rows[view.rows.length - 1].id : null;
+  // A refresh loads as many rows as were shown: the order (last activity) moves, so pages are
+  // counted, not compared by id.
+  const until = mode === "refresh" ? view.rows.length : 0;
   let before = mode === "more" ? view.next : null;
   let rows = [];
   do {
@@ -51,7 +53,7 @@ export async function loadList(view, mode) {
     if (!res.ok) { toast(res.data.error || "Could not load the list", "error"); return; }
     rows = rows.concat(list(res.data, view.spec.key));
     before = res.data.next_before || null;
-  } while (before && until && before > until);
+  } while (before && rows.length < until);
   view.rows = mode === "more" ? view.rows.concat(rows) : rows;
   view.next = before;
   view.shownQ = view.q;

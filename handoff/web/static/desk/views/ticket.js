@@ -3,12 +3,14 @@
 import { KIND } from "../kinds.js";
 import { state, ticketEls } from "../state.js";
 import { api, loadAgents } from "../api.js";
-import { h, stateBadge, toast } from "../dom.js";
-import { nameOf, when } from "../format.js";
+import { badge, h, stateBadge, toast } from "../dom.js";
+import { authorOf, nameOf, permissionsFor, statusAfterCustomerMessage, when } from "../format.js";
 import { claim } from "../actions.js";
 import { appendEvent, appendMessage, renderTimeline, scrollTimeline } from "./timeline.js";
-import { composerForm } from "./composer.js";
+import { composerForm, showPermissions } from "./composer.js";
+import { confirmDialog } from "./confirm.js";
 import { transferDialog } from "./transfer.js";
+import { refreshUnread } from "../notify.js";
 
 // Messages that arrive live while the timeline reloads are kept and drawn after the reloaded
 // snapshot, which may have been read before they were stored; only the latest reload renders.
@@ -36,7 +38,7 @@ export async function viewTicket(id) {
   ticketEls.typing = h("div", { class: "typing", hidden: true }, "Customer is typing…");
   ticketEls.menu = h("div", { class: "menu", hidden: true, role: "menu" },
     h("button", { type: "button", role: "menuitem", "data-action": "allow-ai", onclick: () => act("allow-ai", "AI replies allowed: the ticket is closed") }, "Allow AI replies"),
-    h("button", { type: "button", role: "menuitem", "data-action": "close", onclick: () => act("close", "Ticket closed") }, "Close"));
+    h("button", { type: "button", role: "menuitem", "data-action": "close", onclick: () => act("close", "Ticket closed") }, "Close ticket"));
   const composer = composerForm(ticket);
   const afterTransfer = (t) => { updateTicket(t); reloadTimeline(); };
 
@@ -45,7 +47,9 @@ export async function viewTicket(id) {
       h("div", { class: "ticket-head" }, h("div", {}, ticketEls.subject, ticketEls.meta),
         h("div", { class: "ticket-actions" },
           h("button", { type: "button", class: "primary", "data-action": "claim-here", onclick: (ev) => claim(ticket.id, ev.target) }, "Assign to me"),
-          h("button", { type: "button", "data-action": "transfer", onclick: () => transferDialog(ticket, afterTransfer) }, "Transfer"),
+          h("button", { type: "button", "data-action": "transfer", onclick: async () => {
+            if (await confirmed("transfer")) transferDialog(state.ticket, afterTransfer, permissionsFor(state.ticket, state.me).confirm);
+          } }, "Transfer"),
           h("div", { class: "menu-wrap" },
             h("button", { type: "button", class: "icon", "aria-haspopup": "menu", "aria-label": "More actions", "data-action": "menu",
               onclick: () => { ticketEls.menu.hidden = !ticketEls.menu.hidden; } }, "⋯"),
@@ -56,6 +60,7 @@ export async function viewTicket(id) {
       h("section", { class: "card" }, h("h2", {}, "Customer"), customerDetails(ticket, conv)))));
   updateTicket(ticket);
   renderTimeline(conv);
+  refreshUnread();  // opening the ticket read it
   const buffered = state.buffer || [];
   state.buffer = null;
   for (const e of buffered) onTicketEvent(e);
@@ -75,23 +80,50 @@ function customerDetails(ticket, conv) {
 export function updateTicket(t) {
   state.ticket = Object.assign(state.ticket || {}, t);
   const ticket = state.ticket;
+  const before = ticketEls.assigneeId;
+  ticketEls.assigneeId = ticket.assignee ? ticket.assignee.id : null;
   ticketEls.subject.textContent = ticket.subject || ("Ticket #" + ticket.id);
-  ticketEls.meta.replaceChildren(stateBadge(ticket.status), " ",
+  ticketEls.meta.replaceChildren(h("span", { "data-field": "status" }, stateBadge(ticket.status)), " ",
+    badge(ticket.kind || "live_chat", "kind"), " ",
     h("span", { "data-field": "assignee" }, ticket.assignee ? "Assigned to " + nameOf(ticket.assignee) : "Unassigned"),
     " · #" + ticket.id + " · " + when(ticket.created_at));
   ticketEls.summary.textContent = ticket.summary || "The AI summary appears here when it is ready…";
   ticketEls.summary.classList.toggle("pending", !ticket.summary);
   const closed = ticket.status === "closed";
+  const may = permissionsFor(ticket, state.me);
   ticketEls.composer.hidden = closed;
   for (const b of document.querySelectorAll(".ticket-actions button")) b.disabled = closed;
   const claimHere = document.querySelector("[data-action=claim-here]");
-  if (claimHere) claimHere.hidden = closed || !!ticket.assignee;
+  if (claimHere) claimHere.hidden = !may.claim;
+  // A new assignee (a transfer, a claim) puts the composer back on Reply, or on notes only.
+  showPermissions(may, ticket.assignee, before !== undefined && before !== ticketEls.assigneeId);
 }
 
-// POST /api/v1/tickets/{id}/{action} from the ⋯ menu, then toast `done`.
+const CONFIRM_WORDS = { "allow-ai": ["hand this ticket back to the AI", "Allow AI replies"], close: ["close this ticket", "Close ticket"],
+  transfer: ["transfer this ticket", "Transfer"] };
+
+/**
+ * Whether the agent goes ahead with `action` on the ticket shown: at once on their own or an
+ * unassigned ticket; after a confirmation on a colleague's (then the API needs {confirm: true}).
+ */
+export async function confirmed(action) {
+  const t = state.ticket;
+  if (!permissionsFor(t, state.me).confirm) return true;
+  const [what, ok] = CONFIRM_WORDS[action];
+  return confirmDialog(nameOf(t.assignee) + " is answering this customer. Do you want to " + what + " anyway?", ok);
+}
+
+// POST /api/v1/tickets/{id}/{action} from the ⋯ menu (confirmed on a colleague's ticket), then toast `done`.
 async function act(action, done) {
   ticketEls.menu.hidden = true;
-  const res = await api("POST", "/api/v1/tickets/" + state.ticket.id + "/" + action);
+  if (!await confirmed(action)) return;
+  const confirm = permissionsFor(state.ticket, state.me).confirm;
+  let res = await api("POST", "/api/v1/tickets/" + state.ticket.id + "/" + action, { confirm });
+  if (res.status === 409 && res.data.confirm_required) {  // assigned to a colleague meanwhile
+    if (res.data.assignee) updateTicket({ assignee: res.data.assignee });
+    if (!await confirmed(action)) return;
+    res = await api("POST", "/api/v1/tickets/" + state.ticket.id + "/" + action, { confirm: true });
+  }
   if (!res.ok) { toast(res.data.error || "Failed", "error"); return; }
   toast(done);
   updateTicket(res.data.ticket || res.data);
@@ -119,6 +151,12 @@ export function onTicketEvent(e) {
   if (kind === KIND.MESSAGE_CREATED && here && data.message) {
     if (arrivedDuringReload) arrivedDuringReload.push(data.message);
     appendMessage(data.message);
+    if (authorOf(data.message) === "customer" && data.message.ticket_id === t.id) {
+      updateTicket({ status: statusAfterCustomerMessage(t.status) });  // the badge follows the customer's turn
+      if (!document.hidden) api("POST", "/api/v1/tickets/" + t.id + "/read").then(refreshUnread);
+    }
+  } else if (kind === KIND.TICKET_MESSAGE && data.ticket_id === t.id && data.status) {
+    updateTicket({ status: data.status });
   } else if (kind === KIND.TIMELINE_EVENT && here && data.event) {
     appendEvent(Object.assign({ created_at: new Date().toISOString() }, data.event)); scrollTimeline();
   } else if (kind === KIND.MESSAGE_UPDATED && here) reloadTimeline();

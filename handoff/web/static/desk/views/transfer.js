@@ -5,13 +5,14 @@ import { h, toast } from "../dom.js";
 import { nameOf } from "../format.js";
 
 /**
- * Open the dialog for `ticket`; POSTs /api/v1/tickets/{id}/transfer {agent_id, note} and calls
- * `done(updatedTicket)` when the server accepts it.
+ * Open the dialog for `ticket`; POSTs /api/v1/tickets/{id}/transfer {agent_id, note, confirm} and
+ * calls `done(updatedTicket)` when the server accepts it. `confirm` is true once the agent confirmed
+ * taking a colleague's ticket.
  */
-export async function transferDialog(ticket, done) {
+export async function transferDialog(ticket, done, confirm = false) {
   await loadAgents();
-  const select = h("select", { "data-field": "transfer-agent", required: true },
-    state.agents.filter((a) => !state.me || a.id !== state.me.id).map((a) => h("option", { value: a.id }, nameOf(a))));
+  const select = h("select", { "data-field": "transfer-agent", required: true, "aria-label": "Transfer to" },
+    state.agents.filter((a) => !ticket.assignee || a.id !== ticket.assignee.id).map((a) => h("option", { value: a.id }, nameOf(a))));
   const note = h("textarea", { rows: 3, "data-field": "transfer-note", placeholder: "A note for your colleague (internal)" });
   const dialog = h("dialog", { class: "card dialog" },
     h("form", { method: "dialog", "data-form": "transfer" },
@@ -23,7 +24,7 @@ export async function transferDialog(ticket, done) {
   dialog.addEventListener("close", () => dialog.remove());
   dialog.querySelector("form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const res = await api("POST", "/api/v1/tickets/" + ticket.id + "/transfer", { agent_id: parseInt(select.value, 10), note: note.value });
+    const res = await api("POST", "/api/v1/tickets/" + ticket.id + "/transfer", { agent_id: parseInt(select.value, 10), note: note.value, confirm });
     if (!res.ok) { toast(res.data.error || "Transfer failed", "error"); return; }
     dialog.close();
     toast("Transferred to " + select.selectedOptions[0].textContent);
