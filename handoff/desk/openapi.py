@@ -102,12 +102,14 @@ class Contact(Schema):
 
 
 class Attachment(Schema):
-    """A file on a message, served from `url`."""
+    """A file on a message, served from `url`; a file that was not kept (an emailed file over the
+    size limit) has no `url` and a `note` saying why ("not kept: too large")."""
 
-    url: str
+    url: str | None
     filename: str | None
     content_type: str
     size: int | None
+    note: str | None = None
 
 
 class Revision(Schema):
@@ -123,6 +125,15 @@ class MessageAgent(Schema):
     id: int
     name: str | None = None
     email: str | None = None
+
+
+class MessageSender(Schema):
+    """Who wrote a customer message, in the channel's terms: `id` (address, phone number, user id),
+    `name` when known, `automated` for an email an autoresponder or a mailing system sent."""
+
+    id: str
+    name: str | None
+    automated: bool = False
 
 
 class Message(Schema):
@@ -146,6 +157,7 @@ class Message(Schema):
     delivery_status: str
     delivery_error: str | None
     origin: str | None
+    sender: MessageSender | None
     created_at: str
 
 
