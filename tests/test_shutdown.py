@@ -83,7 +83,9 @@ class Served:
 
 
 async def database_sessions(db_url: str) -> int:
-    """Connections to this PostgreSQL database other than the asking one."""
+    """Connections to this PostgreSQL database other than the asking one (0 on SQLite)."""
+    if not db_url.startswith("postgres"):
+        return 0
     conn = await asyncpg.connect(db_url.replace("postgres://", "postgresql://", 1))
     try:
         return await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -93,6 +95,7 @@ async def database_sessions(db_url: str) -> int:
 
 
 async def test_sigterm_lets_a_send_in_flight_finish_and_exits_0(db_url: str, callback: Any, tmp_path: Path) -> None:
+    before = await database_sessions(db_url)
     server = Served(db_url, callback.url, tmp_path / "serve.log")
     await server.start()
     gate = callback.hold("inflight")
@@ -106,12 +109,12 @@ async def test_sigterm_lets_a_send_in_flight_finish_and_exits_0(db_url: str, cal
     assert (code, took < TIMEOUT + EXIT_SLACK) == (0, True), log
     assert "Traceback" not in log, log
     assert len(callback.for_conversation("inflight")) == 1  # the offline bot's greeting, once
-    if db_url.startswith("postgres"):
-        assert await database_sessions(db_url) == 0, "a connection outlived the process"
+    assert await database_sessions(db_url) == before, "a connection outlived the process"
 
 
 async def test_sigterm_with_a_provider_that_never_answers_exits_in_time_and_releases_the_claim(
         db_url: str, callback: Any, tmp_path: Path, aiohttp_client: Any, app_factory: Any) -> None:
+    before = await database_sessions(db_url)
     server = Served(db_url, callback.url, tmp_path / "serve.log")
     await server.start()
     callback.hold("stuck")  # never opened for this process's request
@@ -121,8 +124,7 @@ async def test_sigterm_with_a_provider_that_never_answers_exits_in_time_and_rele
     log = server.log.read_text()
     assert (code, took < TIMEOUT + EXIT_SLACK) == (0, True), log
     assert "Traceback" not in log and "not released" not in log, log
-    if db_url.startswith("postgres"):
-        assert await database_sessions(db_url) == 0, "a connection outlived the process"
+    assert await database_sessions(db_url) == before, "a connection outlived the process"
 
     callback.gates.clear()
     other = await aiohttp_client(app_factory())  # another instance, with the default 15 s claims
