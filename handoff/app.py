@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -28,7 +29,6 @@ from handoff.sweeper import answer_forever, answer_unanswered, sweep_forever
 from handoff.web import routes as web_routes
 
 log = logging.getLogger(__name__)
-SHUTDOWN_GRACE = 5.0  # seconds the outbox gives sends in flight before a stop cancels them
 INTEGRATIONS_KEY: web.AppKey[list[SlackIntegration]] = web.AppKey("integrations", list)
 
 
@@ -122,23 +122,41 @@ def _running(rt: Runtime, integrations: list[SlackIntegration], workers: bool) -
         sweepers = [asyncio.create_task(sweep_forever(rt)), asyncio.create_task(answer_forever(rt))] if workers else []
         if workers:  # what the last stop left unanswered, at once (a live turn elsewhere holds its claim)
             await answer_unanswered(rt, grace=0)
+        # The ORM's connections live in a context variable: the stop runs in the start's context,
+        # wherever the cleanup is called from, so that it can still release claims.
+        context = contextvars.copy_context()
         yield
-        for sweeper in sweepers:
-            sweeper.cancel()
-        await rt.drain(timeout=5)
-        await rt.outbox.stop(grace=SHUTDOWN_GRACE)
-        await rt.cancel_tasks()
-        for integration in integrations:
-            await integration.close()
-        for channel in rt.channels.values():
-            await channel.close()
-        await rt.hub.close()
-        for client in (rt.bot, rt.summarizer):
-            aclose = getattr(client, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        await asyncio.create_task(_stop(rt, integrations, sweepers), context=context)
 
     return ctx
+
+
+async def _stop(rt: Runtime, integrations: list[SlackIntegration], sweepers: list[asyncio.Task[None]]) -> None:
+    """Finish acknowledged work by `rt.stop_deadline` (default: `shutdown_timeout` from now) less a
+    reserve, then cancel the rest, release this instance's claims and leases and close the parts.
+
+    Bot turns first (the outbox still sends their replies), then the sends in flight; a turn
+    cancelled here releases its claim, the outbox releases its own, Slack's poster its lease.
+    """
+    loop = asyncio.get_running_loop()
+    timeout = rt.settings.shutdown_timeout
+    deadline = rt.stop_deadline if rt.stop_deadline is not None else loop.time() + timeout
+    reserve = min(2.0, timeout / 5)  # for cancelling, releasing and closing
+    for sweeper in sweepers:
+        sweeper.cancel()
+    await asyncio.gather(*sweepers, return_exceptions=True)
+    await rt.drain(timeout=max(0.0, deadline - reserve - loop.time()))
+    await rt.outbox.stop(grace=max(0.0, deadline - reserve - loop.time()))
+    await rt.cancel_tasks()
+    for integration in integrations:
+        await integration.close()
+    for channel in rt.channels.values():
+        await channel.close()
+    await rt.hub.close()
+    for client in (rt.bot, rt.summarizer):
+        aclose = getattr(client, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _deliverer(rt: Runtime) -> Any:

@@ -1,11 +1,20 @@
-"""The `handoff` command: serve, agents add, replay."""
+"""The `handoff` command: serve, agents add, replay.
+
+`serve` stops gracefully on SIGTERM or SIGINT, within `HANDOFF_SHUTDOWN_TIMEOUT` seconds: it stops
+accepting connections, gives requests in flight up to half of that, then the app's cleanup
+(`app._stop`) finishes bot turns and sends, cancels the rest, releases claims and leases and
+closes the database. Should anything hang past the deadline, the process exits at once (status 1).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import aiohttp
@@ -19,8 +28,10 @@ from handoff.channels import CHANNELS
 from handoff.channels.base import Signs
 from handoff.config import Settings
 from handoff.desk.auth import create_agent
+from handoff.runtime import RUNTIME
 from handoff.web.auth import first_agent_link, hash_password
 
+log = logging.getLogger(__name__)
 CONTENT_TYPES = {".json": "application/json", ".txt": "application/x-www-form-urlencoded"}
 
 
@@ -62,11 +73,45 @@ class CommandError(Exception):
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     app = create_app(settings)
     app.on_startup.append(_announce_first_agent(settings))
+    host, port = host or settings.host, port or settings.port
     try:
-        web.run_app(app, host=host or settings.host, port=port or settings.port, **SERVER_OPTIONS)
+        return asyncio.run(_run(app, host, port, settings.shutdown_timeout))
     except OSError as exc:  # the address is taken (another server runs there) or not ours to bind
-        raise CommandError(f"cannot listen on {host or settings.host}:{port or settings.port}: {exc.strerror}") from None
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+async def _run(app: web.Application, host: str, port: int, timeout: float) -> int:
+    """Serve until SIGTERM or SIGINT, then stop within `timeout` seconds (see the module doc)."""
+    loop = asyncio.get_running_loop()
+    runner = web.AppRunner(app, shutdown_timeout=timeout / 2, **SERVER_OPTIONS)
+    await runner.setup()  # the app's start-up, in this task: the cleanup below runs in its context
+    try:
+        await web.TCPSite(runner, host, port).start()
+        print(f"======== Running on http://{host}:{port} ========\n(Press CTRL+C to quit)", flush=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stopping: acknowledged work has %ss", timeout)
+        _exit_after(timeout)
+        app[RUNTIME].stop_deadline = loop.time() + timeout
+    finally:
+        await runner.cleanup()
+    log.info("stopped")
     return 0
+
+
+def _exit_after(timeout: float) -> None:
+    """Exit the process at once after `timeout` seconds, whatever is still running or joining then
+    (a daemon thread: it fires even while the interpreter waits on a stuck thread at exit)."""
+    def exit_now() -> None:
+        log.error("shutdown did not finish within %ss: exiting now", timeout)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(timeout, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def _announce_first_agent(settings: Settings):  # type: ignore[no-untyped-def]

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     outbox_base_delay: float = 1.0
     outbox_max_delay: float = 300.0
+    # Seconds an outbox claim lasts unless its worker's heartbeat renews it (every third of it).
+    outbox_claim_seconds: float = 15.0
+    # Seconds `handoff serve` has, from SIGTERM/SIGINT, to finish what it acknowledged and exit.
+    shutdown_timeout: float = 10.0
     # AI
     openai_api_key: str = ""
     openai_base_url: str = ""

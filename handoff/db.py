@@ -1,10 +1,12 @@
-"""Database set-up: the tortoise config, migrations on start, and connection lifecycle."""
+"""Database set-up: the tortoise config, migrations on start, connection lifecycle, and the
+database's own clock (`clock`) for expiries that several instances compare."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +14,11 @@ import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.expressions import RawSQL
 from tortoise.migrations.api import migrate as migrate_api
+
+
+log = logging.getLogger(__name__)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -83,12 +89,35 @@ async def connect(database_url: str) -> BaseDBAsyncClient:
     return connections.get("default")
 
 
-async def disconnect(client: BaseDBAsyncClient | None = None) -> None:
-    """Close the ORM's connections, and `client` (what `connect` returned) by name.
+async def disconnect(client: BaseDBAsyncClient | None = None, timeout: float = 5.0) -> None:
+    """Close the ORM's connections, and `client` (what `connect` returned) by name, giving up
+    after `timeout` seconds (an unreachable server; the process is stopping anyway).
 
     tortoise keeps connections in a context variable: a shutdown running in another task
     context than the start-up (aiohttp's cleanup can) would not see the pool it must close.
+    An SQLite connection left open keeps its aiosqlite thread, and the interpreter waits for
+    that thread at exit: closing `client` by name makes sure it ends.
     """
-    await Tortoise.close_connections()
-    if client is not None:
-        await client.close()
+    try:
+        async with asyncio.timeout(timeout):
+            await Tortoise.close_connections()
+            if client is not None:
+                await client.close()
+    except TimeoutError:
+        log.warning("closing the database connections took over %ss: left to the process exit", timeout)
+
+
+def clock(offset: float = 0.0) -> RawSQL:
+    """The database's current time plus `offset` seconds, as an SQL expression to filter on or
+    write (`claimed_until=clock(15)`, `claimed_until__lt=clock()`).
+
+    Expiries that several instances compare (outbox and bot-turn claims) use it, so a skewed
+    instance clock can neither steal a live claim nor hold a dead one. PostgreSQL:
+    `statement_timestamp()` (unlike `now()`, not frozen at a transaction's start). SQLite: the
+    text tortoise stores datetimes as (`YYYY-MM-DD HH:MM:SS.fff+00:00`, UTC), so that it compares
+    with stored values as text, to the millisecond.
+    """
+    seconds = f"{float(offset):+.3f} seconds"
+    if connections.get("default").capabilities.dialect == "sqlite":
+        return RawSQL(f"strftime('%Y-%m-%d %H:%M:%f+00:00', 'now', '{seconds}')")
+    return RawSQL(f"(statement_timestamp() + interval '{seconds}')")

@@ -237,7 +237,10 @@ class Outbox(Model):
     """A pending delivery of one outgoing message to its channel.
 
     A message the channel sends in several parts records how many the provider accepted
-    (`parts_sent`) and the first one's id, so a retry resumes after them.
+    (`parts_sent`) and the first one's id, so a retry resumes after them. `status` is pending,
+    sending (claimed by the worker `claimed_by` until `claimed_until`, database time), accepted
+    (the provider took the whole message; what remains is to record it), done, failed,
+    cancelled or skipped.
     """
 
     id = fields.IntField(primary_key=True)
@@ -250,6 +253,7 @@ class Outbox(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
     claimed_until = fields.DatetimeField(null=True)
+    claimed_by = fields.CharField(max_length=32, null=True)
     last_error = fields.TextField(null=True)
     parts_sent = fields.IntField(default=0, db_default=0)
     first_part_id = fields.CharField(max_length=255, null=True)

@@ -7,6 +7,14 @@ and full jitter, honouring the provider's Retry-After. After the last attempt th
 is marked failed and the failure is recorded on its ticket's timeline. Receipts the provider
 sent before its send call answered are applied once the message's provider id is committed
 (`handoff.receipts`).
+
+Claims are short (`outbox_claim_seconds`, database time) and one heartbeat per worker renews
+all of its live claims in one statement every third of that; a worker that cannot renew a
+claim before it lapses stops that conversation's delivery and sends nothing more of it. The
+moment the provider answers, the row is marked `accepted` in its own commit, before anything
+else: a worker that dies after that is never re-sent, its successor only records the outcome.
+What remains at-least-once is a death between the provider's acceptance and that commit
+(`benchmarks/outbox_window.py` measures it). `stop()` releases the worker's claims.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import uuid
 from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -23,7 +32,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
-from handoff import metrics, receipts
+from handoff import db, metrics, receipts
 from handoff.backoff import full_jitter
 from handoff.channels.base import DeliveryError, with_file_links
 from handoff.events import KIND_OF_AUTHOR, EventKind
@@ -37,8 +46,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 120
 SEND_TIMEOUT = 60.0
+CLAIMED = ("sending", "accepted")  # the statuses a claim holds a row in
+
+
+class ClaimLost(Exception):
+    """This worker's claim on a row lapsed or was taken: it must send nothing more of it."""
 
 
 def address_of(conversation: Conversation) -> Address:
@@ -59,13 +72,21 @@ class OutboxWorker:
     `concurrency` conversations are delivered at once; while one is, polls leave its rows out.
     """
 
-    def __init__(self, rt: Runtime, poll_interval: float = 2.0, batch: int = 100, concurrency: int = 16) -> None:
+    def __init__(self, rt: Runtime, poll_interval: float = 2.0, batch: int = 100, concurrency: int = 16,
+                 claim_seconds: float | None = None) -> None:
         self.rt = rt
         self.poll_interval = poll_interval
         self.batch = batch
         self.concurrency = concurrency
+        self.claim_seconds = claim_seconds or rt.settings.outbox_claim_seconds
+        self.holder = uuid.uuid4().hex  # `claimed_by` on the rows this worker claims
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        # Row id -> (its conversation, the loop time its claim surely lasts until): measured from
+        # before the statement that set or renewed it, so never later than the database's expiry.
+        self._claims: dict[int, tuple[int, float]] = {}
+        self._recording: set[asyncio.Task[None]] = set()  # acceptances being committed (shielded)
         self._running: dict[int, asyncio.Task[bool]] = {}  # conversation id -> its delivery
         self._skipped: set[int] = set()  # running conversations a poll left out: look again when done
         self._backlog = False  # the last poll found more conversations than free slots
@@ -79,9 +100,9 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._loop(), name="outbox")
 
     async def stop(self, grace: float = 0.0) -> None:
-        """Stop polling, give the sends in flight up to `grace` seconds to finish, then cancel the
-        rest: their rows stay claimed, and another worker (or the next start) sends them again
-        once the claim expires."""
+        """Stop polling, give the sends in flight up to `grace` seconds to finish, cancel the rest
+        and release their claims (`release`): another worker takes them over at once. A send
+        cancelled in flight may have reached the provider: it is sent again (at-least-once)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -91,6 +112,61 @@ class OutboxWorker:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        await self._stop_heartbeat()
+        await asyncio.gather(*self._recording, return_exceptions=True)  # acceptances first, then release
+        await self.release()
+
+    async def release(self) -> int:
+        """Expire every claim this worker holds now, so that another worker takes the rows at once;
+        returns how many. A database that cannot be reached leaves them to expire on their own."""
+        self._claims.clear()
+        try:
+            return await Outbox.filter(claimed_by=self.holder, status__in=CLAIMED).update(
+                claimed_by=None, claimed_until=db.clock(-1))
+        except Exception:
+            log.warning("outbox claims not released; they expire within %ss", self.claim_seconds, exc_info=True)
+            return 0
+
+    async def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
+
+    def _holds(self, row_id: int) -> bool:
+        """True while this worker's claim on the row surely lasts (a margin of a sixth of it)."""
+        claim = self._claims.get(row_id)
+        return claim is not None and asyncio.get_running_loop().time() < claim[1] - self.claim_seconds / 6
+
+    async def _beat(self) -> None:
+        """Renew all live claims in one statement every third of a claim; stop the delivery of any
+        claim that was lost or could not be renewed in time."""
+        interval = self.claim_seconds / 3
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            ids = list(self._claims)
+            if ids:
+                started = loop.time()
+                try:
+                    async with asyncio.timeout(interval):
+                        renewed = await Outbox.filter(id__in=ids, claimed_by=self.holder, status__in=CLAIMED).update(
+                            claimed_until=db.clock(self.claim_seconds))
+                        held = set(ids) if renewed == len(ids) else set(await Outbox.filter(
+                            id__in=ids, claimed_by=self.holder, status__in=CLAIMED).values_list("id", flat=True))
+                except Exception:  # the database is slow or gone: the claims run on to their end
+                    log.warning("outbox heartbeat failed", exc_info=True)
+                else:
+                    for row_id in ids:
+                        if row_id in self._claims:
+                            conversation_id = self._claims[row_id][0]
+                            self._claims[row_id] = (conversation_id, started + self.claim_seconds if row_id in held else 0.0)
+            for row_id in [row_id for row_id in self._claims if not self._holds(row_id)]:
+                conversation_id = self._claims.pop(row_id)[0]
+                task = self._running.get(conversation_id)
+                if task is not None:
+                    log.warning("outbox claim on row %s lost: conversation %s stops here", row_id, conversation_id)
+                    task.cancel()
 
     async def _loop(self) -> None:
         while True:
@@ -112,15 +188,18 @@ class OutboxWorker:
     async def run_once(self) -> bool:
         """Deliver what is due now and wait for those deliveries; True when more may be waiting."""
         started, more = await self._start_due()
-        await asyncio.gather(*started)
+        await asyncio.gather(*started, return_exceptions=True)
+        if self._task is None:  # not started: no heartbeat outlives the round
+            await self._stop_heartbeat()
         return more
 
     async def _start_due(self) -> tuple[list[asyncio.Task[bool]], bool]:
         """Poll due rows of the conversations not being delivered here and start a delivery per
         conversation while slots are free; True with them when more may be waiting."""
         self._wake.clear()
-        now = utcnow()
-        due = Q(status="pending", next_attempt_at__lte=now) | Q(status="sending", claimed_until__lt=now)
+        # next_attempt_at is written from the instances' clocks (a skew only shifts a retry);
+        # claims expire by the database's.
+        due = Q(status="pending", next_attempt_at__lte=utcnow()) | Q(status__in=CLAIMED, claimed_until__lt=db.clock())
         query = Outbox.filter(due)
         if self._running:
             self._skipped.update(self._running)
@@ -161,8 +240,13 @@ class OutboxWorker:
                 if not await self._claim(row):
                     break
                 took = True
-                if not await self._deliver(row):
-                    break
+                try:
+                    if not await self._deliver(row):
+                        break
+                finally:
+                    self._claims.pop(row.id, None)
+        except ClaimLost:
+            log.warning("outbox claim lost: conversation %s left to the worker that holds it", rows[0].conversation_id)
         except Exception:
             log.exception("delivering to conversation %s failed", rows[0].conversation_id)
         return took
@@ -174,7 +258,7 @@ class OutboxWorker:
         written under, in the same statement; when that fence refuses, the row is claimed
         without it and its conversation read again, so that `_deliver` cancels it.
         """
-        bot = row.message.author_kind == "bot"
+        bot = row.message.author_kind == "bot" and row.status != "accepted"  # an accepted one was sent
         if await self._compare_and_set(row, fenced=bot):
             return True
         if not bot or not await self._compare_and_set(row, fenced=False):
@@ -185,21 +269,31 @@ class OutboxWorker:
     async def _compare_and_set(self, row: Outbox, fenced: bool) -> bool:
         """Claim the row as it was polled, unless an earlier message of its conversation is
         still pending or being sent (waiting for a retry: the order holds)."""
-        now = utcnow()
         earlier = Outbox.filter(conversation_id=row.conversation_id, status__in=("pending", "sending"), id__lt=row.id)
         query = Outbox.filter(id=row.id, status=row.status, attempts=row.attempts,
                               conversation_id__not_in=Subquery(earlier.values("conversation_id")))
-        if row.status == "sending":  # an expired claim: only one worker may take it over
-            query = query.filter(claimed_until__lt=now)
+        if row.status in CLAIMED:  # an expired claim: only one worker may take it over
+            query = query.filter(claimed_until__lt=db.clock())
         if fenced:
             current = Conversation.filter(id=row.conversation_id, version=row.message.epoch)
             query = query.filter(conversation_id__in=Subquery(current.values("id")))
-        return bool(await query.update(status="sending", claimed_until=now + timedelta(seconds=CLAIM_SECONDS)))
+        started = asyncio.get_running_loop().time()
+        status = "accepted" if row.status == "accepted" else "sending"
+        if not await query.update(status=status, claimed_by=self.holder, claimed_until=db.clock(self.claim_seconds)):
+            return False
+        self._claims[row.id] = (row.conversation_id, started + self.claim_seconds)
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat(), name="outbox-heartbeat")
+        return True
 
     async def _deliver(self, row: Outbox) -> bool:
         """Send one row; True when the conversation's next message may follow."""
         message = row.message
         conversation = message.conversation
+        if row.status == "accepted":  # the provider took it before its worker died: record only
+            await self._finish(row, message, "sent", None, row.first_part_id)
+            metrics.MESSAGES_OUT.labels(row.channel, "sent").inc()
+            return True
         if message.author_kind == "bot" and message.epoch != conversation.version:
             await self._finish(row, message, "cancelled", "the conversation was taken over before delivery")
             metrics.BOT_REPLIES_FENCED.inc()
@@ -214,21 +308,53 @@ class OutboxWorker:
             return True
         outbound = dataclasses.replace(
             with_file_links(channel.capabilities, await _outbound(message, conversation, style)),
-            parts_sent=row.parts_sent, on_part_sent=functools.partial(_record_part, row.id))
+            parts_sent=row.parts_sent, on_part_sent=functools.partial(self._record_part, row.id))
+        if not self._holds(row.id):
+            raise ClaimLost(row.id)
         try:
             provider_id = await asyncio.wait_for(channel.send(address_of(conversation), outbound), SEND_TIMEOUT)
         except DeliveryError as exc:
             return await self._retry_or_fail(row, message, exc)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ClaimLost):
             raise
         except Exception as exc:
             log.exception("sending message %s on %s failed", message.id, row.channel)
             return await self._retry_or_fail(row, message, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True))
-        if message.notice and outbound.text != message.text:  # the channel's own wording: keep what was sent
-            await Message.filter(id=message.id).update(text=outbound.text)
-        await self._finish(row, message, "sent", None, row.first_part_id or provider_id)
+        provider_id = row.first_part_id or provider_id or None
+        # Shielded: a stop that cancels us now must not lose what the provider already holds.
+        recording = asyncio.create_task(self._record_accepted(row, provider_id))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
+        await asyncio.shield(recording)
+        text = outbound.text if message.notice and outbound.text != message.text else None  # the channel's wording
+        await self._finish(row, message, "sent", None, provider_id, text=text)
         metrics.MESSAGES_OUT.labels(row.channel, "sent").inc()
         return True
+
+    async def _record_accepted(self, row: Outbox, provider_id: str | None) -> None:
+        """Mark the row accepted by the provider, in its own commit, the first thing after its
+        answer; a database error is retried while this worker's claim lasts (after that, another
+        worker may send the message again: the at-least-once window)."""
+        delay = 0.05
+        while True:
+            try:
+                # Not fenced by the claim: whoever holds the row now, the provider has the message.
+                await Outbox.filter(id=row.id, status="sending").update(status="accepted", first_part_id=provider_id)
+                return
+            except Exception:
+                if not self._holds(row.id):
+                    raise
+                log.warning("recording message %s as accepted failed; retrying", row.message_id, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+
+    async def _record_part(self, outbox_id: int, parts_sent: int, provider_id: str) -> None:
+        """Persist how far a split message got, so a retry or a restart resumes after that part;
+        ClaimLost when this worker's claim no longer surely holds (the next part is not sent)."""
+        first = {"first_part_id": provider_id or None} if parts_sent == 1 else {}
+        await Outbox.filter(id=outbox_id).update(parts_sent=parts_sent, **first)
+        if not self._holds(outbox_id):
+            raise ClaimLost(outbox_id)
 
     async def _retry_or_fail(self, row: Outbox, message: Message, exc: DeliveryError) -> bool:
         attempts = row.attempts + 1
@@ -242,9 +368,9 @@ class OutboxWorker:
         delay = full_jitter(attempts, settings.outbox_base_delay, settings.outbox_max_delay)
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
-        await Outbox.filter(id=row.id).update(
+        await Outbox.filter(id=row.id, claimed_by=self.holder, status="sending").update(  # only while ours
             status="pending", attempts=attempts, last_error=reason,
-            next_attempt_at=utcnow() + timedelta(seconds=delay), claimed_until=None,
+            next_attempt_at=utcnow() + timedelta(seconds=delay), claimed_until=None, claimed_by=None,
         )
         metrics.MESSAGES_OUT.labels(row.channel, "retry").inc()
         return False
@@ -259,11 +385,13 @@ class OutboxWorker:
         await record_failure(self.rt, message, reason)
 
     async def _finish(self, row: Outbox, message: Message, status: str, error: str | None,
-                      provider_id: str | None = None) -> None:
+                      provider_id: str | None = None, text: str | None = None) -> None:
+        changed = {"text": text} if text is not None else {}
+
         async def commit(provider_id: str | None) -> None:  # a final row and its message's state, together
             async with in_transaction():
                 await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error,
-                                                           provider_id=provider_id)
+                                                           provider_id=provider_id, **changed)
                 await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
                                                       attempts=row.attempts + 1, last_error=error)
 
@@ -281,12 +409,6 @@ class OutboxWorker:
                 await receipts.apply_pending(self.rt, row.channel, provider_id)
             except Exception:  # they stay kept; the sweeper applies them
                 log.exception("applying early receipts for message %s failed", message.id)
-
-
-async def _record_part(outbox_id: int, parts_sent: int, provider_id: str) -> None:
-    """Persist how far a split message got, so a retry or a restart resumes after that part."""
-    first = {"first_part_id": provider_id or None} if parts_sent == 1 else {}
-    await Outbox.filter(id=outbox_id).update(parts_sent=parts_sent, **first)
 
 
 async def _outbound(message: Message, conversation: Conversation, notice_style: str) -> OutboundMessage:

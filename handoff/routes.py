@@ -82,7 +82,7 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def prometheus(request: web.Request) -> web.Response:
     """Prometheus metrics; the outbox backlog is counted at scrape time, not on every delivery round."""
-    metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status__in=("pending", "sending")).count())
+    metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status__in=("pending", "sending", "accepted")).count())
     return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

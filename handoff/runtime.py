@@ -41,6 +41,9 @@ class Runtime:
     hub: Hub
     outbox: OutboxWorker = field(init=False)
     media: MediaStore = field(init=False)
+    # Loop time by which a stop must be done (set by `handoff serve` on SIGTERM/SIGINT); None:
+    # the app's cleanup gives itself `settings.shutdown_timeout`.
+    stop_deadline: float | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _turn_locks: dict[int, _TurnLock] = field(default_factory=dict)
 
@@ -70,7 +73,8 @@ class Runtime:
             await asyncio.wait(set(self._tasks), timeout=remaining)
 
     async def cancel_tasks(self) -> None:
-        """Cancel what is still running (on shutdown, after drain)."""
+        """Cancel what is still running (on shutdown, after drain); a cancelled bot turn releases
+        its claim on the way out."""
         tasks = set(self._tasks)
         for task in tasks:
             task.cancel()

@@ -185,7 +185,7 @@ async def settle(rt: Runtime, timeout: float = 10.0) -> None:
     while loop.time() < deadline:
         await rt.drain(timeout=max(0.1, deadline - loop.time()))
         await rt.outbox.run_once()
-        busy = await Outbox.filter(status__in=("pending", "sending")).exists()
+        busy = await Outbox.filter(status__in=("pending", "sending", "accepted")).exists()
         if not busy and not rt._tasks:
             return
         await asyncio.sleep(0.01)

@@ -8,7 +8,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from handoff import db
 from handoff.bot import claim
+from handoff.bot.turn import run_bot_turn
 from handoff.models import Conversation, Message, utcnow
 from handoff.runtime import RUNTIME, Runtime
 from handoff.channels.api import sign
@@ -137,9 +139,9 @@ async def test_of_racing_claims_exactly_one_wins_until_released(client: Any, rt:
     results: list[bool] = []
 
     async def contender() -> None:
-        async with claim.held(conversation.id) as won:
-            results.append(won)
-            if won:
+        async with claim.held(conversation.id) as holder:
+            results.append(holder is not None)
+            if holder is not None:
                 await entered.wait()
 
     racers = [asyncio.create_task(contender()) for _ in range(5)]
@@ -147,5 +149,35 @@ async def test_of_racing_claims_exactly_one_wins_until_released(client: Any, rt:
     assert sorted(results) == [False, False, False, False, True]
     entered.set()
     await asyncio.gather(*racers)
-    async with claim.held(conversation.id) as won:  # released: the next turn takes it
-        assert won
+    async with claim.held(conversation.id) as holder:  # released: the next turn takes it
+        assert holder is not None
+
+
+async def test_claim_expiry_is_read_on_the_database_clock(client: Any, rt: Runtime, say: Any) -> None:
+    assert (await say("hi", conversation="clock")).status == 202
+    await settle(rt)
+    conversation = await Conversation.get(external_key="clock")
+    # Written by the database: live for 5 s more, whatever this process's clock says.
+    await Conversation.filter(id=conversation.id).update(bot_turn_holder="elsewhere", bot_turn_until=db.clock(5))
+    assert not await Conversation.filter(claim.free(), id=conversation.id).exists()
+    async with claim.held(conversation.id) as holder:
+        assert holder is None
+    await Conversation.filter(id=conversation.id).update(bot_turn_until=db.clock(-0.5))  # lapsed
+    assert await Conversation.filter(claim.free(), id=conversation.id).exists()
+    async with claim.held(conversation.id) as holder:
+        assert holder is not None
+
+
+async def test_a_turn_whose_claim_was_taken_commits_no_reply(client: Any, rt: Runtime, say: Any, bot: EchoBot) -> None:
+    bot.gate = asyncio.Event()  # the turn is generating its reply...
+    assert (await say("where is my parcel?", conversation="lapsed")).status == 202
+    await asyncio.wait_for(bot.started.wait(), 5)
+    conversation = await Conversation.get(external_key="lapsed")
+    # ...while its renewals fail, its claim lapses and another instance's turn takes the conversation.
+    await Conversation.filter(id=conversation.id).update(bot_turn_holder="another-turn", bot_turn_until=db.clock(30))
+    bot.gate.set()
+    await rt.drain()
+    assert await timeline("lapsed") == [("customer", "where is my parcel?")]  # that turn answers, not this one
+    await Conversation.filter(id=conversation.id).update(bot_turn_holder=None, bot_turn_until=None)
+    assert await run_bot_turn(rt, conversation.id) == "replied"  # and the fence is the claim only
+    assert await timeline("lapsed") == [("customer", "where is my parcel?"), ("bot", "echo: where is my parcel?")]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from datetime import timedelta
 
+import asyncpg
 import pytest
 
 from handoff import transitions as ops
@@ -211,17 +213,16 @@ async def test_a_conversation_left_out_by_a_full_poll_goes_when_a_slot_frees(cli
     assert [m["conversation"] for m in callback.received] == ["slow", "fast"]
 
 
-async def test_stop_leaves_a_hung_send_claimed_for_the_next_worker(client, rt, say, callback):
+async def test_stop_releases_a_hung_send_for_the_next_worker_at_once(client, rt, say, callback):
     callback.hold("stopped")
     await say("hello", conversation="stopped")
     await callback.wait_until_held()
     await asyncio.wait_for(rt.outbox.stop(), 10)
     row = await Outbox.get()
-    assert row.status == "sending" and row.claimed_until > utcnow()  # not lost, not released early
+    assert row.status == "sending" and row.claimed_by is None  # released, not lost
     assert callback.for_conversation("stopped") == []
-    await Outbox.filter(id=row.id).update(claimed_until=utcnow() - timedelta(seconds=1))  # the claim expires
     callback.gates.clear()  # the next attempt is answered (the first one stays unanswered)
-    await OutboxWorker(rt).run_once()
+    await OutboxWorker(rt).run_once()  # no waiting for an expiry
     assert texts(callback, "stopped") == ["echo: hello"]
     row = await Outbox.get()
     assert (row.status, row.attempts) == ("done", 1)
@@ -238,3 +239,160 @@ async def test_stop_lets_a_send_in_flight_finish_within_the_grace(client, rt, sa
     assert texts(callback, "graceful") == ["echo: hello"]
     row = await Outbox.get()
     assert (row.status, row.attempts) == ("done", 1)
+
+
+# Short claims, a heartbeat, and acceptance recorded first (issue 12, item 4).
+
+CLAIM = 1.0  # seconds: short, so that expiries happen within the test
+
+
+class FrozenAfterAcceptance(OutboxWorker):
+    """A worker whose process stops right after the provider's acceptance was committed: what
+    follows (recording the message as sent) never happens."""
+
+    async def _finish(self, *args, **kwargs):
+        await asyncio.Event().wait()
+
+
+def kill(worker: OutboxWorker, round_: asyncio.Task) -> None:
+    """The worker's process dies: its tasks stop where they are; nothing is released."""
+    for task in (round_, worker._heartbeat, *worker._running.values()):
+        if task is not None:
+            task.cancel()
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def two_replies_queued(rt, say, key: str) -> list[Outbox]:
+    """Two bot replies of one conversation, waiting in the outbox (the app's worker stopped)."""
+    await rt.outbox.stop()
+    for text in ("first", "second"):
+        await say(text, conversation=key)
+        await rt.drain()
+    rows = await Outbox.all().order_by("id")
+    assert [r.status for r in rows] == ["pending", "pending"]
+    return rows
+
+
+async def test_a_worker_dead_after_the_provider_accepted_never_sends_it_again(client, rt, say, callback):
+    first, second = await two_replies_queued(rt, say, "accepted")
+    dying = FrozenAfterAcceptance(rt, claim_seconds=CLAIM)
+    round_ = asyncio.create_task(dying.run_once())
+    await callback.wait_for(lambda got: len(got) == 1)
+    await until(lambda: Outbox.filter(id=first.id, status="accepted").exists())
+    kill(dying, round_)
+    await asyncio.gather(round_, return_exceptions=True)
+    row = await Outbox.get(id=first.id)
+    assert (row.status, row.claimed_by, row.first_part_id) == ("accepted", dying.holder, f"api-out-{first.message_id}")
+
+    successor = OutboxWorker(rt, claim_seconds=CLAIM)
+
+    async def delivered() -> bool:
+        await successor.run_once()
+        return not await Outbox.filter(status__in=("pending", "sending", "accepted")).exists()
+
+    await until(delivered, timeout=CLAIM + 5)
+    assert texts(callback, "accepted") == ["echo: first", "echo: second"]  # the first one once
+    sent = await Message.filter(author_kind="bot").order_by("id")
+    assert [(m.delivery_status, m.provider_id) for m in sent] == [
+        ("sent", f"api-out-{first.message_id}"), ("sent", f"api-out-{second.message_id}")]
+
+
+async def test_a_worker_killed_mid_send_is_succeeded_soon_after_its_claim_lapses(client, rt, say, callback):
+    first, _ = await two_replies_queued(rt, say, "killed")
+    callback.hold("killed")
+    dying = OutboxWorker(rt, claim_seconds=CLAIM)
+    round_ = asyncio.create_task(dying.run_once())
+    await callback.wait_until_held()  # the provider has not answered: nothing was accepted
+    kill(dying, round_)
+    await asyncio.gather(round_, return_exceptions=True)
+    callback.gates.clear()
+    successor = OutboxWorker(rt, claim_seconds=CLAIM)
+    assert await Outbox.filter(id=first.id, status="sending", claimed_by=dying.holder).exists()
+    await successor.run_once()  # the claim is still live: the conversation waits, in order
+    assert texts(callback, "killed") == []
+
+    async def delivered() -> bool:
+        await successor.run_once()
+        return len(texts(callback, "killed")) == 2
+
+    await until(delivered, timeout=CLAIM + 5)  # within seconds of the claim's end, not minutes
+    assert texts(callback, "killed") == ["echo: first", "echo: second"]
+
+
+async def test_a_live_workers_slow_send_outlasting_its_claim_is_not_taken(client, rt, say, callback):
+    await rt.outbox.stop()
+    gate = callback.hold("slow")
+    await say("hello", conversation="slow")
+    await rt.drain()
+    slow = OutboxWorker(rt, claim_seconds=CLAIM)
+    slow.start()
+    await callback.wait_until_held()
+    other = OutboxWorker(rt, claim_seconds=CLAIM)
+    for _ in range(8):  # three claims' length: only the heartbeat keeps the row
+        await other.run_once()
+        await asyncio.sleep(CLAIM / 2.5)
+    assert len(callback.held) == 1
+    row = await Outbox.get()
+    assert (row.status, row.claimed_by) == ("sending", slow.holder)
+    gate.set()
+    await callback.wait_for(lambda got: len(got) == 1)
+    await until(lambda: Outbox.filter(status="done").exists())
+    await slow.stop()
+    assert texts(callback, "slow") == ["echo: hello"]
+
+
+async def write_lock(db_url: str):
+    """Another client holds the outbox rows' write lock (PostgreSQL: row locks; SQLite: the
+    database's), so this process's heartbeat cannot renew; returns a function releasing it."""
+    if db_url.startswith("sqlite"):
+        connection = sqlite3.connect(db_url.split("://", 1)[1], isolation_level=None, check_same_thread=False)
+        connection.execute("BEGIN IMMEDIATE")
+
+        async def release_sqlite() -> None:
+            connection.execute("ROLLBACK")
+            connection.close()
+
+        return release_sqlite
+    connection = await asyncpg.connect(db_url.replace("postgres://", "postgresql://", 1))
+    transaction = connection.transaction()
+    await transaction.start()
+    await connection.execute("SELECT id FROM outbox FOR UPDATE")
+
+    async def release_postgres() -> None:
+        await transaction.rollback()
+        await connection.close()
+
+    return release_postgres
+
+
+async def test_a_worker_that_cannot_renew_its_claim_stops_sending(client, rt, say, callback, db_url):
+    first, second = await two_replies_queued(rt, say, "stale")
+    callback.hold("stale")
+    stalled = OutboxWorker(rt, claim_seconds=CLAIM)
+    round_ = asyncio.create_task(stalled.run_once())
+    await callback.wait_until_held()
+    release = await write_lock(db_url)
+    try:
+        await asyncio.wait_for(round_, CLAIM + 5)  # it gave up the conversation at its claim's end
+    finally:
+        await release()
+    assert stalled._claims == {}  # and renews nothing
+    callback.gates.clear()  # the stalled worker's request stays unanswered; the next ones pass
+    successor = OutboxWorker(rt, claim_seconds=CLAIM)
+
+    async def delivered() -> bool:
+        await successor.run_once()
+        return len(texts(callback, "stale")) == 2
+
+    await until(delivered, timeout=CLAIM + 5)
+    assert texts(callback, "stale") == ["echo: first", "echo: second"]
+    assert [m["text"] for m in callback.held] == ["echo: first"]  # nothing more from the stalled worker
+    rows = await Outbox.filter(id__in=(first.id, second.id)).order_by("id")
+    assert [(r.status, r.attempts) for r in rows] == [("done", 1), ("done", 1)]

@@ -2,57 +2,69 @@
 instances, exactly one turn at a time answers a conversation's customer messages.
 
 A claim is the conversation's `bot_turn_holder` (the turn's random hex id) and `bot_turn_until`
-(its expiry, UTC). `held()` takes it with one conditional UPDATE — only when the conversation is
-the bot's and no live claim exists — so of racing instances exactly one wins; it renews the claim
-every `CLAIM_TTL / 3` seconds while the turn runs and clears it when the turn ends. A turn whose
-instance dies stops renewing, and the claim lapses after at most `CLAIM_TTL` seconds.
+(its expiry, database time: `db.clock`, so instances' clocks need not agree). `held()` takes it
+with one conditional UPDATE — only when the conversation is the bot's and no live claim exists —
+so of racing instances exactly one wins; it renews the claim every `CLAIM_TTL / 3` seconds while
+the turn runs and clears it when the turn ends. A turn whose instance dies stops renewing, and
+the claim lapses after at most `CLAIM_TTL` seconds. A turn whose claim was taken meanwhile (its
+renewals failed until it lapsed) cannot commit its reply: the reply's write is fenced by the
+holder (`turn.write_bot_reply`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tortoise.expressions import Q
 
-from handoff.models import Conversation, utcnow
+from handoff import db
+from handoff.models import Conversation
 from handoff.states import ConversationState
+
+log = logging.getLogger(__name__)
 
 CLAIM_TTL = 30.0  # seconds
 
 
 def free() -> Q:
-    """The filter of conversations no live turn claims now."""
-    return Q(bot_turn_until=None) | Q(bot_turn_until__lt=utcnow())
+    """The filter of conversations no live turn claims now (by the database's clock)."""
+    return Q(bot_turn_until=None) | Q(bot_turn_until__lt=db.clock())
 
 
 async def _take(conversation_id: int, holder: str) -> bool:
-    until = utcnow() + timedelta(seconds=CLAIM_TTL)
     return bool(await Conversation.filter(free(), id=conversation_id, state=ConversationState.BOT).update(
-        bot_turn_holder=holder, bot_turn_until=until))
+        bot_turn_holder=holder, bot_turn_until=db.clock(CLAIM_TTL)))
 
 
 async def _renew(conversation_id: int, holder: str) -> None:
     while True:
         await asyncio.sleep(CLAIM_TTL / 3)
-        await Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
-            bot_turn_until=utcnow() + timedelta(seconds=CLAIM_TTL))
+        try:
+            if not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
+                    bot_turn_until=db.clock(CLAIM_TTL)):
+                log.warning("bot turn claim on conversation %s was taken by another turn", conversation_id)
+                return
+        except Exception:  # the reply's write is fenced by the holder: a lapsed claim cannot commit
+            log.warning("renewing the bot turn claim on conversation %s failed", conversation_id, exc_info=True)
 
 
 @contextlib.asynccontextmanager
-async def held(conversation_id: int) -> AsyncIterator[bool]:
-    """Claim the conversation's bot turn for the block; yields False (and holds nothing) when
-    another turn holds a live claim or the conversation is no longer the bot's."""
+async def held(conversation_id: int) -> AsyncIterator[str | None]:
+    """Claim the conversation's bot turn for the block; yields the holder id to fence the reply's
+    write with, or None (holding nothing) when another turn holds a live claim or the
+    conversation is no longer the bot's."""
     holder = uuid.uuid4().hex
     if not await _take(conversation_id, holder):
-        yield False
+        yield None
         return
     renewer = asyncio.create_task(_renew(conversation_id, holder), name=f"bot-claim-{conversation_id}")
     try:
-        yield True
+        yield holder
     finally:
         renewer.cancel()
         # Shielded: a turn cancelled at shutdown still frees the conversation for another instance.

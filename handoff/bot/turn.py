@@ -56,30 +56,31 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     The turn is claimed in the database (`claim.held`): while one instance's turn holds the
     conversation, any other turn returns "busy", and the holder, once done, answers what the
     customer wrote meanwhile in a further turn. Returns what the last turn did: "replied",
-    "escalated", "fenced", "superseded", "skipped", "capped" or "busy".
+    "escalated", "fenced", "superseded", "skipped", "capped", "busy" or "lost" (the claim lapsed
+    and another turn took it: that one answers).
     """
     async with rt.turn_lock(conversation_id):
         while True:
-            async with claim.held(conversation_id) as won:
-                if not won:
+            async with claim.held(conversation_id) as holder:
+                if holder is None:
                     return "busy"
-                outcome, seen = await _turn(rt, conversation_id)
+                outcome, seen = await _turn(rt, conversation_id, holder)
             # A message that came while we held the claim had its own turn refused ("busy"):
             # this turn answers it, once the claim is free for any instance to take.
             if not await claim.unanswered_after(conversation_id, seen):
                 return outcome
 
 
-async def _turn(rt: Runtime, conversation_id: int) -> tuple[str, datetime | None]:
+async def _turn(rt: Runtime, conversation_id: int, holder: str) -> tuple[str, datetime | None]:
     """One claimed turn; returns its outcome and the last customer message time it read."""
     conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
     if conversation is None or conversation.state != ConversationState.BOT:
         return "skipped", None
     seen = conversation.last_customer_message_at
-    return await _answer(rt, conversation, history), seen
+    return await _answer(rt, conversation, history, holder), seen
 
 
-async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn]) -> str:
+async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn], holder: str) -> str:
     history = spoken(history)
     if not history or history[-1].author != "customer":
         return "skipped"
@@ -98,7 +99,7 @@ async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn]) 
         ticket = await escalate(rt, conversation.id, reason, expected_version=version)
         return "escalated" if ticket is not None else "fenced"
     return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation,
-                                 answers_through=conversation.last_customer_message_at)
+                                 answers_through=conversation.last_customer_message_at, holder=holder)
 
 
 async def _only_shares(conversation_id: int, history: list[Turn]) -> bool:
@@ -162,22 +163,28 @@ async def _typing(channel: ShowsTyping, conversation: Conversation) -> None:
 
 async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str, *,
                           conversation: Conversation | None = None,
-                          answers_through: datetime | None = None) -> str:
+                          answers_through: datetime | None = None, holder: str | None = None) -> str:
     """Write the bot's reply, fenced by the conversation version it was generated under.
 
     With `answers_through` (the conversation's last customer message time the reply was
     generated from), a reply the customer has written past is dropped as "superseded".
     `conversation`, when the caller holds it, saves reading it again: only its id, channel
-    and language are used, none of which the fenced update changes.
+    and language are used, none of which the fenced update changes. With `holder` (the turn's
+    claim), a turn whose claim another turn has taken writes nothing and returns "lost".
     """
     if conversation is None:
         conversation = await Conversation.get(id=conversation_id)
-    fence = {"last_customer_message_at": answers_through} if answers_through is not None else {}
+    fence: dict[str, object] = {"last_customer_message_at": answers_through} if answers_through is not None else {}
+    if holder is not None:
+        fence["bot_turn_holder"] = holder
     pending = Pending()
     async with in_transaction():
         fenced = not await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version, **fence).update(
             last_responder="bot", last_activity_at=utcnow()
         )
+        if fenced and holder is not None and not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).exists():
+            log.warning("bot turn on conversation %s lost its claim: its reply is dropped", conversation_id)
+            return "lost"
         if fenced and fence and await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version).exists():
             return "superseded"  # only newer customer words: their own turn answers them all
         if fenced:

@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0005_bot_turn_claim')]
+    dependencies = [('models', '0006_outbox_claimed_by')]
 
     initial = False
 
