@@ -251,6 +251,8 @@ class ImapLoop:
                 continue
             failed_cycles = 0
             if stats.fetched or stats.announced:
+                if stats.announced and not stats.fetched:
+                    log.debug("email: new mail announced during a cycle that fetched nothing; looking again")
                 continue  # look again before waiting: see the module docstring
             if idle:
                 await self._idle(client)
