@@ -15,8 +15,8 @@ Between cycles the loop waits in IDLE (RFC 2177) when the server offers it, and 
 heard of no new mail after its NOOP: a server announces mail that lands during a command in that
 command's untagged answers (`* 5 EXISTS` after a `UID SEARCH` result that misses it — Dovecot
 searches the mailbox as of its last sync) and never again in IDLE, so a loop that idled then
-would not see that mail until something else arrived. aioimaplib drops untagged answers to its
-"async" commands (SEARCH, UID, NOOP aside), so `_Protocol` counts every `EXISTS` itself. As a
+would not see that mail until something else arrived. aioimaplib drops an `EXISTS` that comes
+with SEARCH, FETCH or STORE (it keeps those of NOOP and IDLE), so `_Protocol` counts them. As a
 safety net against an announcement lost anyway, IDLE lasts at most `poll_interval` seconds (and
 at most `idle_refresh`) before the loop looks again. A dropped connection or a server error
 reconnects with exponential backoff and jitter.
