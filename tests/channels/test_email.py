@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aioimaplib import IMAP4
 
 from handoff import gateway, metrics
 from handoff.channels.base import ChannelConfigError, DeliveryError, InvalidSignature
@@ -536,7 +537,7 @@ def body(msg, subtype: str) -> str:
     return msg.get_body((subtype,)).get_content().replace("\r\n", "\n").strip()
 
 
-async def test_send_threads_the_reply(smtp_sink: SmtpSink) -> None:
+async def test_send_threads_the_reply(smtp_sink: SmtpSink) -> None:  # noqa: F811
     channel = smtp_channel(smtp_sink)
     [inbound] = parse_email(fixture("reply__gmail_en.eml"))
     # the conversation keeps the thread without reply_to (the gateway's matching list)
@@ -572,7 +573,7 @@ async def test_send_threads_the_reply(smtp_sink: SmtpSink) -> None:
     assert again.key == inbound.key
 
 
-async def test_agent_reply_headers_cannot_be_injected(smtp_sink: SmtpSink) -> None:
+async def test_agent_reply_headers_cannot_be_injected(smtp_sink: SmtpSink) -> None:  # noqa: F811
     channel = smtp_channel(smtp_sink)
     address = Address("email", "ann@example.com", "<k@x>", {
         "subject": "Hi\r\nBcc: victim@example.com", "message_id": "<m1@x>\r\nX-Evil: 1", "reply_to": ["<r0@x>"],
@@ -595,7 +596,7 @@ async def test_agent_reply_headers_cannot_be_injected(smtp_sink: SmtpSink) -> No
     assert body(msg, "plain") == "Here you go\n\np.jpg: https://cdn.example/p.jpg"
 
 
-async def test_files_from_our_media_store_travel_inside_the_email(smtp_sink: SmtpSink, tmp_path: Path) -> None:
+async def test_files_from_our_media_store_travel_inside_the_email(smtp_sink: SmtpSink, tmp_path: Path) -> None:  # noqa: F811
     channel = smtp_channel(smtp_sink, media_dir=str(tmp_path), public_url="https://help.example.com")
     assert channel.media is not None
 
@@ -615,7 +616,7 @@ async def test_files_from_our_media_store_travel_inside_the_email(smtp_sink: Smt
 
 
 @pytest.mark.parametrize(("reply", "retryable"), [("550 5.1.1 no such user", False), ("450 4.2.1 try later", True)])
-async def test_refused_recipient(smtp_sink: SmtpSink, reply: str, retryable: bool) -> None:
+async def test_refused_recipient(smtp_sink: SmtpSink, reply: str, retryable: bool) -> None:  # noqa: F811
     smtp_sink.refuse["gone@example.com"] = reply
     channel = smtp_channel(smtp_sink)
     with pytest.raises(DeliveryError) as failure:
@@ -623,7 +624,7 @@ async def test_refused_recipient(smtp_sink: SmtpSink, reply: str, retryable: boo
     assert failure.value.retryable is retryable and failure.value.code == reply[:3]
 
 
-async def test_unreachable_server_is_retryable(smtp_sink: SmtpSink) -> None:
+async def test_unreachable_server_is_retryable(smtp_sink: SmtpSink) -> None:  # noqa: F811
     channel = smtp_channel(smtp_sink)
     await smtp_sink.stop()
     with pytest.raises(DeliveryError) as failure:
@@ -655,7 +656,7 @@ def crlf(raw: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("use_idle", [True, False], ids=["idle", "poll"])
-async def test_imap_delivers_once_and_marks_seen_after_commit(dovecot: Dovecot, use_idle: bool) -> None:
+async def test_imap_delivers_once_and_marks_seen_after_commit(dovecot: Dovecot, use_idle: bool) -> None:  # noqa: F811
     await dovecot.append(crlf(fixture("question__plain.eml")))
     delivered: list[InboundMessage] = []
     seen_during_deliver: list[bool] = []
@@ -664,7 +665,8 @@ async def test_imap_delivers_once_and_marks_seen_after_commit(dovecot: Dovecot, 
         seen_during_deliver.append(dovecot.seen(await dovecot.flags(), item.provider_id))
         delivered.append(item)
 
-    channel = imap_channel(dovecot, use_idle=use_idle)
+    # polling looks every 0.2 s; in IDLE only the server's push can bring the new mail in time
+    channel = imap_channel(dovecot, use_idle=use_idle, poll_interval=0.2 if not use_idle else 600)
     await channel.start(deliver)
     try:
         await wait_for(lambda: len(delivered) == 1)
@@ -686,7 +688,53 @@ async def test_imap_delivers_once_and_marks_seen_after_commit(dovecot: Dovecot, 
     assert all("\\Seen" in f for f in flags.values()) and len(flags) == 3  # the auto-reply too
 
 
-async def test_crash_before_commit_redelivers_exactly_once(dovecot: Dovecot) -> None:
+@pytest.mark.parametrize("before", ["uid_search", "idle_start"])
+async def test_mail_that_lands_between_a_cycle_s_commands_is_fetched_at_once(
+    dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, before: str,  # noqa: F811
+) -> None:
+    """Mail lands just before the loop's first SEARCH, or just before it enters IDLE. Before
+    SEARCH: Dovecot searches the mailbox as of the NOOP's sync, so the result misses it, and
+    announces it (`* 1 EXISTS`) within SEARCH's answer, never again in IDLE. Before IDLE: Dovecot
+    announces it once IDLE starts. Either way it is delivered long before `idle_refresh` and
+    `poll_interval` pass. The mailbox first loses a message, so sequence numbers are not UIDs."""
+    async with dovecot.connect() as client:
+        await client.append(crlf(fixture("question__plain.eml")), mailbox="INBOX", flags=r"(\Seen \Deleted)")
+        assert (await client.expunge()).result == "OK"
+    command, landed = getattr(IMAP4, before), asyncio.Event()
+
+    async def after_new_mail(client: IMAP4, *args: Any, **kwargs: Any) -> Any:
+        if not landed.is_set():
+            await dovecot.append(crlf(fixture("question__html_only.eml")))
+            landed.set()
+        return await command(client, *args, **kwargs)
+
+    monkeypatch.setattr(IMAP4, before, after_new_mail)
+    delivered: list[str] = []
+
+    async def deliver(item: InboundMessage) -> None:
+        delivered.append(item.provider_id)
+
+    channel = imap_channel(dovecot, idle_refresh=600, poll_interval=600)
+    await channel.start(deliver)
+    try:
+        await wait_for(lambda: delivered == ["<20250304083000.5f2a@example.org>"], timeout=15)
+        await wait_for(lambda: all_seen(dovecot, 1))
+    finally:
+        await channel.close()
+
+
+async def test_idle_lasts_at_most_the_poll_interval(dovecot: Dovecot) -> None:  # noqa: F811
+    """With nothing announced, the loop still leaves IDLE and looks at the mailbox every
+    `poll_interval` seconds: a safety net should an announcement ever be lost."""
+    channel = imap_channel(dovecot, idle_refresh=600, poll_interval=0.3)
+    await channel.start(lambda item: asyncio.sleep(0))
+    try:
+        await wait_for(lambda: channel.loop.cycles >= 4, timeout=15)
+    finally:
+        await channel.close()
+
+
+async def test_crash_before_commit_redelivers_exactly_once(dovecot: Dovecot) -> None:  # noqa: F811
     await dovecot.append(crlf(fixture("question__attachment.eml")))
     attempts = 0
 
@@ -717,7 +765,7 @@ async def test_crash_before_commit_redelivers_exactly_once(dovecot: Dovecot) -> 
     assert dovecot.seen(await dovecot.flags(), committed[0])
 
 
-async def test_reconnects_after_the_server_drops(dovecot: Dovecot) -> None:
+async def test_reconnects_after_the_server_drops(dovecot: Dovecot) -> None:  # noqa: F811
     delivered: list[str] = []
 
     async def deliver(item: InboundMessage) -> None:
@@ -736,7 +784,7 @@ async def test_reconnects_after_the_server_drops(dovecot: Dovecot) -> None:
         await channel.close()
 
 
-async def test_unparseable_and_failing_mail_is_quarantined_not_lost(dovecot: Dovecot) -> None:
+async def test_unparseable_and_failing_mail_is_quarantined_not_lost(dovecot: Dovecot) -> None:  # noqa: F811
     """A message the channel cannot parse goes to the quarantine folder at once; one whose commit
     keeps failing goes there after `max_failures` tries; the rest of the mailbox keeps flowing."""
     broken, failing, fine = ("<0100018e5b2c-attach-42@email.example.net>", "<20250304083000.5f2a@example.org>",

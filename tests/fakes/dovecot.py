@@ -258,7 +258,7 @@ def dovecot_server() -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="module")
-def dovecot_tls_server(test_ca: TestCA) -> Iterator[Dovecot]:
+def dovecot_tls_server(test_ca: TestCA) -> Iterator[Dovecot]:  # noqa: F811
     """A running private Dovecot that only speaks implicit TLS, with `test_ca`'s certificate."""
     with _running(tls=test_ca) as server:
         yield server

@@ -10,12 +10,16 @@ A message that cannot be handled — unparseable, or failing `max_failures` time
 moved to the `quarantine` folder (created when missing), unseen, so it neither blocks the loop
 nor disappears: an operator finds it there with any mail client.
 
-Between cycles the loop waits in IDLE (RFC 2177) when the server offers it, re-issued every
-`idle_refresh` seconds, and polls every `poll_interval` seconds otherwise. It enters IDLE only
-after a cycle that found nothing new: mail that arrives while a cycle delivers is announced in
-the untagged answers to that cycle's own commands (`* 5 EXISTS` amid a `UID STORE`), which
-aioimaplib files with that command, and the server does not announce it again in IDLE. A
-dropped connection or a server error reconnects with exponential backoff and jitter.
+Between cycles the loop waits in IDLE (RFC 2177) when the server offers it, and polls every
+`poll_interval` seconds otherwise. It enters IDLE only after a cycle that fetched nothing and
+heard of no new mail after its NOOP: a server announces mail that lands during a command in that
+command's untagged answers (`* 5 EXISTS` after a `UID SEARCH` result that misses it — Dovecot
+searches the mailbox as of its last sync) and never again in IDLE, so a loop that idled then
+would not see that mail until something else arrived. aioimaplib drops an `EXISTS` that comes
+with SEARCH, FETCH or STORE (it keeps those of NOOP and IDLE), so `_Protocol` counts them. As a
+safety net against an announcement lost anyway, IDLE lasts at most `poll_interval` seconds (and
+at most `idle_refresh`) before the loop looks again. A dropped connection or a server error
+reconnects with exponential backoff and jitter.
 
 With a `lease` (handoff.lease, in the database), one instance at a time reads the mailbox: the
 others wait, trying to take the lease every `ttl / 3` seconds; the reader renews it as often,
@@ -32,13 +36,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from aioimaplib import IMAP4
-from aioimaplib.aioimaplib import STOP_WAIT_SERVER_PUSH
+from aioimaplib.aioimaplib import STOP_WAIT_SERVER_PUSH, Command, IMAP4ClientProtocol
 
 from handoff import metrics
 from handoff.backoff import exponential, spread
@@ -87,7 +92,36 @@ class CycleStats:
     delivered: int = 0
     failed: int = 0
     quarantined: int = 0
+    announced: int = 0  # EXISTS answers heard after the cycle's NOOP: mail SEARCH may have missed
     seconds: float = 0.0
+
+
+class _Protocol(IMAP4ClientProtocol):
+    """aioimaplib's protocol, counting every `* n EXISTS` the server sends, whichever command
+    it arrives with (aioimaplib itself drops those that come with SEARCH, FETCH or STORE)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, conn_lost_cb: Callable[[Exception | None], None]) -> None:
+        super().__init__(loop, conn_lost_cb)
+        self.exists_heard = 0
+
+    def _untagged_response(self, line: bytes) -> Command:  # where aioimaplib hands over each untagged line
+        if line.endswith(b" EXISTS"):
+            self.exists_heard += 1
+        return super()._untagged_response(line)
+
+
+class _Client(IMAP4):
+    """IMAP4 over `_Protocol`."""
+
+    protocol: _Protocol
+
+    def create_client(self, host: str, port: int, loop: asyncio.AbstractEventLoop | None,
+                      conn_lost_cb: Callable[[Exception | None], None] | None = None,
+                      ssl_context: ssl.SSLContext | None = None) -> None:
+        running = loop or asyncio.get_running_loop()
+        self.protocol = _Protocol(running, conn_lost_cb)
+        self._client_task = running.create_task(
+            running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context))
 
 
 def _ok(response, what: str):
@@ -108,7 +142,7 @@ class ImapLoop:
         self.last_cycle = CycleStats()
         self.cycles = 0
         self.connected = asyncio.Event()
-        self._client: IMAP4 | None = None
+        self._client: _Client | None = None
         self._lost = asyncio.Event()
         self._failures: dict[int, int] = {}  # uid -> failed attempts in a row
 
@@ -174,11 +208,11 @@ class ImapLoop:
             failures += 1
             delay = exponential(failures, self.config.backoff_min, self.config.backoff_max)
 
-    async def _connect(self) -> IMAP4:
+    async def _connect(self) -> _Client:
         cfg = self.config
         self._lost = asyncio.Event()
         lost = self._lost
-        client = IMAP4(
+        client = _Client(
             cfg.host, cfg.port, timeout=cfg.timeout,
             conn_lost_cb=lambda exc: lost.set(),
             ssl_context=client_context(cfg.ca_file) if cfg.tls else None,
@@ -216,7 +250,9 @@ class ImapLoop:
                 failed_cycles += 1
                 continue
             failed_cycles = 0
-            if stats.fetched:
+            if stats.fetched or stats.announced:
+                if stats.announced and not stats.fetched:
+                    log.debug("email: new mail announced during a cycle that fetched nothing; looking again")
                 continue  # look again before waiting: see the module docstring
             if idle:
                 await self._idle(client)
@@ -243,10 +279,12 @@ class ImapLoop:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._lost.wait(), seconds)
 
-    async def _idle(self, client: IMAP4) -> None:
-        """Wait in IDLE until the server pushes something, the refresh time passes or the link drops."""
-        idle_task = await self._cmd(client.idle_start(timeout=self.config.idle_refresh))
-        push = asyncio.ensure_future(client.wait_server_push(timeout=self.config.idle_refresh + 5))
+    async def _idle(self, client: _Client) -> None:
+        """Wait in IDLE until the server pushes something, min(`idle_refresh`, `poll_interval`)
+        seconds pass or the link drops."""
+        wait = min(self.config.idle_refresh, self.config.poll_interval)
+        idle_task = await self._cmd(client.idle_start(timeout=wait))
+        push = asyncio.ensure_future(client.wait_server_push(timeout=wait + 5))
         lost = asyncio.ensure_future(self._lost.wait())
         try:
             await asyncio.wait({push, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -262,13 +300,14 @@ class ImapLoop:
         client.idle_done()
         await self._cmd(asyncio.wait_for(idle_task, self.config.timeout))
 
-    async def fetch_cycle(self, client: IMAP4) -> CycleStats:
+    async def fetch_cycle(self, client: _Client) -> CycleStats:
         """Deliver every unseen message once; mark each seen only after `handle` returned."""
         started = time.monotonic()
         stats = CycleStats()
         # NOOP lets the server announce mail that arrived since the last command (RFC 3501
         # §6.1.2); Dovecot's SEARCH alone does not always see it
         _ok(await self._cmd(client.noop()), "NOOP")
+        heard = client.protocol.exists_heard
         search = _ok(await self._cmd(client.uid_search("UNSEEN", charset=None)), "UID SEARCH")
         uids = [int(u) for line in search.lines[:-1] for u in bytes(line).split() if u.isdigit()]
         for uid in sorted(uids):
@@ -294,6 +333,7 @@ class ImapLoop:
             self._failures.pop(uid, None)
             _ok(await self._cmd(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")), "UID STORE")
             stats.delivered += 1
+        stats.announced = client.protocol.exists_heard - heard
         stats.seconds = time.monotonic() - started
         self.last_cycle = stats
         self.cycles += 1
@@ -302,7 +342,7 @@ class ImapLoop:
                      stats.fetched, stats.delivered, stats.failed, stats.quarantined, stats.seconds)
         return stats
 
-    async def _quarantine(self, client: IMAP4, uid: int) -> None:
+    async def _quarantine(self, client: _Client, uid: int) -> None:
         """Move one message, unseen, to the quarantine folder (MOVE, else COPY + \\Deleted)."""
         folder = self.config.quarantine
         await self._cmd(client.create(folder))  # NO when it exists already: fine
@@ -316,7 +356,7 @@ class ImapLoop:
         self._failures.pop(uid, None)
         metrics.EMAIL_QUARANTINED.inc()
 
-    async def _fetch(self, client: IMAP4, uid: int) -> bytes | None:
+    async def _fetch(self, client: _Client, uid: int) -> bytes | None:
         response = _ok(await self._cmd(client.uid("fetch", str(uid), "(UID BODY.PEEK[])")), "UID FETCH")
         for line in response.lines:
             if isinstance(line, bytearray):
