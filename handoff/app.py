@@ -157,6 +157,10 @@ async def _stop(rt: Runtime, integrations: list[SlackIntegration], sweepers: lis
         aclose = getattr(client, "aclose", None)
         if aclose is not None:
             await aclose()
+    # A connection the stop opened again in this context (the ORM reconnects lazily when another
+    # app in the process closed it first) is only visible here: close it, or its SQLite thread
+    # outlives the app and keeps the process from exiting.
+    await db.disconnect()
 
 
 def _deliverer(rt: Runtime) -> Any:
