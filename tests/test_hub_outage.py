@@ -195,7 +195,7 @@ async def test_widget_replies_reach_a_tab_on_the_other_instance_and_are_delivere
     for i in range(3):
         resp = await one.post(f"/api/v1/tickets/{ticket.id}/messages", json={"text": f"reply {i}"}, headers=headers)
         assert resp.status == 201, await resp.text()
-    frames = await frames_until(tab, lambda f: f["type"] == "message" and f["message"]["text"] == "reply 2")
+    frames = await frames_until(tab, lambda f: f["type"] == "message" and f["message"]["text"] == "reply 2", BOUND)
     shown = [f["message"] for f in frames if f["type"] == "message" and f["message"]["author"] == "agent"]
     assert [m["text"] for m in shown] == ["reply 0", "reply 1", "reply 2"]  # each once, in order
     await settle(one.app[RUNTIME])
