@@ -108,7 +108,6 @@ class Hub:
     async def start(self) -> None:
         """Read where the log ends, then start the log writer and reader and (with Redis) the relay."""
         if self._log:
-            self._last = (await eventlog.bounds())[1]
             self._tasks += [asyncio.create_task(self._write(), name="hub-writer"),
                             asyncio.create_task(self._sequence(), name="hub-sequencer")]
         if self._redis_url:
@@ -227,7 +226,15 @@ class Hub:
 
     async def _sequence(self) -> None:
         """Hand subscribers the logged events in seq order, reading the log for what skipped ahead
-        or what Redis did not bring."""
+        or what Redis did not bring. First, where the log ends (an instance may start while the
+        database is unreachable: it serves, and its live events start once the log can be read)."""
+        while True:
+            try:
+                self._last = (await eventlog.bounds())[1]
+                break
+            except Exception:
+                log.exception("hub: the event log cannot be read yet; trying again")
+                await asyncio.sleep(self._poll_interval)
         while True:
             wait = self._check_interval if self._redis_state() == "ok" else self._poll_interval
             try:
