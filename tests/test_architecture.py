@@ -49,6 +49,7 @@ LAYERS = {
     "sweeper.py": CORE,
     "timeline.py": CORE,
     "hub.py": CORE,
+    "eventlog.py": CORE,
     "events.py": CORE,
     "notices/": CORE,
     "runtime.py": CORE,
