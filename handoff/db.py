@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -50,8 +51,10 @@ async def migrate(database_url: str) -> None:
 
     Several instances starting at once take turns: the first applies what is pending, the
     others then find nothing left to do (a PostgreSQL advisory lock; on SQLite, a lock on a
-    `<database file>.migrate-lock` file beside it).
+    `<database file>.migrate-lock` file beside it). `DatabaseFolderMissing` for an SQLite file
+    in a folder that does not exist.
     """
+    _check_sqlite_folder(database_url)
     async with _migration_lock(database_url):
         await migrate_api(config=tortoise_config(database_url))
         await Tortoise.close_connections()
@@ -79,8 +82,23 @@ async def _migration_lock(database_url: str) -> AsyncIterator[None]:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
+class DatabaseFolderMissing(Exception):
+    """An SQLite database whose folder does not exist: it can never be opened."""
+
+
+def _check_sqlite_folder(database_url: str) -> None:
+    # Deliberate: aiosqlite's worker thread stays blocked after a failed open, so a second query on
+    # that connection never returns and the process cannot exit; refuse such a URL up front.
+    if database_url.startswith("sqlite://"):
+        path = database_url.split("://", 1)[1].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            raise DatabaseFolderMissing(f"the SQLite database's folder {Path(path).parent} does not exist")
+
+
 async def connect(database_url: str) -> BaseDBAsyncClient:
-    """Open the ORM's connections for the app."""
+    """Open the ORM's connections for the app; `DatabaseFolderMissing` for an SQLite file in a
+    folder that does not exist."""
+    _check_sqlite_folder(database_url)
     # tortoise caches prepared INSERT statements per connection *name*, not per dialect:
     # an embedding process (or a test run) that moves from SQLite to PostgreSQL under the
     # same name would reuse "?" placeholders on asyncpg. Start from a clean cache.

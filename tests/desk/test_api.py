@@ -9,6 +9,7 @@ import pytest
 
 from handoff.app import create_app
 from handoff.config import Settings
+from handoff.db import DatabaseFolderMissing
 from handoff.desk.auth import create_agent
 from handoff.desk.serialize import conversation_json
 from handoff.events import ticket_json
@@ -156,7 +157,14 @@ async def test_health_and_metrics(client, rt, say):
     assert "handoff_outbox_backlog" in text
 
 
-@pytest.mark.parametrize("database_url", ["postgres://handoff@127.0.0.1:1/closed", "sqlite:///no-such-directory/x.db"])
+async def test_an_sqlite_database_in_a_missing_folder_stops_the_start_with_a_clear_error(aiohttp_client):
+    app = create_app(Settings(database_url="sqlite:///no-such-directory/x.db"), bot=EchoBot(),
+                     summarizer=FixedSummarizer(), run_migrations=False, workers=False)
+    with pytest.raises(DatabaseFolderMissing, match="no-such-directory does not exist"):
+        await aiohttp_client(app)
+
+
+@pytest.mark.parametrize("database_url", ["postgres://handoff@127.0.0.1:1/closed"])
 async def test_health_without_a_database_is_a_503_that_keeps_the_cause_in_the_log(
         aiohttp_client, database_url, caplog):
     app = create_app(Settings(database_url=database_url), bot=EchoBot(), summarizer=FixedSummarizer(),
