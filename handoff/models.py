@@ -309,19 +309,3 @@ class KeyValue(Model):
     class Meta:
         table = "key_value"
         unique_together = (("scope", "key"),)
-
-
-class LiveEvent(Model):
-    """A live event the hub carried, in the order clients see them: the log a desk stream
-    resumes from (`id` is the event's `seq`) and that other instances read when Redis is down.
-    Rows are pruned after a day (`hub.LOG_RETENTION`)."""
-
-    id = fields.IntField(primary_key=True)
-    kind = fields.CharField(max_length=64)
-    origin = fields.CharField(max_length=32)  # the publishing hub
-    everywhere = fields.BooleanField(default=True)  # False: not for the publishing instance's own subscribers
-    data = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        table = "live_event"

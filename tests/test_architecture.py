@@ -49,7 +49,6 @@ LAYERS = {
     "sweeper.py": CORE,
     "timeline.py": CORE,
     "hub.py": CORE,
-    "eventlog.py": CORE,
     "events.py": CORE,
     "notices/": CORE,
     "runtime.py": CORE,

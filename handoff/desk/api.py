@@ -329,28 +329,13 @@ async def agents(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """A WebSocket of live desk events (JSON objects with a `kind`; logged ones carry their `seq`),
-    those `desk.live` picks for the caller.
-
-    `?after=<seq>` resumes: the events logged after that seq are sent first, in order, then the
-    live ones, each once. It opens with `stream.ready` `{"agent", "seq"}` (the seq the stream
-    goes on from); `stream.resync` `{"seq"}` says the missed events cannot be replayed (too
-    old, too many, or the log unreadable): reload, then go on from `seq`. A `stream.lagged`
-    subscriber is caught up from the log the same way. 400 when `after` is not a number."""
-    after_text = request.query.get("after")
-    try:
-        after = None if after_text in (None, "") else min(max(0, int(after_text)), MAX_ID)
-    except ValueError:
-        raise InvalidInput("after must be an event seq") from None
+    """A WebSocket of live desk events (JSON objects with a `kind`), those `desk.live` picks for the caller."""
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     rt = _rt(request)
     async with rt.hub.subscribe() as events:
-        upto = rt.hub.last  # read with the subscription in place: later events are queued for it
-        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(request[AGENT]), "seq": upto})
-        if after is not None:
-            await _replay(rt, events, ws, after, upto, request[AGENT].id)
-        sender = asyncio.create_task(_pump(rt, events, ws, upto, request[AGENT].id))
+        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(request[AGENT])})
+        sender = asyncio.create_task(_pump(events, ws, request[AGENT].id))
         try:
             async for _ in ws:  # the desk sends nothing we act on; this ends when it closes
                 pass
@@ -360,33 +345,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _replay(rt: Runtime, events: Any, ws: web.WebSocketResponse, after: int, upto: int, agent_id: int) -> None:
-    """Send the logged events after `after` up to `upto`, or `stream.resync` when they cannot be given."""
-    missed = await rt.hub.replay(after, upto, events)
-    if missed is None:
-        rt.hub.resync_sent()
-        await ws.send_json({"kind": EventKind.STREAM_RESYNC, "seq": upto})
-        return
-    for event in missed:
-        if live.wants(event, agent_id):
-            await ws.send_str(json.dumps(event, default=str))
-
-
-async def _pump(rt: Runtime, events: Any, ws: web.WebSocketResponse, sent: int, agent_id: int) -> None:
-    """Forward live events; a logged one at or below `sent` (already replayed) is skipped."""
+async def _pump(events: Any, ws: web.WebSocketResponse, agent_id: int) -> None:
     async for event in events:
-        kind = event.get("kind")
-        if kind == EventKind.STREAM_LAGGED:  # events were dropped from the queue: replay them from the log
-            upto = rt.hub.last
-            await _replay(rt, events, ws, sent, upto, agent_id)
-            sent = max(sent, upto)
-            continue
-        seq = event.get("seq")
-        if kind == EventKind.STREAM_RESYNC:  # the hub could not read a gap from the log
-            sent = max(sent, seq or 0)
-        elif seq is not None:
-            if seq <= sent:
-                continue
-            sent = seq
         if live.wants(event, agent_id):
             await ws.send_str(json.dumps(event, default=str))

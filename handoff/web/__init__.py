@@ -13,7 +13,6 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
-from handoff.channels.widget.limits import WidgetLimits
 from handoff.config import Settings
 from handoff.validation import AccountBody, LoginBody, read_model
 from handoff.web import auth
@@ -26,9 +25,8 @@ _CSP = (
 )
 
 
-def routes(settings: Settings, limits: WidgetLimits) -> list[web.AbstractRouteDef]:
-    """The web pages, static files and desk sign-in routes, under `settings`; failed sign-ins are
-    counted in `limits` (shared through Redis when configured, per process while it is down)."""
+def routes(settings: Settings) -> list[web.AbstractRouteDef]:
+    """The web pages, static files and desk sign-in routes, under `settings`."""
 
     def page(name: str) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -41,7 +39,7 @@ def routes(settings: Settings, limits: WidgetLimits) -> list[web.AbstractRouteDe
             return _error(403, "cross-site request refused")
         body = await read_model(request, LoginBody, settings.max_body_bytes)
         remote = request.remote or "?"
-        if not await limits.check(auth.SIGNIN_FAILURES, remote):
+        if not auth.login_failures.has(remote):
             return _error(429, "too many failed sign-ins, wait a minute")
         if body.token:
             agent = await auth.agent_from_token(body.token)
@@ -50,7 +48,7 @@ def routes(settings: Settings, limits: WidgetLimits) -> list[web.AbstractRouteDe
                 return _error(400, "email and password are required")
             agent = await auth.authenticate(body.email, body.password)
         if agent is None:
-            await limits.allow(auth.SIGNIN_FAILURES, remote)
+            auth.login_failures.allow(remote)
             return _error(401, "wrong email, password or token")
         response = web.json_response({"agent": _agent_json(agent)})
         auth.set_session_cookie(response, settings, agent)

@@ -12,5 +12,4 @@ export const KIND = Object.freeze({
   TYPING: "typing",
   STREAM_READY: "stream.ready",
   STREAM_LAGGED: "stream.lagged",
-  STREAM_RESYNC: "stream.resync",
 });
