@@ -22,7 +22,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import Callbacks, fresh_database, serve  # noqa: E402
+from benchmarks.harness import Callbacks, bodies, fresh_database, serve  # noqa: E402
 from handoff.app import create_app  # noqa: E402
 from handoff.channels.api import sign  # noqa: E402
 from handoff.config import Settings  # noqa: E402
@@ -78,23 +78,16 @@ async def handoff_mps(bodies: list[bytes], concurrency: int, database_url: str) 
         await sink_runner.cleanup()
 
 
-def _bodies(n: int) -> list[bytes]:
-    questions = ["How long does shipping take?", "What is your return policy?", "Where is my order?",
-                 "Do you accept PayPal?", "When are you open?"]
-    return [json.dumps({"id": f"bench-{i}", "conversation": f"bench-conv-{i}", "contact": {"id": f"c{i}"},
-                        "text": questions[i % len(questions)]}).encode() for i in range(n)]
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database", default="")
     args = parser.parse_args()
-    bodies = _bodies(args.messages)
+    batch = bodies("bench", args.messages)
     async with fresh_database(args.database) as database:
-        bare = await bare_rps(bodies, args.concurrency)
-        acked, answered = await handoff_mps(bodies, args.concurrency, database)
+        bare = await bare_rps(batch, args.concurrency)
+        acked, answered = await handoff_mps(batch, args.concurrency, database)
     print(f"messages={args.messages} concurrency={args.concurrency} database={database.split(':')[0]}")
     print(f"bare aiohttp handler          {bare:8.1f} req/s")
     print(f"handoff webhooks acknowledged {acked:8.1f} msg/s  ({acked / bare:.3f} of bare)")

@@ -17,6 +17,17 @@ import asyncpg
 from aiohttp import web
 
 
+# Questions the offline bot answers from its FAQ: every benchmark's customers ask these.
+QUESTIONS = ["How long does shipping take?", "What is your return policy?", "Where is my order?",
+             "Do you accept PayPal?", "When are you open?"]
+
+
+def bodies(prefix: str, n: int) -> list[bytes]:
+    """`n` unique api-channel messages, each opening its own conversation and asking an FAQ question."""
+    return [json.dumps({"id": f"{prefix}-{i}", "conversation": f"{prefix}-conv-{i}", "contact": {"id": f"{prefix}-c{i}"},
+                        "text": QUESTIONS[i % len(QUESTIONS)]}).encode() for i in range(n)]
+
+
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     """Run `app` on a free local port; returns its runner and base URL."""
     runner = web.AppRunner(app, access_log=None)

@@ -38,7 +38,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import Callbacks, fresh_database, serve  # noqa: E402
+from benchmarks.harness import QUESTIONS, Callbacks, bodies, fresh_database, serve  # noqa: E402
 from benchmarks.yardstick import sign  # noqa: E402
 from handoff import db  # noqa: E402
 from handoff.desk.auth import create_agent  # noqa: E402
@@ -46,8 +46,6 @@ from handoff.models import Contact, Conversation, Message, utcnow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
-QUESTIONS = ["How long does shipping take?", "What is your return policy?", "Where is my order?",
-             "Do you accept PayPal?", "When are you open?"]
 
 
 @dataclass
@@ -57,12 +55,6 @@ class Figures:
     ack_p99: float  # ms
     answered: float  # messages answered end to end per second
     half_p99: float = 0.0  # ms, ack p99 at half of `acked`
-
-
-def bodies(prefix: str, n: int) -> list[bytes]:
-    """`n` unique api-channel messages, each opening its own conversation."""
-    return [json.dumps({"id": f"{prefix}-{i}", "conversation": f"{prefix}-conv-{i}", "contact": {"id": f"{prefix}-c{i}"},
-                        "text": QUESTIONS[i % len(QUESTIONS)]}).encode() for i in range(n)]
 
 
 def _free_port() -> int:

@@ -30,14 +30,12 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import Callbacks, fresh_database, serve  # noqa: E402
+from benchmarks.harness import QUESTIONS, Callbacks, fresh_database, serve  # noqa: E402
 from handoff.app import create_app  # noqa: E402
 from handoff.channels.api import sign  # noqa: E402
 from handoff.config import Settings  # noqa: E402
 
 SECRET = "bench-secret"
-QUESTIONS = ["How long does shipping take?", "What is your return policy?", "Where is my order?",
-             "Do you accept PayPal?", "When are you open?"]
 # The outermost of these modules on the stack names the part that sent a statement.
 PARTS = {"handoff.gateway": "receive", "handoff.bot.turn": "bot turn", "handoff.outbox": "outbox",
          "handoff.transitions": "transitions", "handoff.sweeper": "sweeper", "handoff.channels": "channel"}
