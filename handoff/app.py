@@ -29,6 +29,7 @@ from handoff.sweeper import answer_forever, answer_unanswered, sweep_forever
 from handoff.web import routes as web_routes
 
 log = logging.getLogger(__name__)
+CLOSE_FLOOR = 1.0  # seconds each part may take to close even once the stop's deadline has passed
 INTEGRATIONS_KEY: web.AppKey[list[SlackIntegration]] = web.AppKey("integrations", list)
 
 
@@ -148,19 +149,26 @@ async def _stop(rt: Runtime, integrations: list[SlackIntegration], sweepers: lis
     await rt.drain(timeout=max(0.0, deadline - reserve - loop.time()))
     await rt.outbox.stop(grace=max(0.0, deadline - reserve - loop.time()))
     await rt.cancel_tasks()
-    for integration in integrations:
-        await integration.close()
-    for channel in rt.channels.values():
-        await channel.close()
-    await rt.hub.close()
-    for client in (rt.bot, rt.summarizer):
-        aclose = getattr(client, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    # Each close gets what is left before the deadline (at least CLOSE_FLOOR seconds): a part that
+    # never finishes closing is logged and left behind, so the stop itself always ends.
+    closes: list[tuple[str, Any]] = [(f"slack integration {i}", integration.close)
+                                     for i, integration in enumerate(integrations)]
+    closes += [(f"channel {name}", channel.close) for name, channel in rt.channels.items()]
+    closes.append(("hub", rt.hub.close))
+    closes += [(type(client).__name__, client.aclose) for client in (rt.bot, rt.summarizer)
+               if getattr(client, "aclose", None) is not None]
     # A connection the stop opened again in this context (the ORM reconnects lazily when another
     # app in the process closed it first) is only visible here: close it, or its SQLite thread
     # outlives the app and keeps the process from exiting.
-    await db.disconnect()
+    closes.append(("database", db.disconnect))
+    for what, close in closes:
+        try:
+            async with asyncio.timeout(max(CLOSE_FLOOR, deadline - loop.time())):
+                await close()
+        except TimeoutError:
+            log.warning("stop: closing the %s did not finish in time; left behind", what)
+        except Exception:
+            log.exception("stop: closing the %s failed", what)
 
 
 def _deliverer(rt: Runtime) -> Any:

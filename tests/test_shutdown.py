@@ -135,3 +135,30 @@ async def test_sigterm_with_a_provider_that_never_answers_exits_in_time_and_rele
     reply = await Message.get(author_kind="bot")
     assert [m["text"] for m in callback.for_conversation("stuck")] == [reply.text]
     assert reply.delivery_status == "sent"
+
+
+async def test_a_part_that_never_finishes_closing_does_not_hold_the_stop(
+        aiohttp_server: Any, app_factory: Any, settings: Any, caplog: Any) -> None:
+    """The stop bounds each close by what is left of the deadline: a channel or hub whose close
+    never returns is logged and left behind, and the parts after it are still closed."""
+    app = app_factory(settings=settings.model_copy(update={"shutdown_timeout": 1.0}))
+    server = await aiohttp_server(app)
+    rt = server.app[RUNTIME]
+    closed: list[str] = []
+
+    async def never() -> None:
+        await asyncio.Event().wait()
+
+    async def bot_close() -> None:
+        closed.append("bot")
+
+    rt.hub.close = never  # type: ignore[method-assign]
+    rt.bot.aclose = bot_close  # type: ignore[attr-defined]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with caplog.at_level("WARNING", logger="handoff.app"):
+        await asyncio.wait_for(server.close(), 10)  # without the bound, the close never returns
+    took = loop.time() - started
+    assert took < 1.0 + 1.0 + 1.5, took  # the timeout, one CLOSE_FLOOR for the hub, slack
+    assert closed == ["bot"]  # a part after the stuck one was still closed
+    assert "closing the hub did not finish in time" in caplog.text
