@@ -50,7 +50,7 @@ function row(c) {
     h("td", { "data-label": "Language", "data-field": "language" }, c.language || "—"),
     h("td", { "data-label": "Channel" }, badge(c.channel || "", "channel")),
     h("td", { "data-label": "State" }, stateBadge(c.state)),
-    h("td", { "data-label": "Answered by", "data-field": "answers" }, whoAnswers(c, state.me),
+    h("td", { "data-label": "Answered by" }, h("span", { "data-field": "answers" }, whoAnswers(c, state.me)),
       lastReplyBy(c, state.me) ? h("span", { class: "last-reply", "data-field": "last-reply" }, "last reply: " + lastReplyBy(c, state.me)) : null),
     h("td", { class: "muted", "data-label": "Last activity" }, when(c.last_activity_at || c.created_at)),
     h("td", { class: "actions" }, action));

@@ -54,12 +54,12 @@ function draw(box, id, labels) {
 async function labelsDialog(id, current) {
   let names = current.slice();
   const list = h("div", { class: "label-options", role: "group", "aria-label": "Labels" });
-  const drawList = (labels) => list.replaceChildren(labels.length ? labels.map((label) => {
+  const drawList = (labels) => list.replaceChildren(...(labels.length ? labels.map((label) => {
     const box = h("input", { type: "checkbox", value: label.name, "data-label-option": label.name,
       checked: names.some((n) => n.toLowerCase() === label.name.toLowerCase()) });
     box.addEventListener("change", () => { names = toggled(names, label.name, box.checked); });
     return h("label", { class: "label-option" }, box, chip(label));
-  }) : h("p", { class: "muted" }, "No labels yet: create the first one below."));
+  }) : [h("p", { class: "muted" }, "No labels yet: create the first one below.")]));
   drawList(await loadLabels());
 
   const name = h("input", { type: "text", maxlength: 40, "data-field": "new-label-name", placeholder: "e.g. needs-human",
