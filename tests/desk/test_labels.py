@@ -43,8 +43,9 @@ async def test_labels_are_trimmed_unique_ignoring_case_and_coloured(client, make
     assert taken.status == 409 and "Needs human" in (await taken.json())["error"]
     for body, error in [({"name": ""}, "name must not be empty"), ({"name": "   "}, "name must not be empty"),
                         ({"name": "x" * 41}, "at most 40"), ({"name": "a,b"}, "commas"),
-                        ({"name": "bell\x07"}, "control characters"), ({"name": "tab\there", "color": 3}, "color"), ({"name": "ok", "color": "red"}, "#rrggbb"),
-                        ({"name": "ok", "color": "#12345g"}, "#rrggbb"), ({"name": 7}, "must be a string"), ({}, "required")]:
+                        ({"name": "bell\x07"}, "control characters"), ({"name": "tab\there", "color": 3}, "color"),
+                        ({"name": "ok", "color": "red"}, "#rrggbb"), ({"name": "ok", "color": "#12345g"}, "#rrggbb"),
+                        ({"name": 7}, "must be a string"), ({}, "required")]:
         response = await client.post("/api/v1/labels", json=body, headers=auth)
         assert response.status == 400, body
         assert error in (await response.json())["error"], body

@@ -82,7 +82,7 @@ async def test_rows_name_who_answered_last_and_a_customer_message_does_not_chang
 
 
 async def test_responded_by_and_agent_type_filter_conversations(client, rt, say, make_agent):
-    ana, ana_auth = await make_agent("Ana")
+    _, ana_auth = await make_agent("Ana")
     bruno, bruno_auth = await make_agent("Bruno")
     for key in ("bot-only", "by-ana", "by-bruno"):
         await say("hello", conversation=key, contact=key)
