@@ -8,7 +8,8 @@ A ticket shows its conversation's labels.
 Setting a conversation's labels (`set_labels`) replaces them all in one transaction; a change
 is a `labels_changed` timeline event (`{"added", "removed", "labels"}`: names) and a live
 `conversation.labels` event (`conversation_id`, `labels`, `added`, `removed`, `agent`); a PUT
-that changes nothing writes and publishes nothing.
+that changes nothing writes and publishes nothing. Concurrent PUTs on one conversation take
+turns: the last one's set is the result.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ async def set_labels(rt: Runtime, conversation_id: int, agent: Agent, names: lis
     pending = Pending()
     try:
         async with in_transaction():
+            # PUTs on one conversation take turns (the row lock, on PostgreSQL; SQLite has one writer), so
+            # the last one's set is the result, never a mix of two that read the same labels.
+            await Conversation.filter(id=conversation_id).select_for_update().only("id").first()
             current = {link.label_id: link.label  # type: ignore[attr-defined]
                        for link in await ConversationLabel.filter(conversation_id=conversation_id).select_related("label")}
             keep = {label.id for label in wanted.values()}

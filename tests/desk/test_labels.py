@@ -4,6 +4,7 @@ and ticket rows, and the `label` filter of both lists (SQLite and PostgreSQL).""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -157,3 +158,17 @@ async def test_the_same_label_twice_in_a_put_is_one_label(client, rt, say, make_
     response = await _put(client, auth, conversation.id, names)
     assert response.status == 200 and len((await response.json())["labels"]) == 1
     assert await ConversationLabel.filter(conversation_id=conversation.id).count() == 1
+
+
+async def test_concurrent_puts_leave_one_of_the_sets_never_a_mix(client, rt, say, make_agent):
+    _, auth = await make_agent()
+    conversation = await _conversation(client, rt, say, "c-race")
+    for name in ("a", "x", "y"):
+        await _create(client, auth, name)
+    for _ in range(4):
+        assert (await _put(client, auth, conversation.id, ["a", "x"])).status == 200
+        first, second = await asyncio.gather(_put(client, auth, conversation.id, ["a"]),
+                                             _put(client, auth, conversation.id, ["a", "x", "y"]))
+        assert {first.status, second.status} <= {200, 409}
+        names = sorted(await ConversationLabel.filter(conversation_id=conversation.id).values_list("label__name", flat=True))
+        assert names in (["a"], ["a", "x", "y"])
