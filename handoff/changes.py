@@ -150,7 +150,9 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
             pending.messages.append(message)
             await add_event(pending, conversation, "outside_reply", ticket=ticket, message_id=message.id,
                             app_id=reply.app_id)
-            await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=now,
+            # A person in the provider's own app: which of our agents is not known.
+            await Conversation.filter(id=conversation.id).update(last_responder="agent", responded_by="agent",
+                                                                responded_by_agent_id=None, last_activity_at=now,
                                                                 waiting_since=None)
             answered = ticket is not None and ticket.assignee_id is not None  # type: ignore[attr-defined]
             if answered:  # an unassigned ticket stays in the queue, for an agent to pick up

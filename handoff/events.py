@@ -42,6 +42,9 @@ class EventKind(StrEnum):
     # agent_id (the new assignee), by (agent_json of who did it). Sent to that agent only.
     TICKET_ASSIGNED = "ticket.assigned"
     CONVERSATION_UPDATED = "conversation.updated"  # conversation_id[, state, contact_name]
+    # An agent changed a conversation's labels: conversation_id, labels (label_json, by name),
+    # added, removed (names), agent (agent_json). See desk.labels.
+    CONVERSATION_LABELS = "conversation.labels"
     TIMELINE_EVENT = "timeline.event"  # conversation_id, ticket_id, event {kind, data, agent_id}
     TYPING = "typing"  # conversation_id, channel, who ("customer" | "agent"), typing
     STREAM_READY = "stream.ready"  # the desk's WebSocket is subscribed: agent

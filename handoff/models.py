@@ -101,6 +101,12 @@ class Conversation(Model):
         "models.Agent", related_name="conversations", null=True, on_delete=fields.SET_NULL
     )
     last_responder = fields.CharField(max_length=8, null=True)
+    # Who answered the customer last, "bot" or "agent" (with the agent when one is known), kept
+    # apart from `last_responder`, which is "customer" while the customer waits for an answer.
+    responded_by = fields.CharField(max_length=8, null=True, db_index=True)
+    responded_by_agent: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="responded_conversations", null=True, on_delete=fields.SET_NULL
+    )
     waiting_since = fields.DatetimeField(null=True)
     last_customer_message_at = fields.DatetimeField(null=True)
     # The bot turn's claim: which instance's turn answers now, until when (see bot.claim).
@@ -309,3 +315,40 @@ class KeyValue(Model):
     class Meta:
         table = "key_value"
         unique_together = (("scope", "key"),)
+
+
+class Label(Model):
+    """A label agents put on conversations ("refund", "needs-human"), shown in `color` (`#rrggbb`).
+
+    `name` is kept as written (trimmed, inner spaces single); `key`, its case-folded form, is
+    unique, so two labels never differ only by case.
+    """
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=40)
+    key = fields.CharField(max_length=160, unique=True)
+    color = fields.CharField(max_length=7)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "label"
+
+
+class ConversationLabel(Model):
+    """A label on a conversation, put there by `agent` (its tickets show the conversation's labels)."""
+
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="label_links", on_delete=fields.CASCADE
+    )
+    label: fields.ForeignKeyRelation[Label] = fields.ForeignKeyField(
+        "models.Label", related_name="conversation_links", on_delete=fields.CASCADE, db_index=True
+    )
+    agent: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="label_links", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "conversation_label"
+        unique_together = (("conversation", "label"),)

@@ -246,7 +246,8 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
             message = await add_outgoing(pending, conversation, "agent", text, ticket=ticket, agent=agent,
                                          attachments=attachments, origin=origin)
             await answered(ticket)
-            await Conversation.filter(id=conversation.id).update(last_responder="agent", last_activity_at=utcnow())
+            await Conversation.filter(id=conversation.id).update(last_responder="agent", responded_by="agent",
+                                                                 responded_by_agent_id=agent.id, last_activity_at=utcnow())
     pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))
     await publish(rt, pending)
     return message

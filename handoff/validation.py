@@ -201,3 +201,45 @@ async def read_model(request: web.Request, model: type[Model], limit: int, *, em
     JSON 400 for a bad body or field, 413 past `limit` bytes."""
     data = await read_json_object(request, limit, empty={} if empty else None)
     return validate(model, data)
+
+
+MAX_LABEL_NAME = 40  # characters of a label's name
+MAX_LABELS = 50  # labels on one conversation
+DEFAULT_LABEL_COLOR = "#1f93ff"
+
+
+def _label_name(value: str) -> str:
+    # Names travel in comma-separated filters (`?label=refund,vip`), so they hold no comma.
+    name = " ".join(value.split())
+    if not name:
+        raise ValueError("must not be empty")
+    if len(name) > MAX_LABEL_NAME:
+        raise ValueError(f"must be at most {MAX_LABEL_NAME} characters")
+    if "," in name or not name.isprintable():
+        raise ValueError("must not contain commas or control characters")
+    return name
+
+
+def _color(value: str) -> str:
+    if len(value) != 7 or value[0] != "#" or any(ch not in "0123456789abcdefABCDEF" for ch in value[1:]):
+        raise ValueError("must be a colour written #rrggbb")
+    return value.lower()
+
+
+LabelName = Annotated[str, Field(strict=True, max_length=1000), AfterValidator(_label_name)]
+Color = Annotated[str, Field(strict=True, json_schema_extra={"pattern": "^#[0-9a-fA-F]{6}$"}), AfterValidator(_color)]
+
+
+class LabelBody(Body):
+    """`POST /api/v1/labels`: a name (trimmed, inner spaces made single, 1-40 characters, no comma)
+    and a colour `#rrggbb` (lower-cased; default #1f93ff)."""
+
+    name: LabelName
+    color: Color = DEFAULT_LABEL_COLOR
+
+
+class ConversationLabelsBody(Body):
+    """`PUT /api/v1/conversations/{id}/labels`: the names of every label the conversation should
+    carry (existing labels, matched ignoring case; at most 50)."""
+
+    labels: Annotated[list[LabelName], Field(max_length=MAX_LABELS)]

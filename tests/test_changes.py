@@ -243,6 +243,7 @@ async def test_a_reply_from_another_app_is_stored_and_hands_the_conversation_to_
     assert reply.text == "Hi Ana, this is Marta from the shop. Your order left our warehouse today."
     conversation = await Conversation.get(id=conversation.id)
     assert conversation.state == "human" and conversation.last_responder == "agent"
+    assert (conversation.responded_by, conversation.responded_by_agent_id) == ("agent", None)  # a person, not one of ours
     [ticket] = await Ticket.filter(conversation_id=conversation.id)
     assert ticket.open_key == conversation.id and ticket.status == "open" and "replied from" in ticket.reason  # queued
     assert reply.ticket_id == ticket.id

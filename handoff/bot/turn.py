@@ -180,7 +180,7 @@ async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text:
     pending = Pending()
     async with in_transaction():
         fenced = not await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version, **fence).update(
-            last_responder="bot", last_activity_at=utcnow()
+            last_responder="bot", responded_by="bot", responded_by_agent_id=None, last_activity_at=utcnow()
         )
         if fenced and holder is not None and not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).exists():
             log.warning("bot turn on conversation %s lost its claim: its reply is dropped", conversation_id)

@@ -20,7 +20,7 @@ from tortoise.expressions import Q, Subquery
 
 from handoff import transitions as ops
 from handoff.channels.base import ShowsTyping
-from handoff.desk import live, paging
+from handoff.desk import filters, live, paging
 from handoff.desk.auth import agent_for_token
 from handoff.desk.openapi import OPENAPI
 from handoff.desk.reads import mark_read, unread_totals
@@ -124,17 +124,19 @@ async def openapi(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
-    """Conversations, newest activity first, a page at a time; `state` and `q` (customer, ticket subject) filter."""
+    """Conversations, newest activity first, a page at a time; `state`, `q` (customer, ticket subject),
+    `label`, `responded_by` and `agent_type` (`desk.filters`) filter."""
     query = Conversation.all()
     states = _choices(request, "state", CONVERSATION_STATES)
     if states:
         query = query.filter(state__in=states)
+    query = query.filter(filters.conversations(request, request[AGENT].id))
     limit, before, q = _paging(request)
     if q:
         subjects = Ticket.filter(subject__icontains=q).values("conversation_id")
         query = query.filter(Q(contact__name__icontains=q) | Q(contact__email__icontains=q)
                              | Q(contact_external_id__icontains=q) | Q(id__in=Subquery(subjects)))
-    rows, next_before = await paging.page(query.select_related("contact", "assignee"), "last_activity_at", limit, before)
+    rows, next_before = await paging.page(query.select_related("contact", "assignee", "responded_by_agent"), "last_activity_at", limit, before)
     return web.json_response({"conversations": await conversations_json(rows, request[AGENT].id),
                               "next_before": next_before})
 
@@ -171,7 +173,7 @@ async def takeover(request: web.Request) -> web.Response:
 @routes.get("/api/v1/tickets")
 async def list_tickets(request: web.Request) -> web.Response:
     """Tickets, newest activity of their conversation first, a page at a time; `status`,
-    `assignee=me|none|<id>` and `q` (customer, subject) filter; each row with the caller's `unread`."""
+    `assignee=me|none|<id>`, `q` (customer, subject) and `label` filter; each row with the caller's `unread`."""
     query = Ticket.all()
     statuses = _choices(request, "status", TICKET_STATUSES)
     if statuses:
@@ -183,6 +185,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         query = query.filter(assignee_id=None)
     elif assignee:
         query = query.filter(assignee_id=_number(assignee, "assignee must be me, none or an agent id"))
+    query = query.filter(filters.tickets(request))
     limit, before, q = _paging(request)
     if q:
         query = query.filter(Q(subject__icontains=q) | Q(conversation__contact__name__icontains=q)
@@ -210,8 +213,9 @@ async def get_ticket(request: web.Request) -> web.Response:
     await mark_read(agent.id, ticket.id)
     conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
     row = await ticket_json(ticket)
-    return web.json_response({**row, "permissions": permissions(row, agent),
-                              "conversation": await _conversation_detail(conversation, agent)})
+    detail = await _conversation_detail(conversation, agent)
+    return web.json_response({**row, "labels": detail["labels"], "permissions": permissions(row, agent),
+                              "conversation": detail})
 
 
 @routes.post("/api/v1/tickets/{id}/read")

@@ -19,7 +19,8 @@ from pydantic.json_schema import models_json_schema
 
 from handoff.models import AUTHOR_KINDS, CONVERSATION_STATES, DIRECTIONS, TICKET_STATUSES
 from handoff.desk.rules import __doc__ as RULES
-from handoff.validation import MAX_ID, ConfirmBody, ReplyBody, TransferBody, TypingBody
+from handoff.validation import (MAX_ID, ConfirmBody, ConversationLabelsBody, LabelBody, ReplyBody, TransferBody,
+                                TypingBody)
 
 
 NEXT_BEFORE = ("The `before` of the next page (a cursor: the last row's last activity in microseconds and "
@@ -66,10 +67,32 @@ class LastMessage(Schema):
 
 
 class LastResponder(Schema):
-    """Who wrote last: the customer, the bot or an agent (`agent` names them; null otherwise)."""
+    """Who answered the customer last: the AI (`bot`) or a person (`agent` names them when known;
+    null for the AI and for a reply from the provider's own app)."""
 
-    kind: Literal["customer", "bot", "agent"]
+    kind: Literal["bot", "agent"]
     agent: Agent | None
+
+
+class Label(Schema):
+    """A label agents put on conversations; its tickets show it too. `color` is `#rrggbb`."""
+
+    id: int
+    name: str
+    color: str
+
+
+class LabelList(Schema):
+    """Labels, by name (ignoring case)."""
+
+    labels: list[Label]
+
+
+class UnknownLabels(Schema):
+    """A 400 on setting labels: `unknown` lists the names no label has (absent for other errors)."""
+
+    error: str
+    unknown: list[str] | None = None
 
 
 class Permissions(Schema):
@@ -197,6 +220,7 @@ class TicketRow(Ticket):
     last_message: LastMessage | None
     last_activity_at: str
     unread: int
+    labels: list[Label] = Field(description="The conversation's labels, by name.")
 
 
 class Conversation(Schema):
@@ -212,7 +236,8 @@ class Conversation(Schema):
     open_ticket_id: int | None
     unread: int = Field(description="Customer messages on the open ticket since the caller last opened it (0 without one).")
     last_message: LastMessage | None
-    last_responder: LastResponder | None
+    last_responder: LastResponder | None = Field(description="Who answered the customer last; null before any answer.")
+    labels: list[Label] = Field(description="Its labels, by name.")
     waiting_since: str | None
     last_activity_at: str
     created_at: str
@@ -230,6 +255,7 @@ class ConversationDetail(Conversation):
 class TicketDetail(Ticket):
     """A ticket with its conversation's whole timeline and what the caller may do with it."""
 
+    labels: list[Label] = Field(description="Its conversation's labels, by name.")
     permissions: Permissions
     conversation: ConversationDetail
 
@@ -273,7 +299,8 @@ class Ok(Schema):
 
 RESPONSES: dict[str, type[Schema]] = {model.__name__: model for model in (
     Error, Conflict, LastMessage, LastResponder, Permissions, Unread, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
-    Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok)}
+    Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok,
+    Label, LabelList, UnknownLabels)}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -310,6 +337,18 @@ def _filter(name: str, values: tuple[str, ...]) -> dict[str, Any]:
             "schema": {"type": "array", "items": {"enum": list(values)}}}
 
 
+LABEL_FILTER = {"name": "label", "in": "query", "style": "form", "explode": False,
+                "schema": {"type": "array", "items": {"type": "string", "maxLength": 40}},
+                "description": "Only rows whose conversation carries any of these labels (names, ignoring case; "
+                               "comma-separated, a repeated parameter adds more)."}
+RESPONDER_FILTERS = [
+    {"name": "responded_by", "in": "query", "schema": {"type": "string"},
+     "description": "Who answered the customer last: bot, me or an agent id."},
+    {"name": "agent_type", "in": "query", "schema": {"enum": ["bot", "human"]},
+     "description": "Whether the AI (bot) or a person (human) answered the customer last."},
+]
+
+
 def _op(summary: str, ok: dict[str, Any], *, params: list[Any] | None = None, body: type[BaseModel] | None = None,
         status: str = "200", optional: bool = False) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **ERRORS}}
@@ -333,7 +372,7 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/api/v1/conversations": {"get": _op(
             "List conversations, newest first, a page at a time", _json("ConversationPage"),
-            params=[_filter("state", CONVERSATION_STATES), *PAGING])},
+            params=[_filter("state", CONVERSATION_STATES), LABEL_FILTER, *RESPONDER_FILTERS, *PAGING])},
         "/api/v1/conversations/{id}": {"get": _op("A conversation with messages and timeline",
                                                   _json("ConversationDetail"), params=ID)},
         "/api/v1/conversations/{id}/takeover": {"post": _op("Take over a bot conversation",
@@ -345,7 +384,7 @@ OPENAPI: dict[str, Any] = {
             "List tickets, newest first, a page at a time", _json("TicketPage"),
             params=[_filter("status", TICKET_STATUSES),
                     {"name": "assignee", "in": "query", "schema": {"type": "string"},
-                     "description": "me, none or an agent id"}, *PAGING])},
+                     "description": "me, none or an agent id"}, LABEL_FILTER, *PAGING])},
         "/api/v1/tickets/{id}": {"get": _op("A ticket with its conversation and what you may do with it; marks "
                                             "it read for you", _json("TicketDetail"), params=ID)},
         "/api/v1/tickets/{id}/read": {"post": _op("Mark the ticket read for you", _json("Ok"), params=ID)},
@@ -371,6 +410,16 @@ OPENAPI: dict[str, Any] = {
                                                    "ticket: with confirm; the body is optional)",
                                                    _json("Ticket"), params=ID, body=ConfirmBody, optional=True)},
         "/api/v1/agents": {"get": _op("Active agents", _json("AgentList"))},
+        "/api/v1/labels": {
+            "get": _op("Every label, by name", _json("LabelList")),
+            "post": _op("Create a label: a name (trimmed, 1-40 characters, no comma; unique ignoring case: 409 "
+                        "otherwise) and a colour #rrggbb", _json("Label", "Created"), status="201", body=LabelBody)},
+        "/api/v1/conversations/{id}/labels": {"put": {
+            **_op("Replace the conversation's labels by name (existing labels, ignoring case); any agent may. "
+                  "Unknown names are a 400 listing them, and nothing changes", _json("LabelList"), params=ID,
+                  body=ConversationLabelsBody),
+            "responses": {"200": _json("LabelList"), **ERRORS, "400": _json("UnknownLabels", "Malformed request, "
+                                                                           "or labels that do not exist")}}},
         "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=): every public kind, "
                                       "except ticket.message (to the ticket's assignee, or everyone while it is "
                                       "unassigned) and ticket.assigned (to the agent it was transferred to)",

@@ -229,13 +229,13 @@ async def test_lists_send_as_many_statements_for_30_rows_as_for_3(aiohttp_client
             rows = (await response.json())["tickets" if "tickets" in path else "conversations"]
             assert len(rows) == total
             counts[(path, total)] = sql.count
-    # The agent, the page, its open tickets, their last messages (ids, rows) and the caller's unread
-    # counts (reads, counts); the last messages' agents only when an agent wrote one.
+    # The agent, the page (with who answered last), its open tickets, their last messages (ids,
+    # rows), the caller's unread counts (reads, counts) and the labels.
     for path in ("/api/v1/conversations", "/api/v1/conversations?q=customer"):
-        assert counts[(path, 3)] == counts[(path, 30)] <= 7, counts
-    # The agent, the page, the unread counts (reads, counts), the last messages (ids, rows).
+        assert counts[(path, 3)] == counts[(path, 30)] <= 8, counts
+    # The agent, the page, the unread counts (reads, counts), the last messages (ids, rows), the labels.
     for path in ("/api/v1/tickets", "/api/v1/tickets?q=CUSTOMER&status=on_you,closed"):
-        assert counts[(path, 3)] == counts[(path, 30)] <= 6, counts
+        assert counts[(path, 3)] == counts[(path, 30)] <= 7, counts
 
 
 async def test_list_rows_keep_the_shape_of_a_single_conversation_or_ticket(client, make_agent):
@@ -250,6 +250,7 @@ async def test_list_rows_keep_the_shape_of_a_single_conversation_or_ticket(clien
         conversation = await Conversation.get(id=row["conversation_id"])
         single = await conversation_json(conversation, agent.id)
         assert row == {**await ticket_json(await Ticket.get(id=row["id"])), "contact": single["contact"],
+                       "labels": single["labels"],
                        "last_message": single["last_message"], "last_activity_at": single["last_activity_at"],
                        "unread": 0}
 

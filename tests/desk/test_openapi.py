@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from handoff.config import Settings
 from handoff.desk.openapi import RESPONSES
 from handoff.models import Conversation
-from handoff.validation import ConfirmBody, ReplyBody, TransferBody, TypingBody
+from handoff.validation import ConfirmBody, LabelBody, ReplyBody, TransferBody, TypingBody
 from tests.conftest import settle
 from tests.desk.test_uploads import upload
 
@@ -52,6 +52,7 @@ async def test_request_bodies_are_the_validating_models_schemas(client):
         "/api/v1/conversations/{id}/typing": TypingBody.model_json_schema(),
         "/api/v1/tickets/{id}/allow-ai": ConfirmBody.model_json_schema(),
         "/api/v1/tickets/{id}/close": ConfirmBody.model_json_schema(),
+        "/api/v1/labels": LabelBody.model_json_schema(),
     }
     assert bodies["/api/v1/tickets/{id}/transfer"]["required"] == ["agent_id"]
 
@@ -91,8 +92,22 @@ async def test_real_answers_match_their_documented_schemas(client, rt, say, make
                json={"text": "checking with the carrier", "internal": True})
     await call("post", f"/api/v1/tickets/{tid}/messages", 400, "/api/v1/tickets/{id}/messages", json={"text": 5})
     await call("post", f"/api/v1/conversations/{cid}/typing", 200, "/api/v1/conversations/{id}/typing", json={})
+    await call("post", "/api/v1/labels", 201, json={"name": "refund", "color": "#FF0000"})
+    await call("post", "/api/v1/labels", 409, json={"name": "Refund"})
+    await call("post", "/api/v1/labels", 400, json={"name": "a,b"})
+    await call("get", "/api/v1/labels", 200)
+    await call("put", f"/api/v1/conversations/{cid}/labels", 200, "/api/v1/conversations/{id}/labels",
+               json={"labels": ["REFUND"]})
+    unknown = await call("put", f"/api/v1/conversations/{cid}/labels", 400, "/api/v1/conversations/{id}/labels",
+                         json={"labels": ["refund", "vip"]})
+    assert unknown["unknown"] == ["vip"]
+    await call("put", f"/api/v1/conversations/{cid}/labels", 400, "/api/v1/conversations/{id}/labels", json={})
     await settle(rt)
     await call("get", "/api/v1/conversations", 200)
+    rows = await call("get", "/api/v1/conversations?label=refund&agent_type=human&responded_by=me", 200,
+                      "/api/v1/conversations")
+    assert [r["id"] for r in rows["conversations"]] == [cid] and rows["conversations"][0]["labels"][0]["name"] == "refund"
+    await call("get", "/api/v1/tickets?label=refund", 200, "/api/v1/tickets")
     await call("get", "/api/v1/conversations?q=doc&limit=1", 200, "/api/v1/conversations")
     await call("get", f"/api/v1/conversations/{cid}", 200, "/api/v1/conversations/{id}")
     await call("get", "/api/v1/conversations/999999", 404, "/api/v1/conversations/{id}")

@@ -1,6 +1,7 @@
 // Pure formatting and rendering decisions of the desk: no DOM, no network, so Node's test
 // runner can check them (tests/web/js/). Shapes are those of the REST API (/api/v1).
 import { KIND } from "./kinds.js";
+import { labelChangeText } from "./labeling.js";
 
 // Labels of conversation states (bot, human, ended) and ticket statuses.
 export const STATE_LABELS = { bot: "AI", human: "Live chat", ended: "Ended", open: "Open", on_you: "On you",
@@ -164,7 +165,7 @@ export function eventLabel(e, agent) {
     ended: "The conversation ended" + (data.reason ? " (" + data.reason + ")" : ""),
     bot_reply_dropped: "A bot reply was dropped: " + (data.reason || "the conversation changed owner"),
     "message.edited": "The customer edited a message", "message.deleted": "The customer deleted a message",
-    outside_reply: "A person replied from outside handoff",
+    outside_reply: "A person replied from outside handoff", labels_changed: agent + " " + labelChangeText(data),
     bot_replies_capped: "The AI stopped answering " + (data.address || "this address") + ": " + (data.limit || "too many")
       + " replies in the last hour (a mail loop?)",
   };

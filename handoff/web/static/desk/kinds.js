@@ -8,6 +8,7 @@ export const KIND = Object.freeze({
   TICKET_MESSAGE: "ticket.message",
   TICKET_ASSIGNED: "ticket.assigned",
   CONVERSATION_UPDATED: "conversation.updated",
+  CONVERSATION_LABELS: "conversation.labels",
   TIMELINE_EVENT: "timeline.event",
   TYPING: "typing",
   STREAM_READY: "stream.ready",

@@ -8,6 +8,7 @@ import { badge, h, stateBadge } from "../dom.js";
 import { contactName, whoAnswers } from "../format.js";
 import { takeover } from "../actions.js";
 import { appendMessage, renderTimeline } from "./timeline.js";
+import { labelsEditor, showLabels } from "./labels.js";
 
 let shown = null;  // the conversation id on screen, else null
 let arriving = null;  // live events that came while the page loaded, applied once it has
@@ -32,7 +33,7 @@ export async function viewConversation(id) {
         h("div", {}, h("h1", { class: "subject" }, contactName(c)),
           h("div", { class: "meta" }, stateBadge(c.state), " ", badge(c.channel || "", "channel"), " ",
             h("span", { "data-field": "answers" }, "Answered by: " + whoAnswers(c, state.me)),
-            c.language ? " · " + c.language : "", " · #" + c.id)),
+            c.language ? " · " + c.language : "", " · #" + c.id), labelsEditor(c)),
         h("div", { class: "ticket-actions" }, action(c))),
       ticketEls.timeline,
       h("p", { class: "read-only", "data-field": "read-only" }, readOnlyNote(c)))));
@@ -60,6 +61,7 @@ export function onConversationEvent(e) {
   if (arriving) { arriving.push(e); return true; }
   const here = e.conversation_id === shown;
   if (e.kind === KIND.MESSAGE_CREATED && here && e.message) appendMessage(e.message);
+  else if (e.kind === KIND.CONVERSATION_LABELS && here) showLabels(shown, e.labels || []);
   else if ((e.kind === KIND.CONVERSATION_UPDATED && here && e.state && e.state !== state.conversation.state) ||
     e.kind === KIND.STREAM_LAGGED) viewConversation(shown);  // who answers changed: draw the page again
   return true;

@@ -11,6 +11,7 @@ import { composerForm, showPermissions } from "./composer.js";
 import { confirmDialog } from "./confirm.js";
 import { transferDialog } from "./transfer.js";
 import { refreshUnread } from "../notify.js";
+import { labelsEditor, showLabels } from "./labels.js";
 
 // Messages that arrive live while the timeline reloads are kept and drawn after the reloaded
 // snapshot, which may have been read before they were stored; only the latest reload renders.
@@ -57,6 +58,7 @@ export async function viewTicket(id) {
       ticketEls.timeline, ticketEls.typing, composer),
     h("aside", { class: "ticket-side" },
       h("section", { class: "card" }, h("h2", {}, "AI summary"), ticketEls.summary),
+      h("section", { class: "card", "data-card": "labels" }, h("h2", {}, "Labels"), labelsEditor(conv)),
       h("section", { class: "card" }, h("h2", {}, "Customer"), customerDetails(ticket, conv)))));
   updateTicket(ticket);
   renderTimeline(conv);
@@ -160,6 +162,7 @@ export function onTicketEvent(e) {
   } else if (kind === KIND.TIMELINE_EVENT && here && data.event) {
     appendEvent(Object.assign({ created_at: new Date().toISOString() }, data.event)); scrollTimeline();
   } else if (kind === KIND.MESSAGE_UPDATED && here) reloadTimeline();
+  else if (kind === KIND.CONVERSATION_LABELS && here) showLabels(t.conversation_id, data.labels || []);
   else if (kind === KIND.STREAM_LAGGED) viewTicket(t.id);
   else if (kind === KIND.CONVERSATION_UPDATED && here && data.contact) {
     state.conversation.contact = Object.assign({}, state.conversation.contact, data.contact);

@@ -4,7 +4,8 @@ import { badge, h, stateBadge } from "../dom.js";
 import { contactName, nameOf, when } from "../format.js";
 import { claim } from "../actions.js";
 import { listView } from "./list.js";
-import { lastMessageCell, unreadBadge } from "./conversations.js";
+import { LABEL_FILTER, lastMessageCell, unreadBadge } from "./conversations.js";
+import { labelChips } from "./labels.js";
 
 const LIVE = "open,on_you,on_customer";
 const PARAMS = { mine: { assignee: "me", status: LIVE }, unassigned: { assignee: "none", status: LIVE } };
@@ -15,12 +16,13 @@ export function viewTickets(which) {
   return listView({ title: TITLES[which] || "Tickets", path: "/api/v1/tickets", key: "tickets", params: PARAMS[which] || {},
     placeholder: "Search subjects or customers", empty: "Nothing here.",
     columns: ["Subject", "Customer", "Last message", "Channel", "Status", "Assignee", "Last activity", ""],
-    row });
+    filters: [LABEL_FILTER], row });
 }
 
 function row(t) {
   return h("tr", { "data-ticket": t.id, "data-status": t.status, "data-unread": t.unread || 0 },
-    h("td", { "data-label": "Subject" }, h("a", { href: "#ticket/" + t.id }, t.subject || ("Ticket #" + t.id)), unreadBadge(t.unread)),
+    h("td", { "data-label": "Subject" }, h("a", { href: "#ticket/" + t.id }, t.subject || ("Ticket #" + t.id)), unreadBadge(t.unread),
+      labelChips(t.labels)),
     h("td", { "data-label": "Customer" }, contactName(t)),
     lastMessageCell(t),
     h("td", { "data-label": "Channel" }, badge(t.channel || "", "channel")),
