@@ -36,6 +36,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from handoff.desk.slack import blocks, threads
+from handoff.desk.slack.mentions import with_mentions
 from handoff.desk.slack.poster import Job
 from handoff.events import EventKind, message_json
 from handoff.models import Message, ProcessedKey, Ticket, utcnow
@@ -261,6 +262,7 @@ class Mirror:
         line = None if row.origin == "slack" else blocks.thread_line(message, card.customer)
         if not line:
             return
+        line = await with_mentions(line, message)
         await self.slack.poster.pace(thread.channel)
         try:
             response = await self.slack.client.chat_postMessage(
@@ -299,6 +301,7 @@ class Mirror:
         line = blocks.thread_line(message, card.customer)
         if post.shown == version or not line:
             return
+        line = await with_mentions(line, message)
         await self.slack.poster.pace(post.channel)
         try:
             # Empty blocks and attachments: chat.update keeps those of the post otherwise, and
