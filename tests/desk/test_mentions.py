@@ -116,7 +116,7 @@ async def test_only_the_mentioned_agents_stream_carries_the_mention(client, rt, 
 
 async def test_notifications_page_newest_first_and_are_read_by_their_agent_only(client, rt, say, make_agent):
     _, ana_auth = await make_agent("Ana")
-    bob, bob_auth = await make_agent("Bob")
+    _, bob_auth = await make_agent("Bob")
     ticket = await _taken(client, rt, say, ana_auth, "m4")
     notes = [await _note(client, ticket, ana_auth, f"@Bob note {i}") for i in range(5)]
     document = await _document(client)

@@ -9,7 +9,8 @@ Posting a thread is a *sync*: every message of the ticket not yet marked mirrore
 in order, then marked. A live event only asks for a sync, so a lost event (a lagging
 subscriber, a restart between commit and enqueue, another instance's event) is repaired by the
 next sync, and two syncs never post a message twice. Replies that agents wrote in Slack
-(`Message.origin == "slack"`) are marked without being posted back.
+(`Message.origin == "slack"`) are marked without being posted back. A note's line ends with the
+Slack mentions of the agents it @mentions (`mentions.py`).
 
 A sync also brings posted messages up to date: each post's (channel, ts) is recorded with the
 version of the message it shows (`threads.MirroredPost`), and a message the customer edited or
