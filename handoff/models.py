@@ -340,3 +340,4 @@ class Notification(Model):
 
     class Meta:
         table = "notification"
+        indexes = (("agent_id", "created_at"),)  # an agent's list, newest first, and their unread count

@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0008_ticket_read')]
@@ -22,7 +23,7 @@ class Migration(migrations.Migration):
                 ('read_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'notification', 'app': 'models', 'pk_attr': 'id', 'table_description': 'Something on the desk for one agent only: today, that a colleague @mentioned them in an'},
+            options={'table': 'notification', 'app': 'models', 'indexes': [Index(fields=['agent_id', 'created_at'])], 'pk_attr': 'id', 'table_description': 'Something on the desk for one agent only: today, that a colleague @mentioned them in an'},
             bases=['Model'],
         ),
         ops.AddField(
