@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from handoff.desk.live import wants
 from handoff.events import EventKind
 from handoff.models import Message, Notification
 from tests.conftest import settle
@@ -174,3 +175,9 @@ async def test_a_transfer_note_mentions_too_and_deleting_the_note_removes_its_no
     assert note.private and note.mentions == [{"id": carl.id, "name": "Carl"}]
     await note.delete()
     assert (await _notifications(client, carl_auth))["notifications"] == []
+
+
+def test_the_stream_filter_sends_a_mention_to_its_agent_only():
+    event = {"kind": EventKind.MENTION, "agent_id": 3, "notification": {"id": 1}}
+    assert wants(event, 3)
+    assert not wants(event, 4)

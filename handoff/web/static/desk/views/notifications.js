@@ -8,7 +8,7 @@ import { api } from "../api.js";
 import { h, toast } from "../dom.js";
 import { nameOf, when, withCount } from "../format.js";
 
-let unread = 0;
+let unread = null;  // not known until the first count arrives
 
 /** Reload the unread count into the nav link. */
 export async function refreshMentions() {
@@ -26,13 +26,13 @@ function showCount(count) {
 export function onMentionEvent(e) {
   const n = e.notification || {};
   if (state.ticket && n.ticket_id === state.ticket.id) { markRead([n.id]); return; }
-  showCount(unread + 1);
+  showCount((unread || 0) + 1);
   if (state.route === "notifications") viewNotifications();
 }
 
 /** The ticket `ticketId` is shown: its unread mentions of this agent are read. */
 export async function readForTicket(ticketId) {
-  if (!unread) return;
+  if (unread === 0) return;
   const res = await api("GET", "/api/v1/notifications?limit=200").catch(() => null);
   if (!res || !res.ok) return;
   const ids = (res.data.notifications || []).filter((n) => n.ticket_id === ticketId && !n.read_at).map((n) => n.id);
