@@ -20,6 +20,7 @@ from handoff.channels.widget import WidgetChannel
 from handoff.config import Settings
 from handoff.desk.api import api_middleware
 from handoff.desk.labels_api import routes as label_routes
+from handoff.desk.notifications import routes as notification_routes
 from handoff.desk.slack import SlackIntegration
 from handoff.hub import Hub
 from handoff.http_errors import json_errors
@@ -90,6 +91,7 @@ def create_app(
     app[INTEGRATIONS_KEY] = integrations
     app.add_routes(ALL_ROUTES)
     app.add_routes(label_routes)
+    app.add_routes(notification_routes)
     app.add_routes(rt.media.routes())
     for part in [*channel_map.values(), *integrations]:
         if isinstance(part, HasRoutes):

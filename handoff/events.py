@@ -41,6 +41,9 @@ class EventKind(StrEnum):
     # A ticket assigned or transferred to an agent by someone else: ticket_id, conversation_id,
     # agent_id (the new assignee), by (agent_json of who did it). Sent to that agent only.
     TICKET_ASSIGNED = "ticket.assigned"
+    # An agent @mentioned in an internal note (handoff.mentions): agent_id (who is mentioned),
+    # notification (mentions.notification_json). Sent to that agent only.
+    MENTION = "mention"
     CONVERSATION_UPDATED = "conversation.updated"  # conversation_id[, state, contact_name]
     # An agent changed a conversation's labels: conversation_id, labels (label_json, by name),
     # added, removed (names), agent (agent_json). See desk.labels.
@@ -112,7 +115,8 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
     provider's own app). `sender` (`{"id", "name"[, "automated"]}`, or None) names who wrote an
     incoming message: in an email thread, several people may. A message the customer unsent has `deleted: true` and empty `text` and `attachments`; an
     edited one has `edited_at` and its earlier texts in `revisions` (`[{"text", "replaced_at"}]`,
-    oldest first).
+    oldest first). `mentions` lists the agents an internal note @mentions (`[{"id", "name"}]`,
+    see handoff.mentions; [] for every other message).
     """
     agent_id = message.agent_id  # type: ignore[attr-defined]
     agent = (agents or {}).get(agent_id) if agent_id else None
@@ -135,6 +139,7 @@ def message_json(message: Message, agents: dict[int, Agent] | None = None) -> di
         "delivery_error": message.delivery_error,
         "origin": message.origin,
         "sender": message.sender,
+        "mentions": message.mentions or [],
         "created_at": iso(message.created_at),
     }
 

@@ -211,6 +211,8 @@ class Message(Model):
     edited_at = fields.DatetimeField(null=True)
     revisions = fields.JSONField(null=True)
     deleted_at = fields.DatetimeField(null=True)
+    # The agents an internal note @mentions, resolved when it was written: [{"id", "name"}].
+    mentions = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -352,3 +354,31 @@ class ConversationLabel(Model):
     class Meta:
         table = "conversation_label"
         unique_together = (("conversation", "label"),)
+class Notification(Model):
+    """Something on the desk for one agent only: today, that a colleague @mentioned them in an
+    internal note (`kind` "mention"; Chatwoot's `conversation_mention`). `actor` is who wrote the
+    note, `message` the note; `read_at` is set once the agent read it."""
+
+    id = fields.IntField(primary_key=True)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="notifications", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=16, default="mention")
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="notifications", on_delete=fields.CASCADE
+    )
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="notifications", null=True, on_delete=fields.SET_NULL
+    )
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="notifications", null=True, on_delete=fields.CASCADE
+    )
+    actor: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="notifications_sent", null=True, on_delete=fields.SET_NULL
+    )
+    read_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "notification"
+        indexes = (("agent_id", "created_at"),)  # an agent's list, newest first, and their unread count

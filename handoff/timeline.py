@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from handoff import mentions
 from handoff.events import AUTHOR_OF_KIND, EventKind, message_json
 from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket, utcnow
 from handoff.notices import label, render
@@ -79,7 +80,9 @@ async def add_note(
     pending: Pending, conversation: Conversation, ticket: Ticket | None, agent: Agent | None, text: str,
     origin: str | None = None,
 ) -> Message:
-    """An internal note: on the timeline, never sent to the customer."""
+    """An internal note: on the timeline, never sent to the customer. The agents it @mentions are
+    kept on it and notified (`handoff.mentions`)."""
+    mentioned = await mentions.resolve(text)
     message = await Message.create(
         conversation=conversation,
         ticket=ticket,
@@ -90,8 +93,10 @@ async def add_note(
         text=text,
         private=True,
         origin=origin,
+        mentions=mentions.mention_list(mentioned),
     )
     pending.messages.append(message)
+    await mentions.notify(pending, conversation, ticket, message, agent, mentioned)
     return message
 
 

@@ -50,6 +50,7 @@ LAYERS = {
     "timeline.py": CORE,
     "hub.py": CORE,
     "events.py": CORE,
+    "mentions.py": CORE,
     "notices/": CORE,
     "runtime.py": CORE,
     "models.py": BASE,

@@ -159,6 +159,13 @@ class MessageSender(Schema):
     automated: bool = False
 
 
+class Mention(Schema):
+    """An agent an internal note @mentions, as resolved when it was written."""
+
+    id: int
+    name: str
+
+
 class Message(Schema):
     """A timeline message: customer, bot, agent, notice, internal note (`private`) or separator.
     `origin` names where a person wrote it outside the desk ("slack", "instagram_app"); an unsent
@@ -181,6 +188,9 @@ class Message(Schema):
     delivery_error: str | None
     origin: str | None
     sender: MessageSender | None
+    mentions: list[Mention] = Field(description="The agents an internal note @mentions (`@\"Ana María\"`, "
+                                    "`@ana@example.com`, `@Ana María`: the longest agent name; an ambiguous or "
+                                    "unknown mention stays text); [] on every other message.")
     created_at: str
 
 
@@ -297,10 +307,40 @@ class Ok(Schema):
     ok: bool
 
 
+class Notification(Schema):
+    """Something for you alone: `kind` "mention", a colleague (`actor`) @mentioned you in an internal
+    note (`message_id`, its first 200 characters in `text`) on a conversation (with `contact_name`)."""
+
+    id: int
+    kind: Literal["mention"]
+    conversation_id: int
+    ticket_id: int | None
+    message_id: int | None
+    actor: Agent | None
+    text: str
+    contact_name: str | None
+    read_at: str | None
+    created_at: str
+
+
+class NotificationPage(Schema):
+    """A page of your notifications, newest first, with how many of all of them are unread."""
+
+    notifications: list[Notification]
+    next_before: str | None = Field(description=NEXT_BEFORE.replace("last activity", "creation time"))
+    unread: int
+
+
+class ReadAll(Schema):
+    """How many unread notifications were marked read."""
+
+    marked: int
+
+
 RESPONSES: dict[str, type[Schema]] = {model.__name__: model for model in (
     Error, Conflict, LastMessage, LastResponder, Permissions, Unread, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
     Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok,
-    Label, LabelList, UnknownLabels)}
+    Label, LabelList, UnknownLabels, Mention, Notification, NotificationPage, ReadAll)}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -420,9 +460,16 @@ OPENAPI: dict[str, Any] = {
                   body=ConversationLabelsBody),
             "responses": {"200": _json("LabelList"), **ERRORS, "400": _json("UnknownLabels", "Malformed request, "
                                                                            "or labels that do not exist")}}},
+        "/api/v1/notifications": {"get": _op(
+            "Your notifications (@mentions of you in internal notes), newest first, a page at a time, with your "
+            "unread count; never another agent's", _json("NotificationPage"), params=PAGING[1:])},
+        "/api/v1/notifications/{id}/read": {"post": _op("Mark one of your notifications read (404 for another "
+                                                        "agent's)", _json("Notification"), params=ID)},
+        "/api/v1/notifications/read-all": {"post": _op("Mark all your notifications read", _json("ReadAll"))},
         "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=): every public kind, "
                                       "except ticket.message (to the ticket's assignee, or everyone while it is "
-                                      "unassigned) and ticket.assigned (to the agent it was transferred to)",
+                                      "unassigned), ticket.assigned (to the agent it was transferred to) and "
+                                      "mention (to the agent a note @mentions)",
                                       {"description": "Switching protocols"}, status="101")},
     },
     "components": {

@@ -9,7 +9,8 @@ Posting a thread is a *sync*: every message of the ticket not yet marked mirrore
 in order, then marked. A live event only asks for a sync, so a lost event (a lagging
 subscriber, a restart between commit and enqueue, another instance's event) is repaired by the
 next sync, and two syncs never post a message twice. Replies that agents wrote in Slack
-(`Message.origin == "slack"`) are marked without being posted back.
+(`Message.origin == "slack"`) are marked without being posted back. A note's line ends with the
+Slack mentions of the agents it @mentions (`mentions.py`).
 
 A sync also brings posted messages up to date: each post's (channel, ts) is recorded with the
 version of the message it shows (`threads.MirroredPost`), and a message the customer edited or
@@ -36,6 +37,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from handoff.desk.slack import blocks, threads
+from handoff.desk.slack.mentions import with_mentions
 from handoff.desk.slack.poster import Job
 from handoff.events import EventKind, message_json
 from handoff.models import Message, ProcessedKey, Ticket, utcnow
@@ -261,6 +263,7 @@ class Mirror:
         line = None if row.origin == "slack" else blocks.thread_line(message, card.customer)
         if not line:
             return
+        line = await with_mentions(line, message)
         await self.slack.poster.pace(thread.channel)
         try:
             response = await self.slack.client.chat_postMessage(
@@ -299,6 +302,7 @@ class Mirror:
         line = blocks.thread_line(message, card.customer)
         if post.shown == version or not line:
             return
+        line = await with_mentions(line, message)
         await self.slack.poster.pace(post.channel)
         try:
             # Empty blocks and attachments: chat.update keeps those of the post otherwise, and

@@ -101,6 +101,10 @@ export function shiftNotice(e, me, shownTicketId) {
   if (kind === KIND.TICKET_ASSIGNED && me && e.agent_id === me.id) {
     return { title: (nameOf(e.by) || "Someone") + " transferred ticket #" + e.ticket_id + " to you", body: "", ticketId: e.ticket_id };
   }
+  if (kind === KIND.MENTION && e.notification && e.notification.ticket_id && e.notification.ticket_id !== shownTicketId) {
+    const n = e.notification;
+    return { title: (nameOf(n.actor) || "Someone") + " mentioned you on ticket #" + n.ticket_id, body: n.text || "", ticketId: n.ticket_id };
+  }
   if (kind === KIND.TICKET_CREATED && e.ticket && !e.ticket.assignee) {
     return { title: "New unassigned ticket #" + e.ticket.id, body: e.ticket.subject || "", ticketId: e.ticket.id };
   }

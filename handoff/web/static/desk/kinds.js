@@ -7,6 +7,7 @@ export const KIND = Object.freeze({
   TICKET_SUMMARY: "ticket.summary",
   TICKET_MESSAGE: "ticket.message",
   TICKET_ASSIGNED: "ticket.assigned",
+  MENTION: "mention",
   CONVERSATION_UPDATED: "conversation.updated",
   CONVERSATION_LABELS: "conversation.labels",
   TIMELINE_EVENT: "timeline.event",

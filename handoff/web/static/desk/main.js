@@ -1,5 +1,6 @@
 // The desk's entry point (loaded by desk.html as a module): sign-in check, hash routing
-// (#conversations, #conversation/{id}, #tickets/mine|unassigned|all, #ticket/{id}, #account), and
+// (#conversations, #conversation/{id}, #tickets/mine|unassigned|all, #ticket/{id}, #account,
+// #notifications: your @mentions), and
 // live events dispatched to the page shown and to the shift's notices (notify.js). A single-page app over the REST API (/api/v1) and its stream.
 // No component library, deliberately: under the CSP (script-src 'self', no build step) a bare
 // import such as "preact" needs an inline import map, which the CSP refuses; views use h().
@@ -15,6 +16,7 @@ import { notificationToggle, onShiftEvent, refreshUnread } from "./notify.js";
 import { viewTickets } from "./views/tickets.js";
 import { onTicketEvent, viewTicket } from "./views/ticket.js";
 import { viewAccount } from "./views/account.js";
+import { onMentionEvent, readForTicket, refreshMentions, viewNotifications } from "./views/notifications.js";
 import { showLogin } from "./views/signin.js";
 
 function route() {
@@ -28,20 +30,23 @@ function route() {
   if (hash === "conversations") return viewConversations();
   if (hash.startsWith("conversation/")) return viewConversation(parseInt(hash.split("/")[1], 10));
   if (hash.startsWith("tickets/")) return viewTickets(hash.split("/")[1]);
-  if (hash.startsWith("ticket/")) return viewTicket(parseInt(hash.split("/")[1], 10));
+  if (hash.startsWith("ticket/")) { readForTicket(parseInt(hash.split("/")[1], 10)); return viewTicket(parseInt(hash.split("/")[1], 10)); }
   if (hash === "account") return viewAccount();
+  if (hash === "notifications") return viewNotifications();
   return viewConversations();
 }
 
 // Show what changed on this page: a list reloads its rows only, any other page renders again.
 function refresh() {
   refreshUnread();
+  refreshMentions();
   if (state.list && state.list.route === state.route) return loadList(state.list, "refresh");
   return route();
 }
 
 function onEvent(e) {
   onShiftEvent(e);
+  if (e.kind === KIND.MENTION) { onMentionEvent(e); return; }
   if (state.buffer) { state.buffer.push(e); return; }
   if (state.ticket) { onTicketEvent(e); return; }
   if (onConversationEvent(e)) return;
@@ -56,6 +61,7 @@ function start() {
   const slot = document.querySelector("[data-slot=notifications]");
   if (slot && !slot.firstChild) slot.append(notificationToggle());
   refreshUnread();
+  refreshMentions();
   if (!state.stream || state.stream.readyState > 1) connectStream(onEvent, refresh);
   if (!state.routing) { state.routing = true; window.addEventListener("hashchange", route); }
   route();

@@ -3,12 +3,14 @@
 // the ticket changes hands, it returns to Reply. Only the assignee (or anyone on an unassigned
 // ticket) may reply; others may add notes (handoff/desk/rules.py). Ctrl/⌘+Enter sends; the draft
 // is kept per ticket across reloads (drafts.js); a send that fails keeps the text and says why.
+// In a note, "@" offers colleagues to mention (mentions.js).
 import { state, ticketEls } from "../state.js";
 import { api, uploadFile } from "../api.js";
 import { h, toast } from "../dom.js";
 import { nameOf } from "../format.js";
 import { loadDraft, saveDraft } from "../drafts.js";
 import { appendMessage } from "./timeline.js";
+import { attachMentions } from "../mentions.js";
 
 let setMode = () => {};
 let canReply = true;
@@ -29,8 +31,9 @@ export function composerForm(ticket) {
     onclick: () => fileInput.click() }, "Attach files…");
   const send = h("button", { type: "submit", class: "primary", "data-action": "send" }, "Send reply");
   const chips = h("div", { class: "uploads", "data-field": "uploads" });
+  const mentionList = attachMentions(text, () => internal);  // "@" completion while writing a note
   const composer = h("form", { class: "composer", "data-form": "composer", "data-mode": "reply" },
-    h("div", { class: "tabs" }, tabReply, tabNote, modeLabel), hint, text, chips, error,
+    h("div", { class: "tabs" }, tabReply, tabNote, modeLabel), hint, text, mentionList, chips, error,
     h("div", { class: "composer-actions" }, fileInput, attachButton, send));
   function showUploads() {
     chips.replaceChildren(...uploads.map((u) => h("span", { class: "upload-chip", "data-upload": u.id },
@@ -56,7 +59,7 @@ export function composerForm(ticket) {
     send.classList.toggle("note", internal);
     attachButton.disabled = internal; // notes carry no files
     chips.hidden = internal;
-    text.placeholder = internal ? "Write an internal note (the customer never sees it)…" : "Write a reply…";
+    text.placeholder = internal ? "Write an internal note (the customer never sees it; @ mentions a colleague)…" : "Write a reply…";
     text.setAttribute("aria-label", internal ? "Internal note" : "Reply to the customer");
   }
   setMode = mode;
