@@ -12,13 +12,15 @@ from aiohttp import web
 
 from handoff import db
 from handoff.bot.base import Bot, Summarizer
-from handoff.bot.factory import build_bot, build_summarizer
+from handoff.bot.factory import build_bot, build_composer, build_summarizer
 from handoff.bot.language import preload
 from handoff.channels import CHANNEL_CLASSES
 from handoff.channels.base import Channel, HasRoutes, Listens, ParsedItem
 from handoff.channels.widget import WidgetChannel
 from handoff.config import Settings
 from handoff.desk.api import api_middleware
+from handoff.desk.canned_api import routes as canned_routes
+from handoff.desk.compose_api import routes as compose_routes
 from handoff.desk.slack import SlackIntegration
 from handoff.hub import Hub
 from handoff.http_errors import json_errors
@@ -79,7 +81,7 @@ def create_app(
     else:
         channel_map = {c.name: c for c in channels}
     rt = Runtime(settings=settings, channels=channel_map, bot=bot, summarizer=summarizer,
-                 hub=Hub(settings.redis_url))
+                 hub=Hub(settings.redis_url), composer=build_composer(settings))
     wire_widget(channel_map, rt.hub)
     integrations = build_integrations(settings, rt)
 
@@ -87,6 +89,7 @@ def create_app(
     app[RUNTIME] = rt
     app[INTEGRATIONS_KEY] = integrations
     app.add_routes(ALL_ROUTES)
+    app.add_routes([*canned_routes, *compose_routes])
     app.add_routes(rt.media.routes())
     for part in [*channel_map.values(), *integrations]:
         if isinstance(part, HasRoutes):
@@ -153,7 +156,7 @@ async def _stop(rt: Runtime, integrations: list[SlackIntegration], sweepers: lis
     for channel in rt.channels.values():
         await channel.close()
     await rt.hub.close()
-    for client in (rt.bot, rt.summarizer):
+    for client in (rt.bot, rt.summarizer, rt.composer):
         aclose = getattr(client, "aclose", None)
         if aclose is not None:
             await aclose()

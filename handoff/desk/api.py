@@ -210,7 +210,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     await mark_read(agent.id, ticket.id)
     conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
     row = await ticket_json(ticket)
-    return web.json_response({**row, "permissions": permissions(row, agent),
+    return web.json_response({**row, "permissions": permissions(row, agent, composer=_rt(request).composer is not None),
                               "conversation": await _conversation_detail(conversation, agent)})
 
 
