@@ -1,5 +1,5 @@
 // The desk's entry point (loaded by desk.html as a module): sign-in check, hash routing
-// (#conversations, #conversation/{id}, #tickets/mine|unassigned|all, #ticket/{id}, #account), and
+// (#conversations, #conversation/{id}, #tickets/mine|unassigned|all, #ticket/{id}, #account, #canned), and
 // live events dispatched to the page shown and to the shift's notices (notify.js). A single-page app over the REST API (/api/v1) and its stream.
 // No component library, deliberately: under the CSP (script-src 'self', no build step) a bare
 // import such as "preact" needs an inline import map, which the CSP refuses; views use h().
@@ -15,6 +15,7 @@ import { notificationToggle, onShiftEvent, refreshUnread } from "./notify.js";
 import { viewTickets } from "./views/tickets.js";
 import { onTicketEvent, viewTicket } from "./views/ticket.js";
 import { viewAccount } from "./views/account.js";
+import { viewCanned } from "./views/canned.js";
 import { showLogin } from "./views/signin.js";
 
 function route() {
@@ -30,6 +31,7 @@ function route() {
   if (hash.startsWith("tickets/")) return viewTickets(hash.split("/")[1]);
   if (hash.startsWith("ticket/")) return viewTicket(parseInt(hash.split("/")[1], 10));
   if (hash === "account") return viewAccount();
+  if (hash === "canned") return viewCanned();
   return viewConversations();
 }
 

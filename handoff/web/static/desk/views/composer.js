@@ -3,12 +3,15 @@
 // the ticket changes hands, it returns to Reply. Only the assignee (or anyone on an unassigned
 // ticket) may reply; others may add notes (handoff/desk/rules.py). Ctrl/⌘+Enter sends; the draft
 // is kept per ticket across reloads (drafts.js); a send that fails keeps the text and says why.
+// "/code" offers canned responses (shortcuts.js); the AI bar drafts, polishes, translates (compose.js).
 import { state, ticketEls } from "../state.js";
 import { api, uploadFile } from "../api.js";
 import { h, toast } from "../dom.js";
 import { nameOf } from "../format.js";
 import { loadDraft, saveDraft } from "../drafts.js";
 import { appendMessage } from "./timeline.js";
+import { cannedShortcuts } from "./shortcuts.js";
+import { composeBar } from "./compose.js";
 
 let setMode = () => {};
 let canReply = true;
@@ -29,8 +32,11 @@ export function composerForm(ticket) {
     onclick: () => fileInput.click() }, "Attach files…");
   const send = h("button", { type: "submit", class: "primary", "data-action": "send" }, "Send reply");
   const chips = h("div", { class: "uploads", "data-field": "uploads" });
+  const shortcuts = cannedShortcuts(text, ticket.id, (value) => saveDraft(ticket.id, value));
+  const compose = composeBar(ticket, (ticket.conversation || {}).language || ticket.language, text,
+    (value) => { saveDraft(ticket.id, value); error.hidden = true; }, (why) => { error.textContent = why; error.hidden = false; });
   const composer = h("form", { class: "composer", "data-form": "composer", "data-mode": "reply" },
-    h("div", { class: "tabs" }, tabReply, tabNote, modeLabel), hint, text, chips, error,
+    h("div", { class: "tabs" }, tabReply, tabNote, modeLabel), hint, text, shortcuts, chips, error, compose.bar,
     h("div", { class: "composer-actions" }, fileInput, attachButton, send));
   function showUploads() {
     chips.replaceChildren(...uploads.map((u) => h("span", { class: "upload-chip", "data-upload": u.id },
@@ -58,6 +64,7 @@ export function composerForm(ticket) {
     chips.hidden = internal;
     text.placeholder = internal ? "Write an internal note (the customer never sees it)…" : "Write a reply…";
     text.setAttribute("aria-label", internal ? "Internal note" : "Reply to the customer");
+    compose.show(!internal);  // AI compose writes for the customer: Reply mode only
   }
   setMode = mode;
   tabReply.addEventListener("click", () => mode(false));
