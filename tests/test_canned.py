@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.canned import TemplateError, Values, check_template, normalize_code, render, shortcut_of
+from handoff.canned import (
+    TemplateError,
+    Values,
+    check_template,
+    normalize_code,
+    render,
+    shortcut_of,
+)
 
 ANA = Values(contact_name="Dana Pérez", contact_email="dana@example.com", agent_name="Ana Lopez", conversation_id=7)
 

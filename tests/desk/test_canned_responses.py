@@ -81,7 +81,7 @@ async def test_a_bad_canned_response_is_a_400_naming_the_field_and_changes_nothi
 async def test_a_short_code_is_unique_whatever_its_case(client, make_agent) -> None:
     _, auth = await make_agent("Ann")
     assert (await _add(client, auth, short_code="shipping", content="a"))[0] == 201
-    status, other = await _add(client, auth, short_code="returns", content="b")
+    _, other = await _add(client, auth, short_code="returns", content="b")
     assert await _add(client, auth, short_code="SHIPPING", content="c") == (
         409, {"error": "short_code 'shipping' is already taken"})
     response = await client.patch(f"/api/v1/canned_responses/{other['id']}", json={"short_code": "/Shipping"},
@@ -135,7 +135,7 @@ async def test_without_a_model_compose_is_a_409_and_the_desk_hides_it(client, rt
 async def test_a_slack_reply_starting_with_a_shortcut_sends_the_canned_response(desk: Desk, callback: Any) -> None:
     await agents()
     await CannedResponse.create(short_code="shipping", content=SHIPPING)
-    conversation, ticket, thread = await desk.take_over("where is my parcel?")
+    conversation, ticket, _ = await desk.take_over("where is my parcel?")
     await Contact.filter(id=conversation.contact_id).update(name="Dana Pérez")  # type: ignore[attr-defined]
 
     # Slack's client runs a message starting with "/" as a command: agents type a space first.

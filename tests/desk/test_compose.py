@@ -14,7 +14,14 @@ from handoff.config import Settings
 from handoff.models import Conversation, Message
 from tests.conftest import settle
 from tests.desk.test_openapi import _check, _document
-from tests.fakes.openai_server import FakeOpenAI, last_system_prompt, refusal, server_error, slow, text
+from tests.fakes.openai_server import (
+    FakeOpenAI,
+    last_system_prompt,
+    refusal,
+    server_error,
+    slow,
+    text,
+)
 
 NOTE = "internal: card flagged by fraud team, code ZEBRA-77"
 
@@ -27,9 +34,9 @@ async def fake() -> Any:
 
 @pytest.fixture
 def settings(settings: Settings, fake: FakeOpenAI) -> Settings:
-    """The test app with a model configured (the fake), answering compose within a second."""
-    return settings.model_copy(update=dict(openai_api_key="sk-test-compose", openai_base_url=fake.base_url,
-                                           bot_model="fake-model", compose_timeout=1.0))
+    """The test app with a model configured (the fake), answering compose within 3 s (room for a loaded machine)."""
+    return settings.model_copy(update={"openai_api_key": "sk-test-compose", "openai_base_url": fake.base_url,
+                                           "bot_model": "fake-model", "compose_timeout": 3.0})
 
 
 async def _ticket(client: Any, rt: Any, say: Any, auth: dict[str, str], *first: str, key: str = "c1") -> dict[str, Any]:
@@ -159,9 +166,9 @@ async def test_a_failing_model_is_a_502_and_a_slow_one_a_504_within_the_timeout(
     status, body = await _compose(client, ticket["id"], auth, mode="draft")
     assert (status, body) == (502, {"error": "the AI model could not help: model refused"})
 
-    fake.queue(slow(5.0), slow(5.0))
+    fake.queue(slow(10.0), slow(10.0))
     started = time.monotonic()
     response = await client.post(f"/api/v1/tickets/{ticket['id']}/compose", json={"mode": "draft"}, headers=auth)
-    assert response.status == 504 and time.monotonic() - started < 3.0  # HANDOFF_COMPOSE_TIMEOUT is 1 s here
+    assert response.status == 504 and time.monotonic() - started < 7.0  # HANDOFF_COMPOSE_TIMEOUT is 3 s here
     assert await response.json() == {"error": "the AI model did not answer in time; try again"}
     _check(document, "/api/v1/tickets/{id}/compose", "post", 504, await response.text())

@@ -32,8 +32,8 @@ async def fake() -> Any:
 @pytest.fixture
 def settings(settings: Settings, fake: FakeOpenAI) -> Settings:
     """The browser tests' app with a model configured: the fake OpenAI server."""
-    return settings.model_copy(update=dict(openai_api_key="sk-test-desk", openai_base_url=fake.base_url,
-                                           bot_model="fake-model", compose_timeout=5.0))
+    return settings.model_copy(update={"openai_api_key": "sk-test-desk", "openai_base_url": fake.base_url,
+                                           "bot_model": "fake-model", "compose_timeout": 5.0})
 
 
 async def test_canned_responses_are_kept_on_their_page_and_expand_in_a_reply(
