@@ -12,7 +12,7 @@ from aiohttp import web
 
 from handoff import db
 from handoff.bot.base import Bot, Summarizer
-from handoff.bot.factory import build_bot, build_summarizer
+from handoff.bot.factory import build_bot, build_composer, build_summarizer
 from handoff.bot.language import preload
 from handoff.channels import CHANNEL_CLASSES
 from handoff.channels.base import Channel, HasRoutes, Listens, ParsedItem
@@ -21,6 +21,8 @@ from handoff.config import Settings
 from handoff.desk.api import api_middleware
 from handoff.desk.labels_api import routes as label_routes
 from handoff.desk.notifications import routes as notification_routes
+from handoff.desk.canned_api import routes as canned_routes
+from handoff.desk.compose_api import routes as compose_routes
 from handoff.desk.slack import SlackIntegration
 from handoff.hub import Hub
 from handoff.http_errors import json_errors
@@ -82,7 +84,7 @@ def create_app(
     else:
         channel_map = {c.name: c for c in channels}
     rt = Runtime(settings=settings, channels=channel_map, bot=bot, summarizer=summarizer,
-                 hub=Hub(settings.redis_url))
+                 hub=Hub(settings.redis_url), composer=build_composer(settings))
     wire_widget(channel_map, rt.hub)
     integrations = build_integrations(settings, rt)
 
@@ -90,8 +92,7 @@ def create_app(
     app[RUNTIME] = rt
     app[INTEGRATIONS_KEY] = integrations
     app.add_routes(ALL_ROUTES)
-    app.add_routes(label_routes)
-    app.add_routes(notification_routes)
+    app.add_routes([*label_routes, *notification_routes, *canned_routes, *compose_routes])
     app.add_routes(rt.media.routes())
     for part in [*channel_map.values(), *integrations]:
         if isinstance(part, HasRoutes):
@@ -159,7 +160,7 @@ async def _stop(rt: Runtime, integrations: list[SlackIntegration], sweepers: lis
                                      for i, integration in enumerate(integrations)]
     closes += [(f"channel {name}", channel.close) for name, channel in rt.channels.items()]
     closes.append(("hub", rt.hub.close))
-    closes += [(type(client).__name__, client.aclose) for client in (rt.bot, rt.summarizer)
+    closes += [(type(client).__name__, client.aclose) for client in (rt.bot, rt.summarizer, rt.composer)
                if getattr(client, "aclose", None) is not None]
     # A connection the stop opened again in this context (the ORM reconnects lazily when another
     # app in the process closed it first) is only visible here: close it, or its SQLite thread

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     openai_base_url: str = ""
     bot_model: str = "gpt-4o-mini"
     bot_system_prompt: str = ""
+    # Seconds the desk's AI compose (draft, polish, translate) may take in all before a 504.
+    compose_timeout: float = 20.0
     # Twilio WhatsApp
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""

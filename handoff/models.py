@@ -382,3 +382,16 @@ class Notification(Model):
     class Meta:
         table = "notification"
         indexes = (("agent_id", "created_at"),)  # an agent's list, newest first, and their unread count
+class CannedResponse(Model):
+    """A saved reply (Chatwoot's canned response): an agent types `/<short_code>` in the desk's
+    composer or a Slack thread and gets `content`, its `{{contact.name}}`-style placeholders
+    filled in (`handoff.canned`). `short_code` is stored in lower case, unique."""
+
+    id = fields.IntField(primary_key=True)
+    short_code = fields.CharField(max_length=50, unique=True)
+    content = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "canned_response"

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from handoff.bot.base import Bot, Summarizer
+from handoff.bot.compose import Composer
 from handoff.channels.base import Channel
 from handoff.config import Settings
 from handoff.hub import Hub
@@ -30,7 +31,7 @@ class _TurnLock:
 
 @dataclass
 class Runtime:
-    """Settings, channel instances, the bot, the live-event hub, the outbox worker, the media store
+    """Settings, channel instances, the bot, the live-event hub, the composer (or None), the outbox worker, the media store
     and background tasks. The outbox worker and the media store are built with the runtime; the
     app starts and stops them."""
 
@@ -39,6 +40,7 @@ class Runtime:
     bot: Bot
     summarizer: Summarizer
     hub: Hub
+    composer: Composer | None = None  # the desk's AI compose; None without a model
     outbox: OutboxWorker = field(init=False)
     media: MediaStore = field(init=False)
     # Loop time by which a stop must be done (set by `handoff serve` on SIGTERM/SIGINT); None:

@@ -11,13 +11,13 @@ Unknown fields are ignored.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from aiohttp import web
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from handoff import storable
+from handoff import canned, storable
 from handoff.bodies import bad_request, read_json_object
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
@@ -155,6 +155,43 @@ class WidgetTypingFrame(Body):
     typing: bool = True
 
 
+ComposeText = text(10_000)
+
+
+class ComposeBody(Body):
+    """`POST /api/v1/tickets/{id}/compose`: `mode` draft, polish or translate; `text` (the agent's
+    draft, 10,000 characters at most) is required to polish or translate, unused for a draft."""
+
+    mode: Literal["draft", "polish", "translate"]  # handoff.bot.compose.Mode
+    text: ComposeText | None = None
+
+
+def _content(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return canned.check_template(value)
+
+
+ShortCode = Annotated[str, Field(strict=True, max_length=51), AfterValidator(canned.normalize_code)]
+CannedContent = Annotated[str, Field(strict=True, max_length=canned.MAX_CONTENT), AfterValidator(_content)]
+
+
+class CannedResponseBody(Body):
+    """`POST /api/v1/canned_responses`: `short_code` (1-50 letters, digits, `_`, `-`, `.`; a
+    leading `/` is dropped; stored in lower case; unique) and `content` (a Liquid template,
+    10,000 characters at most, e.g. `Hi {{contact.name}}, …`)."""
+
+    short_code: ShortCode
+    content: CannedContent
+
+
+class CannedResponsePatch(Body):
+    """`PATCH /api/v1/canned_responses/{id}`: a new `short_code` and/or `content` (same rules)."""
+
+    short_code: ShortCode | None = None
+    content: CannedContent | None = None
+
+
 _PHRASES = {
     "missing": "is required",
     "string_type": "must be a string",
@@ -166,6 +203,7 @@ _PHRASES = {
     "string_too_long": "must be at most {max_length} characters",
     "string_too_short": "must be at least {min_length} characters",
     "too_long": "must have at most {max_length} items",
+    "literal_error": "must be one of {expected}",
     "value_error": "{error}",
 }
 

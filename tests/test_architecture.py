@@ -38,6 +38,7 @@ LAYERS = {
     "access_log.py": ROUTING,
     "validation.py": ROUTING,
     "ingest.py": CORE,
+    "canned.py": CORE,
     "gateway.py": CORE,
     "receipts.py": CORE,
     "changes.py": CORE,
@@ -72,6 +73,8 @@ LAZY = {
     ("handoff.bot.factory", "handoff.bot.openai_bot"):
         "the openai SDK (~0.5 s to import) loads only when OPENAI_API_KEY is set",
     ("handoff.bot.factory", "handoff.bot.openai_summarizer"):
+        "the openai SDK (~0.5 s to import) loads only when OPENAI_API_KEY is set",
+    ("handoff.bot.factory", "handoff.bot.openai_compose"):
         "the openai SDK (~0.5 s to import) loads only when OPENAI_API_KEY is set",
 }
 

@@ -1,5 +1,5 @@
-"""Which bot and summarizer a server runs: the OpenAI-compatible ones when OPENAI_API_KEY is set,
-the offline ones otherwise. The OpenAI modules are imported only on that path.
+"""Which bot, summarizer and composer a server runs: the OpenAI-compatible ones when OPENAI_API_KEY
+is set, the offline ones (no composer) otherwise. The OpenAI modules are imported only on that path.
 """
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from handoff.bot.base import Bot, Summarizer
+from handoff.bot.compose import Composer
 from handoff.bot.offline import OfflineBot
 from handoff.bot.summary import OfflineSummarizer
 
@@ -30,3 +31,14 @@ def build_summarizer(settings: Any) -> Summarizer:
 
         return OpenAISummarizer.from_settings(settings)
     return OfflineSummarizer()
+
+
+def build_composer(settings: Any) -> Composer | None:
+    """The configured Composer (the desk's AI compose): OpenAIComposer with an API key, else None
+    (there is no offline composer: the desk hides its buttons)."""
+    if settings.openai_api_key:
+        # Lazy on purpose, as in build_bot: the `openai` SDK loads only with OPENAI_API_KEY.
+        from handoff.bot.openai_compose import OpenAIComposer
+
+        return OpenAIComposer.from_settings(settings)
+    return None

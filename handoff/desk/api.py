@@ -214,7 +214,8 @@ async def get_ticket(request: web.Request) -> web.Response:
     conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
     row = await ticket_json(ticket)
     detail = await _conversation_detail(conversation, agent)
-    return web.json_response({**row, "labels": detail["labels"], "permissions": permissions(row, agent),
+    return web.json_response({**row, "labels": detail["labels"],
+                              "permissions": permissions(row, agent, composer=_rt(request).composer is not None),
                               "conversation": detail})
 
 

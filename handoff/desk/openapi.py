@@ -19,8 +19,8 @@ from pydantic.json_schema import models_json_schema
 
 from handoff.models import AUTHOR_KINDS, CONVERSATION_STATES, DIRECTIONS, TICKET_STATUSES
 from handoff.desk.rules import __doc__ as RULES
-from handoff.validation import (MAX_ID, ConfirmBody, ConversationLabelsBody, LabelBody, ReplyBody, TransferBody,
-                                TypingBody)
+from handoff.validation import (MAX_ID, CannedResponseBody, CannedResponsePatch, ComposeBody, ConfirmBody,
+                                ConversationLabelsBody, LabelBody, ReplyBody, TransferBody, TypingBody)
 
 
 NEXT_BEFORE = ("The `before` of the next page (a cursor: the last row's last activity in microseconds and "
@@ -106,6 +106,8 @@ class Permissions(Schema):
     allow_ai: bool
     close: bool
     confirm: bool
+    compose: bool = Field(description="AI compose (POST /api/v1/tickets/{id}/compose) is available: a model "
+                                      "is configured and the ticket is open; the desk shows its buttons by it.")
 
 
 class Unread(Schema):
@@ -335,12 +337,36 @@ class ReadAll(Schema):
     """How many unread notifications were marked read."""
 
     marked: int
+class CannedResponse(Schema):
+    """A saved reply: `/<short_code>` in the desk's composer or a Slack thread gives `content` (a
+    Liquid template: `{{contact.name}}`, `{{ contact.first_name | default: "there" }}`…);
+    `rendered`, only when listed with `ticket_id`, is the content filled in for that ticket."""
+
+    id: int
+    short_code: str
+    content: str
+    rendered: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class CannedResponseList(Schema):
+    """Every canned response, by short code."""
+
+    canned_responses: list[CannedResponse]
+
+
+class Composed(Schema):
+    """AI compose's text, for the agent to review (nothing was sent)."""
+
+    text: str
 
 
 RESPONSES: dict[str, type[Schema]] = {model.__name__: model for model in (
     Error, Conflict, LastMessage, LastResponder, Permissions, Unread, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
     Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok,
-    Label, LabelList, UnknownLabels, Mention, Notification, NotificationPage, ReadAll)}
+    Label, LabelList, UnknownLabels, Mention, Notification, NotificationPage, ReadAll,
+    CannedResponse, CannedResponseList, Composed)}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -405,6 +431,13 @@ def _components() -> dict[str, Any]:
     return top["$defs"]
 
 
+COMPOSE = _op("AI compose: a draft reply from the conversation, or the agent's text polished or translated into "
+              "the customer's language; nothing is sent. Anyone may, on an open ticket. 409 without a configured "
+              "model, on a closed ticket, or to translate while the customer's language is unknown; internal notes "
+              "never reach the model", _json("Composed"), params=ID, body=ComposeBody)
+COMPOSE["responses"].update({"502": _json("Error", "The model failed (an error, a refusal, an empty answer)"),
+                             "504": _json("Error", "The model did not answer within HANDOFF_COMPOSE_TIMEOUT")})
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "handoff desk API", "version": "1", "description": "Who may do what:\n" + (RULES or "")},
@@ -466,6 +499,18 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/notifications/{id}/read": {"post": _op("Mark one of your notifications read (404 for another "
                                                         "agent's)", _json("Notification"), params=ID)},
         "/api/v1/notifications/read-all": {"post": _op("Mark all your notifications read", _json("ReadAll"))},
+        "/api/v1/tickets/{id}/compose": {"post": COMPOSE},
+        "/api/v1/canned_responses": {
+            "get": _op("Canned responses, by short code; with ticket_id, each also `rendered` for that ticket's "
+                       "customer and you", _json("CannedResponseList"),
+                       params=[{"name": "ticket_id", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                                "maximum": MAX_ID}}]),
+            "post": _op("Add a canned response (409 when the short code is taken)", _json("CannedResponse", "Created"),
+                        status="201", body=CannedResponseBody)},
+        "/api/v1/canned_responses/{id}": {
+            "patch": _op("Change a canned response's short code and/or content (409 when the short code is taken)",
+                         _json("CannedResponse"), params=ID, body=CannedResponsePatch),
+            "delete": _op("Delete a canned response", _json("Ok"), params=ID)},
         "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=): every public kind, "
                                       "except ticket.message (to the ticket's assignee, or everyone while it is "
                                       "unassigned), ticket.assigned (to the agent it was transferred to) and "

@@ -7,6 +7,7 @@ desk's UI (README "Desk REST API", the OpenAPI document):
 | internal note | yes | yes | yes |
 | assign to me (claim) | — | yes | no: 409 naming the assignee |
 | transfer, allow AI replies (handback), close | yes | yes | only with `"confirm": true`: else 409 `confirm_required` |
+| AI compose (draft, polish, translate: sends nothing) | yes | yes | yes |
 
 Handing back and closing end the agent's live chat, and a transfer takes it from them: the desk
 asks "Ana is answering this customer. Hand back anyway?" and then sends the confirmation. The
@@ -44,13 +45,16 @@ async def check_confirmed(ticket: Ticket, agent: Agent, action: str, confirm: bo
                           f"{CONFIRMED_ACTIONS[action]} it anyway", ticket=ticket, assignee=assignee)
 
 
-def permissions(ticket: dict[str, Any], agent: Agent) -> dict[str, Any]:
+def permissions(ticket: dict[str, Any], agent: Agent, *, composer: bool = False) -> dict[str, Any]:
     """What `agent` may do with a ticket (a `ticket_json`): `{"reply", "note", "claim",
-    "transfer", "allow_ai", "close", "confirm"}`, booleans; `confirm` says the last three need
-    a confirmation (someone else's ticket). The desk shows and hides its buttons by it."""
+    "transfer", "allow_ai", "close", "confirm", "compose"}`, booleans; `confirm` says that
+    transfer, allow-AI and close need a confirmation (someone else's ticket); `compose` (AI
+    compose, as notes: anyone on an open ticket) needs a configured model (`composer`). The desk
+    shows and hides its buttons by it."""
     live = ticket["status"] != "closed"
     assignee = ticket["assignee"]
     mine = assignee is not None and assignee["id"] == agent.id
     free = assignee is None
     return {"reply": live and (mine or free), "note": live, "claim": live and free,
-            "transfer": live, "allow_ai": live, "close": live, "confirm": live and not (mine or free)}
+            "transfer": live, "allow_ai": live, "close": live, "confirm": live and not (mine or free),
+            "compose": live and composer}

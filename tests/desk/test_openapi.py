@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from handoff.config import Settings
 from handoff.desk.openapi import RESPONSES
 from handoff.models import Conversation
-from handoff.validation import ConfirmBody, LabelBody, ReplyBody, TransferBody, TypingBody
+from handoff.validation import (CannedResponseBody, CannedResponsePatch, ComposeBody, ConfirmBody, LabelBody,
+                                ReplyBody, TransferBody, TypingBody)
 from tests.conftest import settle
 from tests.desk.test_uploads import upload
 
@@ -53,7 +54,11 @@ async def test_request_bodies_are_the_validating_models_schemas(client):
         "/api/v1/tickets/{id}/allow-ai": ConfirmBody.model_json_schema(),
         "/api/v1/tickets/{id}/close": ConfirmBody.model_json_schema(),
         "/api/v1/labels": LabelBody.model_json_schema(),
+        "/api/v1/tickets/{id}/compose": ComposeBody.model_json_schema(),
+        "/api/v1/canned_responses": CannedResponseBody.model_json_schema(),
     }
+    patch = paths["/api/v1/canned_responses/{id}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert patch == CannedResponsePatch.model_json_schema()
     assert bodies["/api/v1/tickets/{id}/transfer"]["required"] == ["agent_id"]
 
 

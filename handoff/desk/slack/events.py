@@ -5,7 +5,10 @@ challenge; an `event_callback` is deduplicated on `event_id` (Slack redelivers w
 X-Slack-Retry-Num when it did not get a 2xx within 3 s) and acknowledged at once, its work
 spawned after the ack. The only event that does anything is a message in a ticket's thread
 (https://api.slack.com/events/message): a reply by a person becomes an agent reply to the
-customer, or an internal note when it starts with `note:`. Files on a reply (subtype
+customer, or an internal note when it starts with `note:`. A reply (or note) starting with
+`/<short_code>` is that canned response, filled in (`handoff.canned`); an unknown one sends
+nothing and tells the agent. Slack's client takes a message starting with `/` for a slash
+command, so agents type a space before it (` /shipping`), as Slack itself suggests. Files on a reply (subtype
 `file_share`) are copied from Slack and sent with it (see files.py); where the customer's
 channel cannot show files they get links, and the agent is told. The text is decoded from
 Slack's formatting first (links, mentions, entities: see formatting.py and names.py). An edit
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from handoff import errors, transitions
+from handoff import canned, errors, transitions
 from handoff.desk.slack import agents, edits, files, payloads, threads
 from handoff.models import Conversation, ProcessedKey, Ticket
 from handoff.states import ConversationState, TicketStatus
@@ -126,6 +129,15 @@ async def _on_thread_reply(slack: SlackIntegration, team: str, message: payloads
     text = await slack.names.plain_text(text)
     if not text.strip() and not shared:
         return
+    try:
+        text, unknown = await _expand_shortcut(thread, agent, text)
+    except canned.TemplateError as error:
+        await tell(f"That canned response can't be used ({error}); nothing was sent.")
+        return
+    if unknown is not None:
+        await tell(f"There is no canned response `/{unknown}`, so nothing was sent. "
+                   "Saved replies are listed on the desk's Canned responses page.")
+        return
     ticket_id = await _ticket_for_reply(slack, thread, agent, internal, tell)
     if ticket_id is None:
         return
@@ -142,6 +154,17 @@ async def _on_thread_reply(slack: SlackIntegration, team: str, message: payloads
             thread_ts=thread.ts, user=user, text=message.text, message_id=int(sent.id)))
     if attachments and not await _channel_shows_files(slack, ticket_id):
         await tell("The customer's channel can't show files, so they got links to them instead.")
+
+
+async def _expand_shortcut(thread: threads.SlackThread, agent: Any, text: str) -> tuple[str, str | None]:
+    """`canned.expand` for a thread reply: a leading `/code` becomes that canned response, filled
+    in for the thread's customer and `agent`; `(text, code)` names an unknown shortcut."""
+    if canned.shortcut_of(text) is None:
+        return text, None
+    conversation = await Conversation.get_or_none(id=thread.conversation_id)
+    if conversation is None:
+        return text, None
+    return await canned.expand(text, await canned.values_for(conversation, agent))
 
 
 async def _channel_shows_files(slack: SlackIntegration, ticket_id: int) -> bool:

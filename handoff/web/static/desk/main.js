@@ -1,6 +1,6 @@
 // The desk's entry point (loaded by desk.html as a module): sign-in check, hash routing
 // (#conversations, #conversation/{id}, #tickets/mine|unassigned|all, #ticket/{id}, #account,
-// #notifications: your @mentions), and
+// #notifications: your @mentions, #canned: canned responses), and
 // live events dispatched to the page shown and to the shift's notices (notify.js). A single-page app over the REST API (/api/v1) and its stream.
 // No component library, deliberately: under the CSP (script-src 'self', no build step) a bare
 // import such as "preact" needs an inline import map, which the CSP refuses; views use h().
@@ -17,6 +17,7 @@ import { viewTickets } from "./views/tickets.js";
 import { onTicketEvent, viewTicket } from "./views/ticket.js";
 import { viewAccount } from "./views/account.js";
 import { onMentionEvent, readForTicket, refreshMentions, viewNotifications } from "./views/notifications.js";
+import { viewCanned } from "./views/canned.js";
 import { showLogin } from "./views/signin.js";
 
 function route() {
@@ -33,6 +34,7 @@ function route() {
   if (hash.startsWith("ticket/")) { readForTicket(parseInt(hash.split("/")[1], 10)); return viewTicket(parseInt(hash.split("/")[1], 10)); }
   if (hash === "account") return viewAccount();
   if (hash === "notifications") return viewNotifications();
+  if (hash === "canned") return viewCanned();
   return viewConversations();
 }
 

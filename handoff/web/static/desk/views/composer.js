@@ -4,6 +4,7 @@
 // ticket) may reply; others may add notes (handoff/desk/rules.py). Ctrl/⌘+Enter sends; the draft
 // is kept per ticket across reloads (drafts.js); a send that fails keeps the text and says why.
 // In a note, "@" offers colleagues to mention (mentions.js).
+// "/code" offers canned responses (shortcuts.js); the AI bar drafts, polishes, translates (compose.js).
 import { state, ticketEls } from "../state.js";
 import { api, uploadFile } from "../api.js";
 import { h, toast } from "../dom.js";
@@ -11,6 +12,8 @@ import { nameOf } from "../format.js";
 import { loadDraft, saveDraft } from "../drafts.js";
 import { appendMessage } from "./timeline.js";
 import { attachMentions } from "../mentions.js";
+import { cannedShortcuts } from "./shortcuts.js";
+import { composeBar } from "./compose.js";
 
 let setMode = () => {};
 let canReply = true;
@@ -32,8 +35,11 @@ export function composerForm(ticket) {
   const send = h("button", { type: "submit", class: "primary", "data-action": "send" }, "Send reply");
   const chips = h("div", { class: "uploads", "data-field": "uploads" });
   const mentionList = attachMentions(text, () => internal);  // "@" completion while writing a note
+  const shortcuts = cannedShortcuts(text, ticket.id, (value) => saveDraft(ticket.id, value));
+  const compose = composeBar(ticket, (ticket.conversation || {}).language || ticket.language, text,
+    (value) => { saveDraft(ticket.id, value); error.hidden = true; }, (why) => { error.textContent = why; error.hidden = false; });
   const composer = h("form", { class: "composer", "data-form": "composer", "data-mode": "reply" },
-    h("div", { class: "tabs" }, tabReply, tabNote, modeLabel), hint, text, mentionList, chips, error,
+    h("div", { class: "tabs" }, tabReply, tabNote, modeLabel), hint, text, mentionList, shortcuts, chips, error, compose.bar,
     h("div", { class: "composer-actions" }, fileInput, attachButton, send));
   function showUploads() {
     chips.replaceChildren(...uploads.map((u) => h("span", { class: "upload-chip", "data-upload": u.id },
@@ -61,6 +67,7 @@ export function composerForm(ticket) {
     chips.hidden = internal;
     text.placeholder = internal ? "Write an internal note (the customer never sees it; @ mentions a colleague)…" : "Write a reply…";
     text.setAttribute("aria-label", internal ? "Internal note" : "Reply to the customer");
+    compose.show(!internal);  // AI compose writes for the customer: Reply mode only
   }
   setMode = mode;
   tabReply.addEventListener("click", () => mode(false));
