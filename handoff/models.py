@@ -309,3 +309,38 @@ class KeyValue(Model):
     class Meta:
         table = "key_value"
         unique_together = (("scope", "key"),)
+
+
+class AgentPresence(Model):
+    """An agent's own availability and routing mark: `status` is what they said ("online", or
+    "away" while they do not want new tickets); `last_assigned_at` is when routing last gave them
+    a ticket (round robin picks the agent who waited longest). Whether they are connected at all
+    is `AgentConnection`'s; `handoff.presence` combines the two."""
+
+    id = fields.IntField(primary_key=True)
+    agent: fields.OneToOneRelation[Agent] = fields.OneToOneField(
+        "models.Agent", related_name="presence", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=8, default="online")
+    last_assigned_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "agent_presence"
+
+
+class AgentConnection(Model):
+    """One open desk stream of an agent, on instance `instance`, live until `expires_at`
+    (database time, renewed by the stream's heartbeat): an instance that dies leaves rows that
+    simply expire."""
+
+    id = fields.IntField(primary_key=True)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="connections", on_delete=fields.CASCADE
+    )
+    instance = fields.CharField(max_length=32)
+    expires_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "agent_connection"

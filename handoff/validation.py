@@ -11,7 +11,7 @@ Unknown fields are ignored.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from aiohttp import web
 from email_validator import EmailNotValidError, validate_email
@@ -88,6 +88,12 @@ class TypingBody(Body):
     """`POST /api/v1/conversations/{id}/typing`: show (true, the default) or hide the indicator."""
 
     typing: StrictBool = True
+
+
+class PresenceBody(Body):
+    """`PUT /api/v1/agents/me/presence`: what the agent says they are, "online" or "away"."""
+
+    status: Literal["online", "away"]
 
 
 class LoginBody(Body):
@@ -167,6 +173,7 @@ _PHRASES = {
     "string_too_short": "must be at least {min_length} characters",
     "too_long": "must have at most {max_length} items",
     "value_error": "{error}",
+    "literal_error": "must be {expected}",
 }
 
 

@@ -19,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from handoff.models import AUTHOR_KINDS, CONVERSATION_STATES, DIRECTIONS, TICKET_STATUSES
 from handoff.desk.rules import __doc__ as RULES
-from handoff.validation import MAX_ID, ConfirmBody, ReplyBody, TransferBody, TypingBody
+from handoff.validation import MAX_ID, ConfirmBody, PresenceBody, ReplyBody, TransferBody, TypingBody
 
 
 NEXT_BEFORE = ("The `before` of the next page (a cursor: the last row's last activity in microseconds and "
@@ -258,11 +258,23 @@ class TicketPage(Schema):
     next_before: str | None = Field(description=NEXT_BEFORE)
 
 
-class AgentList(Schema):
-    """The active agents (for transfer) and the caller."""
+class PresentAgent(Agent):
+    """An agent with their presence: online (a desk open), away (said so), offline."""
 
-    agents: list[Agent]
+    presence: Literal["online", "away", "offline"]
+
+
+class AgentList(Schema):
+    """The active agents (for transfer), with their presence, and the caller."""
+
+    agents: list[PresentAgent]
     me: Agent
+
+
+class PresenceAnswer(Schema):
+    """The caller after `PUT /api/v1/agents/me/presence`."""
+
+    agent: PresentAgent
 
 
 class Ok(Schema):
@@ -273,7 +285,8 @@ class Ok(Schema):
 
 RESPONSES: dict[str, type[Schema]] = {model.__name__: model for model in (
     Error, Conflict, LastMessage, LastResponder, Permissions, Unread, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
-    Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok)}
+    Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok,
+    PresentAgent, PresenceAnswer)}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -370,7 +383,10 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/tickets/{id}/close": {"post": _op("Close the ticket and end the conversation (someone else's "
                                                    "ticket: with confirm; the body is optional)",
                                                    _json("Ticket"), params=ID, body=ConfirmBody, optional=True)},
-        "/api/v1/agents": {"get": _op("Active agents", _json("AgentList"))},
+        "/api/v1/agents": {"get": _op("Active agents with their presence", _json("AgentList"))},
+        "/api/v1/agents/me/presence": {"put": _op(
+            "Say you are away (no tickets routed to you) or online again; presence is offline while you have "
+            "no desk stream open", _json("PresenceAnswer"), body=PresenceBody)},
         "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=): every public kind, "
                                       "except ticket.message (to the ticket's assignee, or everyone while it is "
                                       "unassigned) and ticket.assigned (to the agent it was transferred to)",

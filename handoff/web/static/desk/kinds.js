@@ -10,6 +10,7 @@ export const KIND = Object.freeze({
   CONVERSATION_UPDATED: "conversation.updated",
   TIMELINE_EVENT: "timeline.event",
   TYPING: "typing",
+  AGENT_PRESENCE: "agent.presence",
   STREAM_READY: "stream.ready",
   STREAM_LAGGED: "stream.lagged",
 });
