@@ -340,10 +340,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     rt = _rt(request)
     agent = request[AGENT]
     async with rt.hub.subscribe() as events:
-        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(agent)})
-        sender = asyncio.create_task(_pump(events, ws, agent.id))
         # The open stream is the agent's presence (handoff.presence), renewed while it lasts.
         connection_id, came_online = await presence.connect(rt.hub, agent)
+        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(agent)})
+        sender = asyncio.create_task(_pump(events, ws, agent.id))
         beat = asyncio.create_task(_heartbeat(agent.id, connection_id))
         if came_online:
             rt.spawn(ops.route_waiting(rt, agent.id), name=f"route-to-{agent.id}")
@@ -351,10 +351,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
             async for _ in ws:  # the desk sends nothing we act on; this ends when it closes
                 pass
         finally:
+            # In a task of its own: aiohttp cancels this handler once the socket has closed.
+            rt.spawn(presence.disconnect(rt.hub, agent.id, connection_id), name=f"offline-{connection_id}")
             sender.cancel()
             beat.cancel()
             await asyncio.gather(sender, beat, return_exceptions=True)
-            await presence.disconnect(rt.hub, agent.id, connection_id)
     return ws
 
 

@@ -158,6 +158,7 @@ export function eventLabel(e, agent) {
   const labels = {
     takeover: agent + " took over", escalated: "Escalated to a person" + (data.reason ? ": " + data.reason : ""),
     claimed: agent + " assigned the ticket to themselves",
+    auto_assigned: "Routed to " + agent + " (online, with room)",
     transferred: agent + " transferred the ticket to " + (nameOf(data.to_agent) || "a colleague"),
     ai_resumed: agent + " allowed AI replies", closed: agent + " closed the ticket",
     delivery_failed: "A message could not be delivered" + (data.reason ? ": " + data.reason : ""),
