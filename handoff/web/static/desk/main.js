@@ -16,6 +16,8 @@ import { viewTickets } from "./views/tickets.js";
 import { onTicketEvent, viewTicket } from "./views/ticket.js";
 import { viewAccount } from "./views/account.js";
 import { showLogin } from "./views/signin.js";
+import { onPresence } from "./views/transfer.js";
+import { onOwnPresence, presenceToggle } from "./presence.js";
 
 function route() {
   const hash = location.hash.replace(/^#/, "") || "conversations";
@@ -41,6 +43,7 @@ function refresh() {
 }
 
 function onEvent(e) {
+  if ((e.kind || e.type) === KIND.AGENT_PRESENCE) { onPresence(e); onOwnPresence(e); return; }
   onShiftEvent(e);
   if (state.buffer) { state.buffer.push(e); return; }
   if (state.ticket) { onTicketEvent(e); return; }
@@ -55,6 +58,8 @@ function start() {
   document.querySelector(".me-name").textContent = state.me.name;
   const slot = document.querySelector("[data-slot=notifications]");
   if (slot && !slot.firstChild) slot.append(notificationToggle());
+  const presenceSlot = document.querySelector("[data-slot=presence]");
+  if (presenceSlot && !presenceSlot.firstChild) presenceSlot.append(presenceToggle());
   refreshUnread();
   if (!state.stream || state.stream.readyState > 1) connectStream(onEvent, refresh);
   if (!state.routing) { state.routing = true; window.addEventListener("hashchange", route); }
