@@ -10,6 +10,8 @@ import pytest
 
 from handoff import db, presence
 from handoff.models import AgentConnection, AgentPresence
+from handoff.validation import PresenceBody
+from tests.desk.test_openapi import _check, _document
 
 
 async def _presence(client: Any, auth: dict[str, str]) -> dict[str, str]:
@@ -115,3 +117,16 @@ async def test_a_heartbeat_renews_the_row_and_rewrites_a_swept_one(client, rt, m
     await AgentConnection.filter(id=connection_id).delete()  # a sweep took it while this instance stalled
     await presence.heartbeat(ana.id, connection_id)
     assert (await presence.presence_of([ana.id]))[ana.id] == presence.Presence.ONLINE
+
+
+async def test_presence_answers_match_the_openapi_document(client, make_agent):
+    document = await _document(client)
+    _, auth = await make_agent("Ana")
+    body = document["paths"]["/api/v1/agents/me/presence"]["put"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == PresenceBody.model_json_schema()
+    response = await client.put("/api/v1/agents/me/presence", json={"status": "away"}, headers=auth)
+    _check(document, "/api/v1/agents/me/presence", "put", 200, await response.text())
+    for status in (400, 401):
+        assert str(status) in document["paths"]["/api/v1/agents/me/presence"]["put"]["responses"]
+    response = await client.get("/api/v1/agents", headers=auth)
+    _check(document, "/api/v1/agents", "get", 200, await response.text())
