@@ -98,7 +98,9 @@ export function shiftNotice(e, me, shownTicketId) {
     return { title, body: e.text || "", ticketId: e.ticket_id };
   }
   if (kind === KIND.TICKET_ASSIGNED && me && e.agent_id === me.id) {
-    return { title: (nameOf(e.by) || "Someone") + " transferred ticket #" + e.ticket_id + " to you", body: "", ticketId: e.ticket_id };
+    const title = e.by ? nameOf(e.by) + " transferred ticket #" + e.ticket_id + " to you"
+      : "Ticket #" + e.ticket_id + " was routed to you";  // no `by`: routing gave it (an escalation)
+    return { title, body: "", ticketId: e.ticket_id };
   }
   if (kind === KIND.TICKET_CREATED && e.ticket && !e.ticket.assignee) {
     return { title: "New unassigned ticket #" + e.ticket.id, body: e.ticket.subject || "", ticketId: e.ticket.id };
