@@ -86,7 +86,7 @@ async def test_presence_needs_a_token(client):
 
 async def test_a_stream_on_another_instance_counts(aiohttp_client, app_factory, client, make_agent):
     other = await aiohttp_client(app_factory())
-    ana, auth = await make_agent("Ana")
+    _, auth = await make_agent("Ana")
     async with other.ws_connect("/api/v1/stream", headers=auth) as ws:
         await ws.receive_json(timeout=5)
         assert await _presence(client, auth) == {"Ana": "online"}
