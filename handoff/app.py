@@ -29,7 +29,7 @@ from handoff.http_errors import json_errors
 from handoff.ingest import ingest
 from handoff.routes import ALL_ROUTES
 from handoff.runtime import RUNTIME, Runtime
-from handoff.sweeper import answer_forever, answer_unanswered, sweep_forever
+from handoff.sweeper import answer_forever, answer_unanswered, presence_forever, sweep_forever
 from handoff.web import routes as web_routes
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,8 @@ def _running(rt: Runtime, integrations: list[SlackIntegration], workers: bool) -
         for integration in integrations:
             await integration.start()
         sweepers = [asyncio.create_task(sweep_forever(rt)), asyncio.create_task(answer_forever(rt))] if workers else []
+        if workers:
+            sweepers.append(asyncio.create_task(presence_forever(rt)))
         if workers:  # what the last stop left unanswered, at once (a live turn elsewhere holds its claim)
             await answer_unanswered(rt, grace=0)
         # The ORM's connections live in a context variable: the stop runs in the start's context,

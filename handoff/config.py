@@ -15,8 +15,10 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AliasGenerator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, AliasGenerator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from handoff import hours
 
 
 _PROVIDER_NAMES = [
@@ -50,6 +52,12 @@ def _flag(value: Any) -> Any:
 
 
 Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
+def _business_hours(value: str) -> str:
+    """A business-hours line checked at start (`handoff.hours.parse` raises ValueError)."""
+    hours.parse(value)
+    return value
 
 
 class Settings(BaseSettings):
@@ -136,6 +144,12 @@ class Settings(BaseSettings):
     widget_origins: str = ""
     widget_identity_secret: str = ""
     media_dir: str = "handoff-media"
+    # Routing of escalations (handoff.transitions.route): on/off, and the open tickets an agent
+    # may hold before routing passes them over.
+    auto_assign: Flag = True
+    agent_capacity: int = Field(default=5, ge=1)
+    # When the team works (handoff.hours: "Mon-Fri 09:00-17:00 Europe/Madrid"); empty: always.
+    business_hours: Annotated[str, AfterValidator(_business_hours)] = ""
     # The environment these settings were read from: a channel declares its own variables in its
     # module (channels.base.env_setting, e.g. TELEGRAM_*) and reads them from here.
     extra: Mapping[str, str] = Field(default_factory=dict, repr=False)
@@ -187,4 +201,4 @@ def _env_error(error: ValidationError, env: Mapping[str, str]) -> str:
     variable = name if name in env else _env_name(name)
     if first["type"] in {"int_parsing", "float_parsing", "int_from_float"}:
         return f"{variable} must be a number, got {env.get(variable)!r}"
-    return f"{variable}: {first['msg']}"
+    return f"{variable}: {first['msg'].removeprefix('Value error, ')}"

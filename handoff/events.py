@@ -50,6 +50,8 @@ class EventKind(StrEnum):
     CONVERSATION_LABELS = "conversation.labels"
     TIMELINE_EVENT = "timeline.event"  # conversation_id, ticket_id, event {kind, data, agent_id}
     TYPING = "typing"  # conversation_id, channel, who ("customer" | "agent"), typing
+    # An agent's presence changed (handoff.presence): agent_id, presence ("online" | "away" | "offline").
+    AGENT_PRESENCE = "agent.presence"
     STREAM_READY = "stream.ready"  # the desk's WebSocket is subscribed: agent
     STREAM_LAGGED = "stream.lagged"  # the subscriber was too slow and missed events
     WIDGET_PUSH = "internal.widget.push"  # visitor, payload: a widget frame for another instance (hub.INTERNAL)

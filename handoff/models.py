@@ -354,6 +354,8 @@ class ConversationLabel(Model):
     class Meta:
         table = "conversation_label"
         unique_together = (("conversation", "label"),)
+
+
 class Notification(Model):
     """Something on the desk for one agent only: today, that a colleague @mentioned them in an
     internal note (`kind` "mention"; Chatwoot's `conversation_mention`). `actor` is who wrote the
@@ -382,6 +384,8 @@ class Notification(Model):
     class Meta:
         table = "notification"
         indexes = (("agent_id", "created_at"),)  # an agent's list, newest first, and their unread count
+
+
 class CannedResponse(Model):
     """A saved reply (Chatwoot's canned response): an agent types `/<short_code>` in the desk's
     composer or a Slack thread and gets `content`, its `{{contact.name}}`-style placeholders
@@ -395,3 +399,38 @@ class CannedResponse(Model):
 
     class Meta:
         table = "canned_response"
+
+
+class AgentPresence(Model):
+    """An agent's own availability and routing mark: `status` is what they said ("online", or
+    "away" while they do not want new tickets); `last_assigned_at` is when routing last gave them
+    a ticket (round robin picks the agent who waited longest). Whether they are connected at all
+    is `AgentConnection`'s; `handoff.presence` combines the two."""
+
+    id = fields.IntField(primary_key=True)
+    agent: fields.OneToOneRelation[Agent] = fields.OneToOneField(
+        "models.Agent", related_name="presence", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=8, default="online")
+    last_assigned_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "agent_presence"
+
+
+class AgentConnection(Model):
+    """One open desk stream of an agent, on instance `instance`, live until `expires_at`
+    (database time, renewed by the stream's heartbeat): an instance that dies leaves rows that
+    simply expire."""
+
+    id = fields.IntField(primary_key=True)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "models.Agent", related_name="connections", on_delete=fields.CASCADE
+    )
+    instance = fields.CharField(max_length=32)
+    expires_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "agent_connection"

@@ -13,6 +13,7 @@ from handoff import contact_names, metrics
 from handoff.bodies import read_body
 from handoff.channels.base import BadPayload, Handshake, InvalidSignature, webhook_response
 from handoff.desk.api import routes as desk_routes
+from handoff.desk.availability import routes as availability_routes
 from handoff.ingest import ingest_all
 from handoff.models import Agent, Outbox
 from handoff.runtime import RUNTIME
@@ -86,4 +87,4 @@ async def prometheus(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-ALL_ROUTES = [*routes, *desk_routes]
+ALL_ROUTES = [*routes, *desk_routes, *availability_routes]

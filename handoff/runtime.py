@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from handoff.channels.base import Channel
 from handoff.config import Settings
 from handoff.hub import Hub
 from handoff.media import MediaStore
+from handoff.models import utcnow
 from handoff.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class Runtime:
     # Loop time by which a stop must be done (set by `handoff serve` on SIGTERM/SIGINT); None:
     # the app's cleanup gives itself `settings.shutdown_timeout`.
     stop_deadline: float | None = None
+    # The wall clock business hours are read against (tests set a fixed one).
+    now: Callable[[], datetime] = utcnow
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _turn_locks: dict[int, _TurnLock] = field(default_factory=dict)
 

@@ -1,6 +1,8 @@
 """Housekeeping loops: end bot conversations left inactive, remove uploads never attached to
 a message, apply or expire delivery receipts kept for provider ids no message held yet, and
-every few seconds answer customer messages whose bot turn failed or was interrupted."""
+every few seconds answer customer messages whose bot turn failed or was interrupted; and
+drop desk streams whose instance died (agents go offline) and route waiting tickets to agents
+who have room."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from handoff import receipts, transitions
+from handoff import presence, receipts, transitions
 from handoff.bot import claim
 from handoff.bot.turn import run_bot_turn
 from handoff.models import Conversation, utcnow
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 RECOVERY_WINDOW = timedelta(hours=1)
 MEDIA_SWEEP_INTERVAL = 3600.0
 RECEIPT_SWEEP_INTERVAL = 600.0
+PRESENCE_SWEEP_INTERVAL = presence.CONNECTION_TTL / 3
 
 
 async def end_inactive(rt: Runtime) -> int:
@@ -98,3 +101,16 @@ async def sweep_forever(rt: Runtime) -> None:
             else:
                 if removed:
                     log.info("removed %d uploads that were never attached to a message", removed)
+
+
+async def presence_forever(rt: Runtime) -> None:
+    """Every `PRESENCE_SWEEP_INTERVAL` seconds: expire dead desk streams (`presence.sweep`), then
+    offer the tickets waiting in Unassigned to online agents with room (`transitions.route_waiting`:
+    an agent whose ticket closed has room again)."""
+    while True:
+        await asyncio.sleep(PRESENCE_SWEEP_INTERVAL)
+        try:
+            await presence.sweep(rt.hub)
+            await transitions.route_waiting(rt)
+        except Exception:
+            log.exception("presence sweep failed")

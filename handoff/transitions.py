@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from tortoise.transactions import in_transaction
 
-from handoff import metrics
+from handoff import hours, metrics, presence
 from handoff.bot.history import contact_label, load_cycle_turns
 from handoff.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from handoff.events import EventKind, agent_json, ticket_json
 from handoff.models import Agent, Conversation, Message, Ticket, utcnow
+from handoff.notices import opening_time
 from handoff.states import ConversationState, TicketStatus
 from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish
 
@@ -48,10 +49,13 @@ async def escalate(rt: Runtime, conversation_id: int, reason: str, expected_vers
     `notify_customer` the customer is not told to wait (a person has already answered them).
     """
     try:
-        return await _open_ticket(rt, conversation_id, agent=None, reason=reason[:200] or "escalated",
-                                  expected_version=expected_version, notice=notify_customer)
+        ticket = await _open_ticket(rt, conversation_id, agent=None, reason=reason[:200] or "escalated",
+                                    expected_version=expected_version, notice=notify_customer)
     except (Conflict, InvalidState):
         return None
+    if rt.settings.auto_assign:
+        await route(rt, ticket.id)
+    return ticket
 
 
 async def _open_ticket(
@@ -87,6 +91,9 @@ async def _open_ticket(
                             agent=agent, reason=reason)
             if notice:
                 await add_notice(pending, conversation, "waiting", ticket=ticket)
+                absence = await _team_absence(rt, conversation.language) if agent is None else None
+                if absence:
+                    await add_notice(pending, conversation, absence[0], ticket=ticket, **absence[1])
     if not won:
         raise await _lost_race(conversation)
     metrics.TAKEOVERS.labels("takeover" if agent else "escalation").inc()
@@ -95,6 +102,20 @@ async def _open_ticket(
     await publish(rt, pending)
     rt.spawn(write_summary(rt, ticket.id), name=f"summary-{ticket.id}")
     return ticket
+
+
+async def _team_absence(rt: Runtime, language: str | None) -> tuple[str, dict[str, str]] | None:
+    """With business hours set: ("away", {"when": the next opening in `language`}) outside them,
+    ("unavailable", {}) in them with no agent online, else None (also without business hours)."""
+    opening = hours.parse(rt.settings.business_hours)
+    if opening is None:
+        return None
+    now = rt.now()
+    if not opening.is_open(now):
+        return "away", {"when": opening_time(opening.next_opening(now), language)}
+    if not await presence.online_agents():
+        return "unavailable", {}
+    return None
 
 
 async def _lost_race(conversation: Conversation) -> Exception:
@@ -329,3 +350,80 @@ def _clean(text: object, *, required: bool) -> str:
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"text is longer than {MAX_TEXT} characters")
     return text
+
+
+class _NoRoom(Exception):
+    """The agent has no presence row or no spare capacity: the routing transaction rolls back."""
+
+
+class _Gone(Exception):
+    """The ticket was assigned or closed meanwhile: the routing transaction rolls back."""
+
+
+async def route(rt: Runtime, ticket_id: int) -> Agent | None:
+    """Assign an unassigned open ticket to an online agent with spare capacity (fewer than
+    `agent_capacity` open tickets), round robin: the agent routing served longest ago first.
+    Returns the assignee, or None (nobody online has room, or the ticket is taken or closed: it
+    waits in Unassigned)."""
+    for agent_id, _ in await presence.online_agents():
+        try:
+            return await _assign_if_room(rt, ticket_id, agent_id)
+        except _NoRoom:
+            continue
+        except _Gone:
+            return None
+    return None
+
+
+async def route_waiting(rt: Runtime, agent_id: int | None = None) -> int:
+    """Offer the tickets waiting in Unassigned, oldest first, to `agent_id` (who just came online)
+    up to their capacity, or with no `agent_id` to any online agent with room; returns how many
+    were assigned. Nothing with `auto_assign` off."""
+    if not rt.settings.auto_assign:
+        return 0
+    waiting = await Ticket.filter(assignee_id=None, open_key__not_isnull=True).order_by("id").limit(200) \
+        .values_list("id", flat=True)
+    assigned = 0
+    for ticket_id in waiting:
+        if agent_id is None:
+            agent = await route(rt, ticket_id)
+            if agent is None and not await Ticket.filter(id=ticket_id, assignee_id__not_isnull=True).exists():
+                break  # nobody online has room now
+            assigned += agent is not None
+            continue
+        try:
+            assigned += await _assign_if_room(rt, ticket_id, agent_id) is not None
+        except _NoRoom:
+            break
+        except _Gone:
+            continue
+    return assigned
+
+
+async def _assign_if_room(rt: Runtime, ticket_id: int, agent_id: int) -> Agent:
+    """Assign the ticket to the agent if they have room: `_NoRoom` or `_Gone` otherwise.
+
+    One transaction: the agent's presence row is written first (round robin's mark), which locks
+    it, so routings to one agent from several instances count that agent's open tickets one after
+    the other and never exceed the capacity; the ticket's assignment is a compare-and-set on
+    "still unassigned and open", so one ticket is never assigned twice.
+    """
+    pending = Pending()
+    async with in_transaction():
+        if not await presence.mark_assigned(agent_id, utcnow()):
+            raise _NoRoom
+        if await Ticket.filter(assignee_id=agent_id, open_key__not_isnull=True).count() >= rt.settings.agent_capacity:
+            raise _NoRoom
+        assigned = {"assignee_id": agent_id, "status": TicketStatus.ON_YOU}
+        if not await Ticket.filter(id=ticket_id, assignee_id=None, open_key__not_isnull=True).update(**assigned):
+            raise _Gone
+        ticket = await Ticket.get(id=ticket_id)
+        await Conversation.filter(id=ticket.conversation_id).update(assignee_id=agent_id)  # type: ignore[attr-defined]
+        conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
+        agent = await Agent.get(id=agent_id)
+        await add_event(pending, conversation, "auto_assigned", ticket=ticket, agent=agent)
+    pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))
+    pending.add(EventKind.TICKET_ASSIGNED, ticket_id=ticket.id, conversation_id=conversation.id, agent_id=agent_id,
+                by=None)
+    await publish(rt, pending)
+    return agent

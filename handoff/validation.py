@@ -90,6 +90,12 @@ class TypingBody(Body):
     typing: StrictBool = True
 
 
+class PresenceBody(Body):
+    """`PUT /api/v1/agents/me/presence`: what the agent says they are, "online" or "away"."""
+
+    status: Literal["online", "away"]
+
+
 class LoginBody(Body):
     """`POST /desk/login`: an API token, or an email and password."""
 
@@ -205,6 +211,7 @@ _PHRASES = {
     "too_long": "must have at most {max_length} items",
     "literal_error": "must be one of {expected}",
     "value_error": "{error}",
+    "literal_error": "must be {expected}",
 }
 
 

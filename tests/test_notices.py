@@ -9,7 +9,8 @@ import pytest
 from handoff import notices
 from handoff.notices import LANGUAGES, NOTICE_STYLES, NOTICES, label, normalize_language, render, sends_notice
 
-PARAMS = {"agent_joined": {"agent": "Ana Souza"}, "transferred": {"agent": "Ana Souza"}}
+PARAMS = {"agent_joined": {"agent": "Ana Souza"}, "transferred": {"agent": "Ana Souza"},
+          "away": {"when": "Mon, December 7 09:00 (Central European Standard Time)"}}
 
 
 STYLED_NOTICES = sorted((style, notice) for style, texts in NOTICE_STYLES.items() for notice in texts)
@@ -21,14 +22,14 @@ def test_every_language_renders_every_notice(language: str, style: str, notice: 
     text = render(notice, language, style, **PARAMS.get(notice, {}))
     assert text.strip()
     assert "{" not in text and "}" not in text
-    if notice in PARAMS:
-        assert "Ana Souza" in text
+    for value in PARAMS.get(notice, {}).values():
+        assert value in text
     if language != "en":
         assert text != render(notice, "en", style, **PARAMS.get(notice, {})), "untranslated"
 
 
-def test_mail_style_sends_only_the_waiting_notice_in_its_own_wording() -> None:
-    assert [n for n in NOTICES if sends_notice("mail", n)] == ["waiting"]
+def test_mail_style_sends_only_the_waiting_and_away_notices_in_their_own_wording() -> None:
+    assert [n for n in NOTICES if sends_notice("mail", n)] == ["waiting", "away"]
     assert all(sends_notice("chat", n) for n in NOTICES)
     assert render("waiting", "es", "mail") == (
         "Gracias por tu mensaje. Una persona de nuestro equipo de soporte responderá a este correo."
@@ -47,6 +48,7 @@ def test_catalog_is_complete_and_not_fuzzy(language: str) -> None:
         entry = catalog.get(msgid)
         assert entry is not None and entry.string and not entry.fuzzy, (language, msgid)
         assert ("{agent}" in msgid) == ("{agent}" in entry.string), (language, msgid)
+        assert ("{when}" in msgid) == ("{when}" in entry.string), (language, msgid)
 
 
 @pytest.mark.parametrize(

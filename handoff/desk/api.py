@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 from tortoise.expressions import Q, Subquery
 
+from handoff import presence
 from handoff import transitions as ops
 from handoff.channels.base import ShowsTyping
 from handoff.desk import filters, live, paging
@@ -36,6 +38,7 @@ from handoff.states import ConversationState
 from handoff.validation import MAX_ID, Body, ConfirmBody, ReplyBody, TransferBody, TypingBody, read_model
 from handoff.web.auth import agent_from_session
 
+log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 MAX_LIMIT = 200
 MAX_SEARCH = 200
@@ -327,9 +330,11 @@ async def typing(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/agents")
 async def agents(request: web.Request) -> web.Response:
-    """Active agents (for transfer)."""
+    """Active agents (for transfer), each with their `presence` (online, away, offline)."""
     rows = await Agent.filter(is_active=True).order_by("name")
-    return web.json_response({"agents": [agent_json(a) for a in rows], "me": agent_json(request[AGENT])})
+    now = await presence.presence_of(a.id for a in rows)
+    return web.json_response({"agents": [presence.agent_with_presence(a, now[a.id]) for a in rows],
+                              "me": agent_json(request[AGENT])})
 
 
 @routes.get("/api/v1/stream")
@@ -338,16 +343,34 @@ async def stream(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     rt = _rt(request)
+    agent = request[AGENT]
     async with rt.hub.subscribe() as events:
-        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(request[AGENT])})
-        sender = asyncio.create_task(_pump(events, ws, request[AGENT].id))
+        # The open stream is the agent's presence (handoff.presence), renewed while it lasts.
+        connection_id, came_online = await presence.connect(rt.hub, agent)
+        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(agent)})
+        sender = asyncio.create_task(_pump(events, ws, agent.id))
+        beat = asyncio.create_task(_heartbeat(agent.id, connection_id))
+        if came_online:
+            rt.spawn(ops.route_waiting(rt, agent.id), name=f"route-to-{agent.id}")
         try:
             async for _ in ws:  # the desk sends nothing we act on; this ends when it closes
                 pass
         finally:
+            # In a task of its own: aiohttp cancels this handler once the socket has closed.
+            rt.spawn(presence.disconnect(rt.hub, agent.id, connection_id), name=f"offline-{connection_id}")
             sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+            beat.cancel()
+            await asyncio.gather(sender, beat, return_exceptions=True)
     return ws
+
+
+async def _heartbeat(agent_id: int, connection_id: int) -> None:
+    while True:
+        await asyncio.sleep(presence.CONNECTION_TTL / 3)
+        try:
+            await presence.heartbeat(agent_id, connection_id)
+        except Exception:  # a database blip: the next beat tries again before the row expires
+            log.warning("presence heartbeat failed", exc_info=True)
 
 
 async def _pump(events: Any, ws: web.WebSocketResponse, agent_id: int) -> None:

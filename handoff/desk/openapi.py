@@ -20,7 +20,8 @@ from pydantic.json_schema import models_json_schema
 from handoff.models import AUTHOR_KINDS, CONVERSATION_STATES, DIRECTIONS, TICKET_STATUSES
 from handoff.desk.rules import __doc__ as RULES
 from handoff.validation import (MAX_ID, CannedResponseBody, CannedResponsePatch, ComposeBody, ConfirmBody,
-                                ConversationLabelsBody, LabelBody, ReplyBody, TransferBody, TypingBody)
+                                ConversationLabelsBody, LabelBody, PresenceBody, ReplyBody, TransferBody,
+                                TypingBody)
 
 
 NEXT_BEFORE = ("The `before` of the next page (a cursor: the last row's last activity in microseconds and "
@@ -296,11 +297,23 @@ class TicketPage(Schema):
     next_before: str | None = Field(description=NEXT_BEFORE)
 
 
-class AgentList(Schema):
-    """The active agents (for transfer) and the caller."""
+class PresentAgent(Agent):
+    """An agent with their presence: online (a desk open), away (said so), offline."""
 
-    agents: list[Agent]
+    presence: Literal["online", "away", "offline"]
+
+
+class AgentList(Schema):
+    """The active agents (for transfer), with their presence, and the caller."""
+
+    agents: list[PresentAgent]
     me: Agent
+
+
+class PresenceAnswer(Schema):
+    """The caller after `PUT /api/v1/agents/me/presence`."""
+
+    agent: PresentAgent
 
 
 class Ok(Schema):
@@ -366,7 +379,7 @@ RESPONSES: dict[str, type[Schema]] = {model.__name__: model for model in (
     Error, Conflict, LastMessage, LastResponder, Permissions, Unread, Agent, Contact, Attachment, Revision, MessageAgent, Message, Event, Ticket, TicketRow,
     Conversation, ConversationDetail, TicketDetail, Upload, ConversationPage, TicketPage, AgentList, Ok,
     Label, LabelList, UnknownLabels, Mention, Notification, NotificationPage, ReadAll,
-    CannedResponse, CannedResponseList, Composed)}
+    CannedResponse, CannedResponseList, Composed, PresentAgent, PresenceAnswer)}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -482,7 +495,6 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/tickets/{id}/close": {"post": _op("Close the ticket and end the conversation (someone else's "
                                                    "ticket: with confirm; the body is optional)",
                                                    _json("Ticket"), params=ID, body=ConfirmBody, optional=True)},
-        "/api/v1/agents": {"get": _op("Active agents", _json("AgentList"))},
         "/api/v1/labels": {
             "get": _op("Every label, by name", _json("LabelList")),
             "post": _op("Create a label: a name (trimmed, 1-40 characters, no comma; unique ignoring case: 409 "
@@ -511,6 +523,10 @@ OPENAPI: dict[str, Any] = {
             "patch": _op("Change a canned response's short code and/or content (409 when the short code is taken)",
                          _json("CannedResponse"), params=ID, body=CannedResponsePatch),
             "delete": _op("Delete a canned response", _json("Ok"), params=ID)},
+        "/api/v1/agents": {"get": _op("Active agents with their presence", _json("AgentList"))},
+        "/api/v1/agents/me/presence": {"put": _op(
+            "Say you are away (no tickets routed to you) or online again; presence is offline while you have "
+            "no desk stream open", _json("PresenceAnswer"), body=PresenceBody)},
         "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=): every public kind, "
                                       "except ticket.message (to the ticket's assignee, or everyone while it is "
                                       "unassigned), ticket.assigned (to the agent it was transferred to) and "

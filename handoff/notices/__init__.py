@@ -9,9 +9,12 @@ and a region tag ("pt-BR", "zh-Hans", "en_GB") uses its base language.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import cache
 from importlib import resources
 
+from babel import Locale
+from babel.dates import format_skeleton, get_timezone_name
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
@@ -25,12 +28,17 @@ NOTICES: dict[str, str] = {
     "transferred": "You've been transferred to {agent}.",
     "ai_resumed": "You're back with our AI assistant.",
     "closed": "This conversation has been closed.",
+    # After "waiting", when the team is out (business hours; `when`: `opening_time`) or, in
+    # business hours, when no agent is online.
+    "away": "Our team is away right now. They will answer you here when they are back: {when}.",
+    "unavailable": "No one from our team is available right now. They will answer you here as soon as they are back.",
 }
 
 # Notices for mail-like channels, where chat notices would each be a separate email: only these
 # are sent there, in this wording. The reply itself names the agent, so no "agent joined" email.
 MAIL_NOTICES: dict[str, str] = {
     "waiting": "Thanks for your message. A member of our support team will reply to this email.",
+    "away": "Thanks for your message. Our team is away right now and will reply to this email when they are back: {when}.",
 }
 
 NOTICE_STYLES: dict[str, dict[str, str]] = {"chat": NOTICES, "mail": MAIL_NOTICES}
@@ -153,3 +161,14 @@ def phrase(name: str, language: str | None) -> str:
 def all_translations(name: str) -> dict[str, str]:
     """The phrase `name` in every supported language, e.g. to recognise the bot's own fallback."""
     return {lang: phrase(name, lang) for lang in LANGUAGES}
+
+
+def opening_time(at: datetime, language: str | None) -> str:
+    """A moment (timezone-aware, in the business hours' zone) as a customer reads it in
+    `language`: weekday, day, month and time in that language's own order and words, then the
+    zone's name (`"Mon, December 7 09:00 (Central European Standard Time)"`,
+    `"lun, 7 de diciembre 9:00 (hora estándar de Europa central)"`), with Babel's CLDR data."""
+    locale = Locale.parse(normalize_language(language))
+    day = format_skeleton("MMMMEEEEd", at, locale=locale)
+    clock = format_skeleton("Hm", at, locale=locale)
+    return f"{day} {clock} ({get_timezone_name(at, 'long', locale=locale)})"

@@ -252,6 +252,7 @@ async def test_each_agents_stream_carries_their_ticket_messages_and_assignments(
         assert to_bob["ticket_id"] == ticket["id"] and to_bob["by"]["name"] == "Ana"
         assert not [e for e in ana_events if e["kind"] == EventKind.TICKET_ASSIGNED]
 
+        rt.settings = rt.settings.model_copy(update={"auto_assign": False})  # keep it in Unassigned (not routed)
         await say("escalate: a person please", conversation="s2", contact="s2")
         await settle(rt)
         await say("hello? anyone?", conversation="s2", contact="s2")

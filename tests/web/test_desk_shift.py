@@ -121,6 +121,8 @@ async def test_new_work_shows_in_rows_nav_title_toast_and_a_browser_notification
 
     # Bob hears of a new unassigned ticket, and of a ticket transferred to him; Ann of neither.
     bob = await desk_at(browser, server, "bob@example.com", "conversations")
+    rt = server.app[RUNTIME]
+    rt.settings = rt.settings.model_copy(update={"auto_assign": False})  # unassigned: not routed to Ann or Bob
     await customer_writes(server, "quinn", "escalate me please", "Quinn")
     conversation = await Conversation.get(external_key="quinn")
     queued = await ops.escalate(server.app[RUNTIME], conversation.id, "asked for a person")

@@ -53,6 +53,7 @@ test("shiftNotice: my ticket's message, a transfer to me, a new unassigned ticke
   const moved = { kind: "ticket.assigned", ticket_id: 7, agent_id: 2, by: ANA };
   assert.equal(shiftNotice(moved, BOB, null).title, "Ana transferred ticket #7 to you");
   assert.equal(shiftNotice(moved, ANA, null), null);
+  assert.equal(shiftNotice({ ...moved, by: null }, BOB, null).title, "Ticket #7 was routed to you");  // routing
   const created = { kind: "ticket.created", ticket: { id: 9, subject: "Refund", assignee: null } };
   assert.deepEqual(shiftNotice(created, ANA, null), { title: "New unassigned ticket #9", body: "Refund", ticketId: 9 });
   assert.equal(shiftNotice({ kind: "ticket.created", ticket: { id: 9, assignee: ANA } }, BOB, null), null);

@@ -99,7 +99,9 @@ export function shiftNotice(e, me, shownTicketId) {
     return { title, body: e.text || "", ticketId: e.ticket_id };
   }
   if (kind === KIND.TICKET_ASSIGNED && me && e.agent_id === me.id) {
-    return { title: (nameOf(e.by) || "Someone") + " transferred ticket #" + e.ticket_id + " to you", body: "", ticketId: e.ticket_id };
+    const title = e.by ? nameOf(e.by) + " transferred ticket #" + e.ticket_id + " to you"
+      : "Ticket #" + e.ticket_id + " was routed to you";  // no `by`: routing gave it (an escalation)
+    return { title, body: "", ticketId: e.ticket_id };
   }
   if (kind === KIND.MENTION && e.notification && e.notification.ticket_id && e.notification.ticket_id !== shownTicketId) {
     const n = e.notification;
@@ -163,6 +165,7 @@ export function eventLabel(e, agent) {
   const labels = {
     takeover: agent + " took over", escalated: "Escalated to a person" + (data.reason ? ": " + data.reason : ""),
     claimed: agent + " assigned the ticket to themselves",
+    auto_assigned: "Routed to " + agent + " (online, with room)",
     transferred: agent + " transferred the ticket to " + (nameOf(data.to_agent) || "a colleague"),
     ai_resumed: agent + " allowed AI replies", closed: agent + " closed the ticket",
     delivery_failed: "A message could not be delivered" + (data.reason ? ": " + data.reason : ""),

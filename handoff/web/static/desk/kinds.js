@@ -12,6 +12,7 @@ export const KIND = Object.freeze({
   CONVERSATION_LABELS: "conversation.labels",
   TIMELINE_EVENT: "timeline.event",
   TYPING: "typing",
+  AGENT_PRESENCE: "agent.presence",
   STREAM_READY: "stream.ready",
   STREAM_LAGGED: "stream.lagged",
 });

@@ -19,6 +19,8 @@ import { viewAccount } from "./views/account.js";
 import { onMentionEvent, readForTicket, refreshMentions, viewNotifications } from "./views/notifications.js";
 import { viewCanned } from "./views/canned.js";
 import { showLogin } from "./views/signin.js";
+import { onPresence } from "./views/transfer.js";
+import { onOwnPresence, presenceToggle } from "./presence.js";
 
 function route() {
   const hash = location.hash.replace(/^#/, "") || "conversations";
@@ -47,6 +49,7 @@ function refresh() {
 }
 
 function onEvent(e) {
+  if ((e.kind || e.type) === KIND.AGENT_PRESENCE) { onPresence(e); onOwnPresence(e); return; }
   onShiftEvent(e);
   if (e.kind === KIND.MENTION) { onMentionEvent(e); return; }
   if (state.buffer) { state.buffer.push(e); return; }
@@ -62,6 +65,8 @@ function start() {
   document.querySelector(".me-name").textContent = state.me.name;
   const slot = document.querySelector("[data-slot=notifications]");
   if (slot && !slot.firstChild) slot.append(notificationToggle());
+  const presenceSlot = document.querySelector("[data-slot=presence]");
+  if (presenceSlot && !presenceSlot.firstChild) presenceSlot.append(presenceToggle());
   refreshUnread();
   refreshMentions();
   if (!state.stream || state.stream.readyState > 1) connectStream(onEvent, refresh);
