@@ -402,8 +402,9 @@ class CannedResponse(Model):
 
 
 class AgentPresence(Model):
-    """An agent's own availability and routing mark: `status` is what they said ("online", or
-    "away" while they do not want new tickets); `last_assigned_at` is when routing last gave them
+    """An agent's own availability and routing mark
+
+    `status` is what they said ("online", or "away" while they do not want new tickets); `last_assigned_at` is when routing last gave them
     a ticket (round robin picks the agent who waited longest). Whether they are connected at all
     is `AgentConnection`'s; `handoff.presence` combines the two."""
 
@@ -420,8 +421,9 @@ class AgentPresence(Model):
 
 
 class AgentConnection(Model):
-    """One open desk stream of an agent, on instance `instance`, live until `expires_at`
-    (database time, renewed by the stream's heartbeat): an instance that dies leaves rows that
+    """One open desk stream of an agent
+
+    On instance `instance`, live until `expires_at` (database time, renewed by the stream's heartbeat): an instance that dies leaves rows that
     simply expire."""
 
     id = fields.IntField(primary_key=True)
