@@ -79,7 +79,7 @@ def create_app(
     else:
         channel_map = {c.name: c for c in channels}
     rt = Runtime(settings=settings, channels=channel_map, bot=bot, summarizer=summarizer,
-                 hub=Hub(settings.redis_url))
+                 hub=Hub(settings.redis_url, logged=True))
     wire_widget(channel_map, rt.hub)
     integrations = build_integrations(settings, rt)
 

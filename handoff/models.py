@@ -309,3 +309,17 @@ class KeyValue(Model):
     class Meta:
         table = "key_value"
         unique_together = (("scope", "key"),)
+
+
+class LiveEvent(Model):
+    """A live event, in the order clients see them (`id` is its `seq`): the log a desk stream
+    resumes from and that other instances read when Redis loses a message (handoff.eventlog).
+    Pruned after `live_event_retention` hours by the sweeper."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=64)
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "live_event"

@@ -61,6 +61,7 @@ LAYERS = {
     "metrics.py": BASE,
     "media.py": BASE,
     "lease.py": BASE,
+    "eventlog.py": BASE,
     "storable.py": BASE,
     "migrations/": BASE,
     "__init__.py": BASE,
