@@ -46,6 +46,7 @@ class EventKind(StrEnum):
     TYPING = "typing"  # conversation_id, channel, who ("customer" | "agent"), typing
     STREAM_READY = "stream.ready"  # the desk's WebSocket is subscribed: agent
     STREAM_LAGGED = "stream.lagged"  # the subscriber was too slow and missed events
+    STREAM_RESYNC = "stream.resync"  # seq: missed events cannot be replayed; reload, then go on after seq
     WIDGET_PUSH = "internal.widget.push"  # visitor, payload: a widget frame for another instance (hub.INTERNAL)
 
 

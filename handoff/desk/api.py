@@ -11,8 +11,6 @@ files they uploaded themselves (never a customer's, never a colleague's)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +18,8 @@ from tortoise.expressions import Q, Subquery
 
 from handoff import transitions as ops
 from handoff.channels.base import ShowsTyping
-from handoff.desk import live, paging
+from handoff.desk import paging
+from handoff.desk import stream as desk_stream
 from handoff.desk.auth import agent_for_token
 from handoff.desk.openapi import OPENAPI
 from handoff.desk.reads import mark_read, unread_totals
@@ -329,23 +328,15 @@ async def agents(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """A WebSocket of live desk events (JSON objects with a `kind`), those `desk.live` picks for the caller."""
+    """A WebSocket of live desk events (JSON objects with a `kind`; logged ones carry their `seq`),
+    those `desk.live` picks for the caller; `?after=<seq>` resumes (see desk/stream.py). 400 when
+    `after` is not a number."""
+    after_text = request.query.get("after")
+    try:
+        after = None if after_text in (None, "") else max(0, int(after_text))
+    except ValueError:
+        raise InvalidInput("after must be an event seq") from None
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    rt = _rt(request)
-    async with rt.hub.subscribe() as events:
-        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(request[AGENT])})
-        sender = asyncio.create_task(_pump(events, ws, request[AGENT].id))
-        try:
-            async for _ in ws:  # the desk sends nothing we act on; this ends when it closes
-                pass
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+    await desk_stream.serve(_rt(request).hub, ws, agent_json(request[AGENT]), request[AGENT].id, after)
     return ws
-
-
-async def _pump(events: Any, ws: web.WebSocketResponse, agent_id: int) -> None:
-    async for event in events:
-        if live.wants(event, agent_id):
-            await ws.send_str(json.dumps(event, default=str))

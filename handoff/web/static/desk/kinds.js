@@ -12,4 +12,5 @@ export const KIND = Object.freeze({
   TYPING: "typing",
   STREAM_READY: "stream.ready",
   STREAM_LAGGED: "stream.lagged",
+  STREAM_RESYNC: "stream.resync",
 });
