@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
+from tortoise.expressions import Q
 
 from handoff import bodies, storable
 from handoff.backoff import forever
@@ -164,7 +165,7 @@ class VisitorSockets:
             )
             .exclude(delivery_status="cancelled")
             # an outgoing message is shown once sent: a pending bot reply a takeover may still cancel is not
-            .exclude(direction="outgoing", delivery_status__in=UNSENT)
+            .filter(Q(direction__not="outgoing") | Q(delivery_status__not_in=UNSENT))
             .prefetch_related("agent")
         )
         rows = await query.order_by("-id").limit(REPLAY_LIMIT)
