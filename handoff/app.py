@@ -17,6 +17,7 @@ from handoff.bot.language import preload
 from handoff.channels import CHANNEL_CLASSES
 from handoff.channels.base import Channel, HasRoutes, Listens, ParsedItem
 from handoff.channels.widget import WidgetChannel
+from handoff.channels.widget.limits import WidgetLimits
 from handoff.config import Settings
 from handoff.desk.api import api_middleware
 from handoff.desk.labels_api import routes as label_routes
@@ -31,6 +32,7 @@ from handoff.routes import ALL_ROUTES
 from handoff.runtime import RUNTIME, Runtime
 from handoff.sweeper import answer_forever, answer_unanswered, presence_forever, sweep_forever
 from handoff.web import routes as web_routes
+from handoff.web.auth import SIGNIN_LIMITS_PREFIX
 
 log = logging.getLogger(__name__)
 CLOSE_FLOOR = 1.0  # seconds each part may take to close even once the stop's deadline has passed
@@ -84,7 +86,7 @@ def create_app(
     else:
         channel_map = {c.name: c for c in channels}
     rt = Runtime(settings=settings, channels=channel_map, bot=bot, summarizer=summarizer,
-                 hub=Hub(settings.redis_url), composer=build_composer(settings))
+                 hub=Hub(settings.redis_url, logged=True), composer=build_composer(settings))
     wire_widget(channel_map, rt.hub)
     integrations = build_integrations(settings, rt)
 
@@ -97,7 +99,9 @@ def create_app(
     for part in [*channel_map.values(), *integrations]:
         if isinstance(part, HasRoutes):
             app.add_routes(part.routes())
-    app.add_routes(web_routes(rt.settings))
+    signin_limits = WidgetLimits(settings.redis_url, key_prefix=SIGNIN_LIMITS_PREFIX)
+    app.add_routes(web_routes(rt.settings, signin_limits))
+    app.on_cleanup.append(lambda _app: signin_limits.close())
     app.cleanup_ctx.append(_database(settings, run_migrations))
     app.cleanup_ctx.append(_running(rt, integrations, workers))
     return app

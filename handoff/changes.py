@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from handoff import transitions
 from handoff.events import EventKind, iso, ticket_json
@@ -28,7 +27,7 @@ from handoff.media import attachment_json
 from handoff.models import Conversation, Message, Ticket, utcnow
 from handoff.schema import MessageDeletion, MessageEdit, OutsideReply
 from handoff.states import ConversationState
-from handoff.timeline import Pending, add_event, publish
+from handoff.timeline import Pending, add_event, publish, transaction
 from handoff.transitions import escalate, write_summary
 
 if TYPE_CHECKING:
@@ -63,7 +62,7 @@ async def apply_edit(rt: Runtime, edit: MessageEdit) -> bool:
         now = utcnow()
         revisions = [*(message.revisions or []), {"text": message.text, "replaced_at": iso(now)}]
         pending = Pending()
-        async with in_transaction():
+        async with transaction(pending):
             changed = await Message.filter(id=message.id, text=message.text, deleted_at=None).update(
                 text=edit.text, edited_at=now, revisions=revisions)
             if changed:
@@ -84,7 +83,7 @@ async def apply_deletion(rt: Runtime, deletion: MessageDeletion) -> bool:
         return False
     now = utcnow()
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         erased = await Message.filter(id=message.id, deleted_at=None).update(
             text="", attachments=[], revisions=None, deleted_at=now)
         if erased:
@@ -142,7 +141,7 @@ async def record_outside_reply(rt: Runtime, reply: OutsideReply) -> bool:
     pending = Pending()
     now = utcnow()
     try:
-        async with in_transaction():
+        async with transaction(pending):
             message = await Message.create(
                 conversation=conversation, ticket=ticket, channel=reply.channel, direction="outgoing",
                 author_kind="agent", text=reply.text, provider_id=reply.provider_id, delivery_status="sent",

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     outbox_claim_seconds: float = 15.0
     # Seconds `handoff serve` has, from SIGTERM/SIGINT, to finish what it acknowledged and exit.
     shutdown_timeout: float = 10.0
+    # Seconds the live-event log keeps an event: a desk stream resumes from it within that time.
+    live_event_retention: float = 24 * 3600.0
     # AI
     openai_api_key: str = ""
     openai_base_url: str = ""

@@ -18,6 +18,7 @@ from tortoise.expressions import Q
 from handoff.events import EventKind
 from handoff.models import Contact, ContactIdentity
 from handoff.schema import InboundMessage
+from handoff.timeline import Pending, publish, transaction
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -66,6 +67,9 @@ async def fill_contact_name(rt: Runtime, channel: NameSource, contact_id: str, c
     if not name:
         return
     unnamed = Q(name__isnull=True) | Q(name="")
-    if await Contact.filter(unnamed, id=identity.contact.id).update(name=name):
-        rt.hub.publish(EventKind.CONVERSATION_UPDATED, conversation_id=conversation_id,
-                       contact={"id": identity.contact.id, "name": name})
+    pending = Pending()
+    async with transaction(pending):
+        if await Contact.filter(unnamed, id=identity.contact.id).update(name=name):
+            pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation_id,
+                        contact={"id": identity.contact.id, "name": name})
+    await publish(rt, pending)

@@ -54,6 +54,7 @@ class EventKind(StrEnum):
     AGENT_PRESENCE = "agent.presence"
     STREAM_READY = "stream.ready"  # the desk's WebSocket is subscribed: agent
     STREAM_LAGGED = "stream.lagged"  # the subscriber was too slow and missed events
+    STREAM_RESYNC = "stream.resync"  # seq: missed events cannot be replayed; reload, then go on after seq
     WIDGET_PUSH = "internal.widget.push"  # visitor, payload: a widget frame for another instance (hub.INTERNAL)
 
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from handoff import metrics, transitions
 from handoff.bot.language import detect_language
@@ -28,7 +27,7 @@ from handoff.media import attachment_json
 from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, utcnow
 from handoff.schema import InboundMessage
 from handoff.states import ConversationState
-from handoff.timeline import Pending, publish
+from handoff.timeline import Pending, publish, transaction
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -99,7 +98,7 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
     """One transaction; a replay is refused by the unique index when its message is inserted."""
     pending = Pending()
     now = utcnow()
-    async with in_transaction():
+    async with transaction(pending):
         conversation = await _running_conversation(inbound)
         ticket = None
         if conversation is None:

@@ -31,3 +31,20 @@ WEBHOOK_ITEMS_SKIPPED = Counter("handoff_webhook_items_skipped_total",
 WEBHOOK_ITEMS_FAILED = Counter("handoff_webhook_items_failed_total",
                                "Items whose storing raised; the request is answered 500 so the provider retries",
                                ["channel"], registry=REGISTRY)
+HUB_REDIS_UP = Gauge("handoff_hub_redis_up",
+                     "1 while the live-event hub's Redis works (subscribed, publishes answered); 0 while it "
+                     "is down or not configured (see /healthz)", registry=REGISTRY)
+HUB_LAST_SEQ = Gauge("handoff_hub_last_seq", "The newest live-event seq this instance handed to its subscribers",
+                     registry=REGISTRY)
+HUB_EVENTS_FROM_LOG = Counter("handoff_hub_events_from_log_total",
+                              "Live events this instance read from the event log because Redis did not bring "
+                              "them in time", registry=REGISTRY)
+HUB_GAPS = Counter("handoff_hub_gaps_total",
+                   "Gaps in the live-event seqs this instance received, filled from the event log",
+                   registry=REGISTRY)
+HUB_PUBLISH_FAILURES = Counter("handoff_hub_publish_failures_total",
+                               "Live-event batches that could not be published to Redis (the other instances "
+                               "read them from the event log)", registry=REGISTRY)
+HUB_RESYNCS = Counter("handoff_hub_resyncs_total",
+                      "stream.resync events: a client told to reload because its missed events could not be "
+                      "replayed", registry=REGISTRY)

@@ -436,3 +436,15 @@ class AgentConnection(Model):
 
     class Meta:
         table = "agent_connection"
+class LiveEvent(Model):
+    """A live event, in the order clients see them (`id` is its `seq`): the log a desk stream
+    resumes from and that other instances read when Redis loses a message (handoff.eventlog).
+    Pruned after `live_event_retention` hours by the sweeper."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=64)
+    data = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "live_event"

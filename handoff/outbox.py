@@ -39,7 +39,7 @@ from handoff.events import KIND_OF_AUTHOR, EventKind
 from handoff.models import Agent, Conversation, Message, Outbox, utcnow
 from handoff.notices import render, sends_notice
 from handoff.schema import Address, Attachment, OutboundMessage
-from handoff.timeline import record_failure
+from handoff.timeline import Pending, publish, record_failure, transaction
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -388,20 +388,23 @@ class OutboxWorker:
                       provider_id: str | None = None, text: str | None = None) -> None:
         changed = {"text": text} if text is not None else {}
 
-        async def commit(provider_id: str | None) -> None:  # a final row and its message's state, together
-            async with in_transaction():
+        async def commit(provider_id: str | None) -> Pending:  # a final row and its message's state, together
+            pending = Pending()
+            async with transaction(pending):
                 await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error,
                                                            provider_id=provider_id, **changed)
                 await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
                                                       attempts=row.attempts + 1, last_error=error)
+                pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+                            message_id=message.id, delivery_status=status, delivery_error=error)
+            return pending
 
         try:
-            await commit(provider_id or None)
+            pending = await commit(provider_id or None)
         except IntegrityError:  # the provider reused an id we already hold: keep the status only
-            await commit(None)
+            pending = await commit(None)
             provider_id = None
-        self.rt.hub.publish(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
-                            message_id=message.id, delivery_status=status, delivery_error=error)
+        await publish(self.rt, pending)
         channel = self.rt.channels.get(row.channel)
         if provider_id and channel is not None and channel.capabilities.delivery_receipts:
             # Receipts that arrived before the provider answered (after the commit: see receipts).

@@ -35,13 +35,12 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from handoff import metrics
 from handoff.events import EventKind
 from handoff.models import Message, PendingReceipt, utcnow
 from handoff.schema import DeliveryUpdate
-from handoff.timeline import record_failure
+from handoff.timeline import Pending, publish, record_failure, transaction
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -157,15 +156,18 @@ async def _apply(rt: Runtime, message: Message, update: DeliveryUpdate, claim: P
         not_before = PROGRESS[PROGRESS.index(update.state):]  # receipts arrive out of order
     else:
         not_before = FAILURES  # a failure is recorded once
-    async with in_transaction():
+    pending = Pending()
+    async with transaction(pending):
         if claim is not None and not await PendingReceipt.filter(id=claim.id).delete():
             return False
         moved = await Message.filter(id=message.id, delivery_status__not_in=not_before).update(
             delivery_status=update.state, delivery_error=error)
+        if moved:
+            pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+                        message_id=message.id, delivery_status=update.state, delivery_error=error)
     if not moved:
         return True
-    rt.hub.publish(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
-                   message_id=message.id, delivery_status=update.state, delivery_error=error)
+    await publish(rt, pending)
     if error:
         await record_failure(rt, message, error)
     return True

@@ -69,20 +69,28 @@ async def webhook_handshake(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and database reachability: 200 `{"ok": true, "channels": [...]}`, or 503
-    `{"ok": false, "database": "unreachable"}` (the cause goes to the log, not to the caller)."""
+    """Liveness and database reachability: 200 `{"ok": true, "channels": [...], "hub": {"redis":
+    "ok" | "down" | "not configured", "since", "seq", "log"}}` (see `Hub.state`), or 503
+    `{"ok": false, "database": "unreachable", "hub": ...}` (the cause goes to the log, not to the caller).
+
+    Redis being down alone keeps the answer 200: the instance still serves every request, and
+    live events reach the other instances through the database's event log (a second late)."""
+    hub = request.app[RUNTIME].hub.state()
     try:
         await Agent.all().limit(1).values_list("id", flat=True)
     except Exception:
         log.exception("health check: the database is unreachable")
-        return web.json_response({"ok": False, "database": "unreachable"}, status=503)
+        return web.json_response({"ok": False, "database": "unreachable", "hub": hub}, status=503)
     rt = request.app[RUNTIME]
-    return web.json_response({"ok": True, "channels": sorted(rt.channels)})
+    return web.json_response({"ok": True, "channels": sorted(rt.channels), "hub": hub})
 
 
 @routes.get("/metrics")
 async def prometheus(request: web.Request) -> web.Response:
-    """Prometheus metrics; the outbox backlog is counted at scrape time, not on every delivery round."""
+    """Prometheus metrics; the outbox backlog is counted at scrape time, not on every delivery round.
+    The hub's: `handoff_hub_redis_up`, `handoff_hub_last_seq`, `handoff_hub_events_from_log_total`,
+    `handoff_hub_gaps_total`, `handoff_hub_publish_failures_total`, `handoff_hub_resyncs_total`."""
+    metrics.HUB_REDIS_UP.set(1 if request.app[RUNTIME].hub.state()["redis"] == "ok" else 0)
     metrics.OUTBOX_BACKLOG.set(await Outbox.filter(status__in=("pending", "sending", "accepted")).count())
     return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from handoff import presence, receipts, transitions
+from handoff import eventlog, presence, receipts, transitions
 from handoff.bot import claim
 from handoff.bot.turn import run_bot_turn
 from handoff.models import Conversation, utcnow
@@ -25,6 +25,7 @@ RECOVERY_WINDOW = timedelta(hours=1)
 MEDIA_SWEEP_INTERVAL = 3600.0
 RECEIPT_SWEEP_INTERVAL = 600.0
 PRESENCE_SWEEP_INTERVAL = presence.CONNECTION_TTL / 3
+LOG_SWEEP_INTERVAL = 600.0
 
 
 async def end_inactive(rt: Runtime) -> int:
@@ -75,17 +76,24 @@ async def sweep_receipts(rt: Runtime) -> tuple[int, int]:
 
 
 async def sweep_forever(rt: Runtime) -> None:
-    """Run `end_inactive` periodically, the kept receipts' sweep every ten minutes, and the media
-    store's sweep of abandoned uploads hourly."""
+    """Run `end_inactive` periodically, the kept receipts' sweep and the live-event log's prune
+    (events older than `live_event_retention`) every ten minutes, and the media store's sweep of
+    abandoned uploads hourly."""
     interval = max(1.0, min(60.0, rt.settings.inactivity_timeout / 4))
     loop = asyncio.get_running_loop()
-    next_media_sweep = next_receipt_sweep = loop.time()
+    next_media_sweep = next_receipt_sweep = next_log_sweep = loop.time()
     while True:
         await asyncio.sleep(interval)
         try:
             await end_inactive(rt)
         except Exception:
             log.exception("inactivity sweep failed")
+        if loop.time() >= next_log_sweep:
+            next_log_sweep = loop.time() + LOG_SWEEP_INTERVAL
+            try:
+                await eventlog.prune(rt.settings.live_event_retention)
+            except Exception:
+                log.exception("live-event log prune failed")
         if loop.time() >= next_receipt_sweep:
             next_receipt_sweep = loop.time() + RECEIPT_SWEEP_INTERVAL
             try:

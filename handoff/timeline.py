@@ -1,13 +1,19 @@
 """Writing to a conversation's timeline inside a transaction: outgoing messages with their
 outbox row, separators, internal notes and events. Live events are collected in a
-`Pending` and published by `publish` only after the transaction commits."""
+`Pending`; `transaction(pending)` writes them to the event log (handoff.eventlog) just before
+its commit, and `publish` hands them, with their seq, to the hub after it."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from handoff import mentions
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from handoff import eventlog, mentions
 from handoff.events import AUTHOR_OF_KIND, EventKind, message_json
 from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket, utcnow
 from handoff.notices import label, render
@@ -23,6 +29,8 @@ class Pending:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     outbound: bool = False
+    logged: list[dict[str, Any]] | None = None  # the events with their seq, once written to the log
+    flushed: tuple[int, int] = (0, 0)  # how many of `messages` and `events` the log holds
 
     def add(self, kind: str, **data: Any) -> None:
         """Remember an event to publish after commit."""
@@ -133,17 +141,41 @@ async def add_event(
     return event
 
 
-async def publish(rt: Runtime, pending: Pending) -> None:
-    """Publish a committed transaction's live events on `rt.hub` (its messages first, as
-    `message.created`, then the collected events, in order) and wake the outbox when it wrote
-    an outgoing message."""
-    agent_ids = {m.agent_id for m in pending.messages if m.agent_id}  # type: ignore[attr-defined]
+@contextlib.asynccontextmanager
+async def transaction(pending: Pending) -> AsyncIterator[BaseDBAsyncClient]:
+    """`in_transaction()` that, when its block ends without an exception, writes `pending`'s
+    live events to the event log in the same transaction (one INSERT, none when there are no
+    events) and keeps them, with their seq, in `pending.logged` for `publish`."""
+    async with in_transaction() as conn:
+        yield conn
+        events = await _events(pending)
+        seqs = await eventlog.append(events, conn)
+        pending.logged = [{**event, "seq": seq} for event, seq in zip(events, seqs, strict=True)]
+        pending.flushed = (len(pending.messages), len(pending.events))
+
+
+async def _events(pending: Pending, since: tuple[int, int] = (0, 0)) -> list[dict[str, Any]]:
+    """The live events of `pending` (past the `since` messages and events): its messages first,
+    as `message.created`, then the collected events."""
+    messages, rest = pending.messages[since[0]:], pending.events[since[1]:]
+    agent_ids = {m.agent_id for m in messages if m.agent_id}  # type: ignore[attr-defined]
     agents = {a.id: a for a in await Agent.filter(id__in=agent_ids)} if agent_ids else {}
-    for message in pending.messages:
-        rt.hub.publish(EventKind.MESSAGE_CREATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
-                       ticket_id=message.ticket_id, message=message_json(message, agents))  # type: ignore[attr-defined]
-    for kind, data in pending.events:
-        rt.hub.publish(kind, **data)
+    events = [{"kind": EventKind.MESSAGE_CREATED, "conversation_id": message.conversation_id,  # type: ignore[attr-defined]
+               "ticket_id": message.ticket_id, "message": message_json(message, agents)}  # type: ignore[attr-defined]
+              for message in messages]
+    return events + [{"kind": kind, **data} for kind, data in rest]
+
+
+async def publish(rt: Runtime, pending: Pending) -> None:
+    """Publish a committed transaction's live events on `rt.hub` and wake the outbox when it
+    wrote an outgoing message. Events `transaction` logged go with their seq; events added after
+    its commit (the desk's ticket events, built from the committed ticket) are logged in a
+    transaction of their own first."""
+    if pending.logged:
+        rt.hub.publish_logged(pending.logged)
+    late = await _events(pending, pending.flushed)
+    if late:
+        await rt.hub.publish_durable(late)
     if pending.outbound:
         rt.outbox.wake()
 
@@ -155,10 +187,10 @@ async def record_failure(rt: Runtime, message: Message, reason: str) -> None:
     conversation = await Conversation.get(id=message.conversation_id)  # type: ignore[attr-defined]
     pending = Pending()
     ticket = await message.ticket if message.ticket_id else None  # type: ignore[attr-defined]
-    await add_event(pending, conversation, "delivery_failed", ticket=ticket, message_id=message.id, reason=reason)
-    fresh = await Message.get(id=message.id)
-    pending.add(EventKind.MESSAGE_UPDATED, conversation_id=conversation.id, message_id=message.id,
-                delivery_status=fresh.delivery_status, delivery_error=fresh.delivery_error,
-                message=message_json(fresh))
-    for kind, data in pending.events:
-        rt.hub.publish(kind, **data)
+    async with transaction(pending):
+        await add_event(pending, conversation, "delivery_failed", ticket=ticket, message_id=message.id, reason=reason)
+        fresh = await Message.get(id=message.id)
+        pending.add(EventKind.MESSAGE_UPDATED, conversation_id=conversation.id, message_id=message.id,
+                    delivery_status=fresh.delivery_status, delivery_error=fresh.delivery_error,
+                    message=message_json(fresh))
+    await publish(rt, pending)

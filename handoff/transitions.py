@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tortoise.transactions import in_transaction
 
 from handoff import hours, metrics, presence
 from handoff.bot.history import contact_label, load_cycle_turns
@@ -23,7 +22,7 @@ from handoff.events import EventKind, agent_json, ticket_json
 from handoff.models import Agent, Conversation, Message, Ticket, utcnow
 from handoff.notices import opening_time
 from handoff.states import ConversationState, TicketStatus
-from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish
+from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish, transaction
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -63,7 +62,7 @@ async def _open_ticket(
     notice: bool = True,
 ) -> Ticket:
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         conversation = await Conversation.get_or_none(id=conversation_id)
         if conversation is None:
             raise NotFound("conversation not found")
@@ -139,7 +138,7 @@ async def _provisional_subject(conversation: Conversation) -> str:
 async def claim(rt: Runtime, ticket_id: int, agent: Agent) -> Ticket:
     """"Assign to me" on an unassigned ticket: one winner."""
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         ticket = await _open_ticket_or_fail(ticket_id)
         claimed = {"assignee_id": agent.id, "status": TicketStatus.ON_YOU}
         won = bool(await Ticket.filter(id=ticket.id, assignee_id=None, open_key__not_isnull=True).update(**claimed))
@@ -166,7 +165,7 @@ async def transfer(rt: Runtime, ticket_id: int, agent: Agent, to_agent_id: int, 
     if target is None:
         raise NotFound("agent not found")
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         ticket = await _open_ticket_or_fail(ticket_id)
         if ticket.assignee_id == target.id:  # type: ignore[attr-defined]
             raise InvalidState(f"the ticket is already assigned to {target.name}")
@@ -202,7 +201,7 @@ async def close(rt: Runtime, ticket_id: int, agent: Agent | None) -> Ticket:
 async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bot: bool) -> Ticket:
     pending = Pending()
     now = utcnow()
-    async with in_transaction():
+    async with transaction(pending):
         ticket = await _open_ticket_or_fail(ticket_id)
         closed = {"open_key": None, "status": TicketStatus.CLOSED, "closed_at": now}
         if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(**closed):
@@ -246,7 +245,7 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
         raise InvalidInput("internal notes cannot carry files; send them in a reply")
     text = _clean(text, required=not attachments)
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         ticket = await _open_ticket_or_fail(ticket_id)
         conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
         if internal:
@@ -301,13 +300,14 @@ async def end_inactive(rt: Runtime, conversation: Conversation) -> bool:
     """
     ended = {"state": ConversationState.ENDED, "version": conversation.version + 1, "open_key": None,
              "ended_at": utcnow()}
-    if not await Conversation.filter(id=conversation.id, state=ConversationState.BOT,
-                                     version=conversation.version).update(**ended):
-        return False
-    conversation.update_from_dict(ended)
     pending = Pending()
-    await add_event(pending, conversation, "ended", reason="inactivity")
-    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=ConversationState.ENDED)
+    async with transaction(pending):
+        if not await Conversation.filter(id=conversation.id, state=ConversationState.BOT,
+                                         version=conversation.version).update(**ended):
+            return False
+        conversation.update_from_dict(ended)
+        await add_event(pending, conversation, "ended", reason="inactivity")
+        pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=ConversationState.ENDED)
     await publish(rt, pending)
     return True
 
@@ -322,11 +322,12 @@ async def write_summary(rt: Runtime, ticket_id: int) -> None:
     except Exception:
         log.exception("summary for ticket %s failed", ticket_id)
         return
-    await Ticket.filter(id=ticket_id).update(subject=summary.subject[:200] or ticket.subject,
-                                             summary=summary.summary)
-    await ticket.refresh_from_db()
     pending = Pending()
-    pending.add(EventKind.TICKET_SUMMARY, ticket=await ticket_json(ticket))
+    async with transaction(pending):
+        await Ticket.filter(id=ticket_id).update(subject=summary.subject[:200] or ticket.subject,
+                                                 summary=summary.summary)
+        await ticket.refresh_from_db()
+        pending.add(EventKind.TICKET_SUMMARY, ticket=await ticket_json(ticket))
     await publish(rt, pending)
 
 

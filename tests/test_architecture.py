@@ -65,6 +65,7 @@ LAYERS = {
     "media.py": BASE,
     "lease.py": BASE,
     "hours.py": BASE,
+    "eventlog.py": BASE,
     "storable.py": BASE,
     "migrations/": BASE,
     "__init__.py": BASE,

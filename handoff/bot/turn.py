@@ -25,7 +25,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tortoise.transactions import in_transaction
 
 from handoff import metrics
 from handoff.bot import claim
@@ -36,7 +35,7 @@ from handoff.channels.base import CapsBotReplies, ShowsTyping
 from handoff.models import Conversation, Message, utcnow
 from handoff.outbox import address_of
 from handoff.states import ConversationState
-from handoff.timeline import Pending, add_event, add_outgoing, publish
+from handoff.timeline import Pending, add_event, add_outgoing, publish, transaction
 from handoff.transitions import escalate
 
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ async def _capped(rt: Runtime, conversation: Conversation) -> bool:
     if sent < channel.bot_replies_per_hour:
         return False
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         if not await Conversation.filter(id=conversation.id, version=conversation.version,
                                          last_responder="customer").update(last_responder="capped"):
             return True  # another change came first; nothing to record
@@ -178,7 +177,7 @@ async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text:
     if holder is not None:
         fence["bot_turn_holder"] = holder
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         fenced = not await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version, **fence).update(
             last_responder="bot", responded_by="bot", responded_by_agent_id=None, last_activity_at=utcnow()
         )

@@ -12,7 +12,6 @@ files they uploaded themselves (never a customer's, never a colleague's)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -22,7 +21,8 @@ from tortoise.expressions import Q, Subquery
 from handoff import presence
 from handoff import transitions as ops
 from handoff.channels.base import ShowsTyping
-from handoff.desk import filters, live, paging
+from handoff.desk import filters, paging
+from handoff.desk import stream as desk_stream
 from handoff.desk.auth import agent_for_token
 from handoff.desk.openapi import OPENAPI
 from handoff.desk.reads import mark_read, unread_totals
@@ -339,28 +339,30 @@ async def agents(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """A WebSocket of live desk events (JSON objects with a `kind`), those `desk.live` picks for the caller."""
+    """A WebSocket of live desk events (JSON objects with a `kind`; logged ones carry their `seq`),
+    those `desk.live` picks for the caller; `?after=<seq>` resumes (see desk/stream.py). 400 when
+    `after` is not a number."""
+    after_text = request.query.get("after")
+    try:
+        after = None if after_text in (None, "") else max(0, int(after_text))
+    except ValueError:
+        raise InvalidInput("after must be an event seq") from None
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     rt = _rt(request)
     agent = request[AGENT]
-    async with rt.hub.subscribe() as events:
-        # The open stream is the agent's presence (handoff.presence), renewed while it lasts.
-        connection_id, came_online = await presence.connect(rt.hub, agent)
-        await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent_json(agent)})
-        sender = asyncio.create_task(_pump(events, ws, agent.id))
-        beat = asyncio.create_task(_heartbeat(agent.id, connection_id))
-        if came_online:
-            rt.spawn(ops.route_waiting(rt, agent.id), name=f"route-to-{agent.id}")
-        try:
-            async for _ in ws:  # the desk sends nothing we act on; this ends when it closes
-                pass
-        finally:
-            # In a task of its own: aiohttp cancels this handler once the socket has closed.
-            rt.spawn(presence.disconnect(rt.hub, agent.id, connection_id), name=f"offline-{connection_id}")
-            sender.cancel()
-            beat.cancel()
-            await asyncio.gather(sender, beat, return_exceptions=True)
+    # The open stream is the agent's presence (handoff.presence), renewed while it lasts.
+    connection_id, came_online = await presence.connect(rt.hub, agent)
+    beat = asyncio.create_task(_heartbeat(agent.id, connection_id))
+    if came_online:
+        rt.spawn(ops.route_waiting(rt, agent.id), name=f"route-to-{agent.id}")
+    try:
+        await desk_stream.serve(rt.hub, ws, agent_json(agent), agent.id, after)
+    finally:
+        # In a task of its own: aiohttp cancels this handler once the socket has closed.
+        rt.spawn(presence.disconnect(rt.hub, agent.id, connection_id), name=f"offline-{connection_id}")
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
     return ws
 
 
@@ -371,9 +373,3 @@ async def _heartbeat(agent_id: int, connection_id: int) -> None:
             await presence.heartbeat(agent_id, connection_id)
         except Exception:  # a database blip: the next beat tries again before the row expires
             log.warning("presence heartbeat failed", exc_info=True)
-
-
-async def _pump(events: Any, ws: web.WebSocketResponse, agent_id: int) -> None:
-    async for event in events:
-        if live.wants(event, agent_id):
-            await ws.send_str(json.dumps(event, default=str))

@@ -530,7 +530,10 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/stream": {"get": _op("WebSocket of live events (Bearer header or ?token=): every public kind, "
                                       "except ticket.message (to the ticket's assignee, or everyone while it is "
                                       "unassigned), ticket.assigned (to the agent it was transferred to) and "
-                                      "mention (to the agent a note @mentions)",
+                                      "mention (to the agent a note @mentions). "
+                                      "Logged events carry their seq; ?after=<seq> replays what followed it "
+                                      "first, or sends stream.resync {seq} when it cannot (reload, go on from "
+                                      "seq); a non-numeric after is a 400",
                                       {"description": "Switching protocols"}, status="101")},
     },
     "components": {

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
+from handoff.channels.widget.limits import WidgetLimits
 from handoff.config import Settings
 from handoff.validation import AccountBody, LoginBody, read_model
 from handoff.web import auth
@@ -25,8 +26,9 @@ _CSP = (
 )
 
 
-def routes(settings: Settings) -> list[web.AbstractRouteDef]:
-    """The web pages, static files and desk sign-in routes, under `settings`."""
+def routes(settings: Settings, limits: WidgetLimits) -> list[web.AbstractRouteDef]:
+    """The web pages, static files and desk sign-in routes, under `settings`; failed sign-ins are
+    counted in `limits` (shared through Redis when configured, per process while it is down)."""
 
     def page(name: str) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -39,7 +41,7 @@ def routes(settings: Settings) -> list[web.AbstractRouteDef]:
             return _error(403, "cross-site request refused")
         body = await read_model(request, LoginBody, settings.max_body_bytes)
         remote = request.remote or "?"
-        if not auth.login_failures.has(remote):
+        if not await limits.check(auth.SIGNIN_FAILURES, remote):
             return _error(429, "too many failed sign-ins, wait a minute")
         if body.token:
             agent = await auth.agent_from_token(body.token)
@@ -48,7 +50,7 @@ def routes(settings: Settings) -> list[web.AbstractRouteDef]:
                 return _error(400, "email and password are required")
             agent = await auth.authenticate(body.email, body.password)
         if agent is None:
-            auth.login_failures.allow(remote)
+            await limits.allow(auth.SIGNIN_FAILURES, remote)
             return _error(401, "wrong email, password or token")
         response = web.json_response({"agent": _agent_json(agent)})
         auth.set_session_cookie(response, settings, agent)

@@ -24,10 +24,10 @@ from typing import Any
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from limits import RateLimitItemPerMinute
 
 from tortoise.exceptions import IntegrityError
 
-from handoff.channels.widget.limits import RateLimiter
 from handoff.channels.widget.session import origin_of
 from handoff.config import Settings
 from handoff.desk.auth import hash_token
@@ -42,7 +42,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _hasher = PasswordHasher()
 _process_key = secrets.token_bytes(32)
-login_failures = RateLimiter(rate=1 / 30, burst=10)
+# Failed sign-ins per IP: 10 in any 5 minutes, counted in Redis (every instance) when configured.
+SIGNIN_FAILURES = RateLimitItemPerMinute(10, 5, namespace="signin")
+SIGNIN_LIMITS_PREFIX = "handoff:signin-limits"
 
 
 def hash_password(password: str) -> str:

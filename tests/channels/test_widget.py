@@ -14,7 +14,7 @@ from aiohttp import FormData
 from limits import RateLimitItemPerSecond
 
 from handoff.channels.widget import WidgetChannel
-from handoff.channels.widget.limits import MESSAGES, RateLimiter, WidgetLimits
+from handoff.channels.widget.limits import MESSAGES, WidgetLimits
 from handoff.channels.widget.session import (
     SESSION_SCOPE,
     OriginPolicy,
@@ -73,17 +73,6 @@ def test_origin_allow_list() -> None:
     assert OriginPolicy("*", "").allows("https://anything.example")
 
 
-def test_rate_limiter_refills() -> None:
-    now = [0.0]
-    limiter = RateLimiter(rate=1.0, burst=3, clock=lambda: now[0])
-    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
-    assert limiter.allow("b")  # buckets are per key
-    assert not limiter.has("a")
-    now[0] += 1.0
-    assert limiter.has("a") and limiter.allow("a")
-    assert not limiter.allow("a")
-
-
 REDIS = "redis://127.0.0.1:6379/0"
 THREE_A_SECOND = RateLimitItemPerSecond(3, 1, namespace="test")
 
@@ -121,6 +110,20 @@ async def test_limits_with_redis_are_one_limit_across_instances() -> None:
         await here.close()
         await there.close()
         await client.aclose()
+
+
+async def test_check_counts_nothing_here_or_in_redis() -> None:
+    """`check` (the desk's sign-in asks it before counting a failure) tells without spending a hit."""
+    prefix = unique_prefix()
+    for limits, other in [(WidgetLimits(), None),
+                          (WidgetLimits(REDIS, key_prefix=prefix), WidgetLimits(REDIS, key_prefix=prefix))]:
+        assert [await limits.check(THREE_A_SECOND, "v1") for _ in range(5)] == [True] * 5
+        assert [await limits.allow(THREE_A_SECOND, "v1") for _ in range(3)] == [True] * 3
+        assert not await limits.check(THREE_A_SECOND, "v1") and await limits.check(THREE_A_SECOND, "v2")
+        if other is not None:  # the full window is seen by every instance
+            assert not await other.check(THREE_A_SECOND, "v1")
+            await other.close()
+        await limits.close()
 
 
 async def test_limits_fall_back_to_the_process_when_redis_is_unreachable(caplog: Any) -> None:

@@ -22,7 +22,7 @@ from handoff.channels.base import Capabilities, InvalidSignature, ParsedItem
 from handoff.channels.widget.http import WidgetHttp
 from handoff.channels.widget.limits import WidgetLimits
 from handoff.channels.widget.session import OriginPolicy, SessionStore
-from handoff.channels.widget.socket import Deliver, Listener, VisitorSockets, outbound_json
+from handoff.channels.widget.socket import Deliver, Listener, VisitorSockets, outbound_json, provider_id_of
 from handoff.config import Settings
 from handoff.hub import Hub
 from handoff.media import MediaStore
@@ -34,7 +34,9 @@ class WidgetChannel:
     """The `widget` channel: the Channel protocol over its HTTP routes and visitor sockets."""
 
     name: ClassVar[str] = "widget"
-    capabilities: ClassVar[Capabilities] = Capabilities(max_length=WIDGET_MAX_TEXT, attachments=True)
+    # A tab's acknowledgement is the receipt: it can come before the outbox records the id.
+    capabilities: ClassVar[Capabilities] = Capabilities(max_length=WIDGET_MAX_TEXT, attachments=True,
+                                                        delivery_receipts=True)
 
     def __init__(self, settings: Settings, limits: WidgetLimits | None = None) -> None:
         """`limits` replaces the ones built from `settings.redis_url` (tests give a key prefix of their own)."""
@@ -88,10 +90,11 @@ class WidgetChannel:
         await self.limits.close()
 
     async def send(self, address: Address, message: OutboundMessage) -> str:
-        """Push a bot, agent or notice message to the visitor's open tabs; offline visitors get it on replay."""
+        """Push a bot, agent or notice message to the visitor's open tabs; offline visitors get it on
+        replay. The message is then `sent`; it becomes `delivered` when a tab acknowledges it."""
         payload = {"type": "message", "message": outbound_json(message)}
         await self.sockets.fan_out(address.conversation_key or address.contact_id, payload)
-        return f"out:{message.id}"
+        return provider_id_of(message.id)
 
     async def typing(self, address: Address, on: bool, name: str | None = None) -> None:
         """Show or hide "<name> is typing…" ("Support" for the bot) in the visitor's open tabs."""

@@ -1,19 +1,18 @@
-"""Rate limits of the widget's endpoints, one per visitor (or per IP for new sessions).
+"""Rate limits of the widget's endpoints, one per visitor (or per IP for new sessions), and the
+same machinery for the desk's failed sign-ins (per IP, web/auth.py).
 
 Each limit is a moving window from the `limits` library: at most `amount` hits in any
 `seconds`-long span. With `HANDOFF_REDIS_URL` the windows live in Redis (one Lua script per
 hit, keys `<prefix>:<name>/<visitor or IP>/...` that expire with their window), so every
 instance enforces one limit per visitor; without it they live in this process. When Redis
 cannot be reached (a 1 s timeout), a hit is counted in this process instead and a warning
-is logged once until Redis answers again.
-
-`RateLimiter` is the separate in-process token bucket the desk's sign-in uses (web/auth.py).
+is logged once until Redis answers again: limits fail open to per-process ones, never
+closed (a Redis outage must not lock every visitor, or every agent, out).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -73,42 +72,21 @@ class WidgetLimits:
                 return allowed
         return await self._local.hit(limit, key)
 
+    async def check(self, limit: RateLimitItem, key: str) -> bool:
+        """True when `key` may still hit `limit` (nothing is counted); per process while Redis is unreachable."""
+        if self._shared is not None:
+            try:
+                allowed = await self._shared.test(limit, key)
+            except StorageError as exc:
+                if not self._degraded:
+                    log.warning("widget: Redis unreachable for rate limits (%s); limiting per process", exc)
+                self._degraded = True
+            else:
+                self._degraded = False
+                return allowed
+        return await self._local.test(limit, key)
+
     async def close(self) -> None:
         """Close the Redis connections (none without Redis)."""
         if self._pool is not None:
             await self._pool.disconnect()
-
-
-class RateLimiter:
-    """A token bucket per key: `burst` events at once, refilled at `rate` per second."""
-
-    def __init__(self, rate: float, burst: float, *, clock: Any = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, key: str, cost: float = 1.0) -> bool:
-        """Spend `cost` from the key's bucket; False when it is empty."""
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < cost:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - cost, now)
-        if len(self._buckets) > 50_000:
-            self._prune(now)
-        return True
-
-    def has(self, key: str, cost: float = 1.0) -> bool:
-        """True when the key's bucket holds `cost` (nothing is spent)."""
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - last) * self.rate) >= cost
-
-    def _prune(self, now: float) -> None:
-        full_after = self.burst / self.rate if self.rate else 0
-        for key, (_, last) in list(self._buckets.items()):
-            if now - last > full_after:
-                del self._buckets[key]

@@ -1,8 +1,11 @@
 """The widget's live connection: `GET /widget/ws?token=...&since=<last message id>`.
 
 Frames (JSON text) from the client: `{"type": "message", "client_id", "text", "attachments"}`,
-`{"type": "typing", "typing"}` and `{"type": "ping"}`; the URL may carry `lang` (the browser's
-language, used for the widget's texts until the conversation's is known). The client id (8-64 url-safe characters)
+`{"type": "typing", "typing"}`, `{"type": "delivered", "ids": [message id, ...]}` (the bot, agent
+and notice messages the tab has shown: each is marked `delivered`, live on the desk, the first
+time any tab says so; a message no tab acknowledged stays `sent`) and `{"type": "ping"}`; the URL
+may carry `lang` (the browser's language, used for the widget's texts until the conversation's is
+known). The client id (8-64 url-safe characters)
 becomes the provider id `<visitor id>:<client id>`, so a resend after a reconnect is stored
 once by the core. Frames to the client: `message` (a message JSON, see `outbound_json` and
 `stored_json`), `ack` `{"client_id", "id"}`, `error` `{"error", "client_id"?, "retry"?: seconds,
@@ -12,8 +15,10 @@ sent again when a customer message changes that language), `ready`
 
 On connect, `texts` comes first, then every visible stored message after `since` is replayed from the database (the
 last REPLAY_LIMIT at most), then `ready`. A push for a visitor reaches its tabs on this
-instance and, through the hub's Redis (`PUSH_EVENT`), its tabs on the others; when the relay
-lags, every tab here is closed with 1012 and reconnects, replaying what it missed.
+instance and, through the hub (`PUSH_EVENT`: logged, so it reaches the other instances' tabs
+through Redis or, while Redis is down, from the event log a second later), its tabs on the
+others; when the relay lags or the hub asks for a resync, every tab here is closed with 1012
+and reconnects, replaying what it missed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
+from tortoise.expressions import Q
 
 from handoff import bodies, storable
 from handoff.backoff import forever
@@ -39,14 +45,17 @@ from handoff.events import AUTHOR_OF_KIND, EventKind, message_json, widget_frame
 from handoff.hub import Hub
 from handoff.media import MediaStore, attachment_json
 from handoff.models import Conversation, Message
-from handoff.schema import Attachment, InboundMessage, OutboundMessage
+from handoff.schema import Attachment, DeliveryUpdate, InboundMessage, OutboundMessage
 from handoff.states import ConversationState
 from handoff.validation import MAX_ID, WidgetMessageFrame, WidgetTypingFrame
 
 log = logging.getLogger(__name__)
 
 REPLAY_LIMIT = 500
+ACK_LIMIT = 500  # message ids one `delivered` frame may carry
 PUSH_EVENT = EventKind.WIDGET_PUSH
+AWAITING_ACK = ("sent",)  # a replayed message in this state is acknowledged by the tab
+UNSENT = ("pending", "failed")  # outgoing messages a replay leaves out
 
 Deliver = Callable[[ParsedItem], Awaitable[Any]]
 Listener = Callable[[str, dict[str, Any]], Any]
@@ -66,6 +75,7 @@ class VisitorSockets:
         self.hub: Hub | None = None  # the live-event hub: with Redis, pushes reach tabs on other instances
         self.deliver: Deliver | None = None  # the gateway's, set when the channel starts
         self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self._awaiting: dict[web.WebSocketResponse, set[int]] = {}  # ids shown to a tab, not acknowledged yet
         self._relay: asyncio.Task[None] | None = None
         self.languages = LanguageWatch(channel)
 
@@ -85,9 +95,16 @@ class VisitorSockets:
         self._sockets.clear()
 
     async def fan_out(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
-        """Push to the visitor's tabs here and, through the hub's Redis, on the other instances."""
+        """Push to the visitor's tabs here and, through the hub, on the other instances. A message
+        is logged first (a tab on an instance Redis does not reach gets it from the log a second
+        later; raises when the log cannot be written); typing and texts go through Redis only."""
         await self._push_local(visitor, payload, skip)
-        if self.hub is not None and self.hub.shared:
+        if self.hub is None or not self.hub.shared:
+            return
+        if payload.get("type") == "message":
+            await self.hub.publish_durable([{"kind": PUSH_EVENT, "origin": self.hub.origin, "visitor": visitor,
+                                             "payload": payload}])
+        else:
             self.hub.publish(PUSH_EVENT, local=False, visitor=visitor, payload=payload)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -110,11 +127,14 @@ class VisitorSockets:
         # Register before replaying: a message sent meanwhile arrives twice, never zero times
         # (the client drops ids it has already shown).
         self._sockets.setdefault(visitor, set()).add(ws)
+        self._awaiting[ws] = set()
         try:
             # The texts the widget draws itself (labels, spinner, separators), before the replay that draws them.
             await ws.send_json(await self.languages.first_frame(visitor, request.query.get("lang")))
-            for item in await self.history(visitor, since):
-                await ws.send_json({"type": "message", "message": item})
+            for row in await self._history_rows(visitor, since):
+                if row.direction == "outgoing" and row.delivery_status in AWAITING_ACK:
+                    self._awaiting[ws].add(row.id)
+                await ws.send_json({"type": "message", "message": stored_json(row, visitor)})
             await ws.send_json({"type": "ready", "visitor_id": visitor})
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -122,6 +142,7 @@ class VisitorSockets:
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
+            self._awaiting.pop(ws, None)
             sockets = self._sockets.get(visitor)
             if sockets is not None:
                 sockets.discard(ws)
@@ -132,6 +153,9 @@ class VisitorSockets:
 
     async def history(self, visitor: str, since: int = 0) -> list[dict[str, Any]]:
         """The visitor's visible messages after message id `since` (its last REPLAY_LIMIT ones at most)."""
+        return [stored_json(row, visitor) for row in await self._history_rows(visitor, since)]
+
+    async def _history_rows(self, visitor: str, since: int) -> list[Message]:
         query = (
             Message.filter(
                 conversation__channel=self.channel,
@@ -140,10 +164,12 @@ class VisitorSockets:
                 id__gt=since,
             )
             .exclude(delivery_status="cancelled")
+            # an outgoing message is shown once sent: a pending bot reply a takeover may still cancel is not
+            .filter(Q(direction__not="outgoing") | Q(delivery_status__not_in=UNSENT))
             .prefetch_related("agent")
         )
         rows = await query.order_by("-id").limit(REPLAY_LIMIT)
-        return [stored_json(row, visitor) for row in reversed(rows)]
+        return list(reversed(rows))
 
     async def _on_frame(self, ws: web.WebSocketResponse, session: VisitorSession, data: str) -> None:
         try:
@@ -162,6 +188,8 @@ class VisitorSockets:
             except ValidationError:
                 return  # a malformed typing hint is dropped
             await self._on_typing(session, typing)
+        elif kind == "delivered":
+            await self._on_delivered(ws, frame.get("ids"))
         elif kind == "ping":
             await ws.send_json({"type": "pong"})
 
@@ -229,6 +257,23 @@ class VisitorSockets:
         if frame is not None:
             await self.fan_out(visitor, frame)
 
+    async def _on_delivered(self, ws: web.WebSocketResponse, ids: Any) -> None:
+        """Mark delivered the messages this tab was shown and acknowledges now; ids it was not
+        shown (another visitor's, or acknowledged already) are ignored."""
+        awaiting = self._awaiting.get(ws)
+        if not isinstance(ids, list) or awaiting is None or self.deliver is None:
+            return
+        for message_id in ids[:ACK_LIMIT]:
+            if type(message_id) is not int or message_id not in awaiting:
+                continue
+            awaiting.discard(message_id)
+            update = DeliveryUpdate(channel=self.channel, provider_id=provider_id_of(message_id), state="delivered")
+            try:
+                await self.deliver(update)
+            except Exception:
+                log.exception("widget: could not record a delivery")
+                awaiting.add(message_id)  # the tab's next acknowledgement tries again
+
     async def _on_typing(self, session: VisitorSession, typing: bool) -> None:
         if self.listener is None or not await self.limits.allow(TYPING, session.visitor_id):
             return
@@ -259,12 +304,14 @@ class VisitorSockets:
         assert hub is not None
 
         async def relay() -> None:
-            async with hub.subscribe(kinds=frozenset({PUSH_EVENT, EventKind.STREAM_LAGGED})) as events:
+            kinds = frozenset({PUSH_EVENT, EventKind.STREAM_LAGGED, EventKind.STREAM_RESYNC})
+            async with hub.subscribe(kinds=kinds) as events:
                 async for event in events:
                     if event["kind"] == PUSH_EVENT:
-                        await self._push_local(str(event.get("visitor")), event.get("payload") or {})
+                        if event.get("origin") != hub.origin:  # this instance pushed its own already
+                            await self._push_local(str(event.get("visitor")), event.get("payload") or {})
                     else:  # pushes were dropped: every tab reconnects and replays what it missed
-                        log.warning("widget: relay lagged; reconnecting %d visitors", len(self._sockets))
+                        log.warning("widget: relay %s; reconnecting %d visitors", event["kind"], len(self._sockets))
                         await self._close_sockets(code=1012, message=b"reconnect and replay")
 
         # A failure costs nothing but latency: tabs that missed a push get it on their next replay.
@@ -276,13 +323,22 @@ class VisitorSockets:
                 await ws.close(code=code, message=message)
 
     async def _push_local(self, visitor: str, payload: dict[str, Any], skip: Any = None) -> None:
+        message = payload.get("message") if payload.get("type") == "message" else None
+        outgoing_id = message.get("id") if isinstance(message, dict) and message.get("author") != "customer" else None
         for ws in list(self._sockets.get(visitor, ())):
             if ws is skip or ws.closed:
                 continue
+            if isinstance(outgoing_id, int) and ws in self._awaiting:
+                self._awaiting[ws].add(outgoing_id)
             try:
                 await ws.send_json(payload)
             except (ConnectionError, RuntimeError):
                 log.debug("widget: a visitor socket went away during send")
+
+
+def provider_id_of(message_id: int) -> str:
+    """The provider id a widget message is stored with once pushed (what a tab's acknowledgement names)."""
+    return f"out:{message_id}"
 
 
 def outbound_json(message: OutboundMessage) -> dict[str, Any]:

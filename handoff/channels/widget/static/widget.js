@@ -14,7 +14,8 @@
  *
  * The widget lives in a shadow root, renders every text with textContent, keeps unsent
  * messages (with their client ids) until the server acknowledges them, and replays what it
- * missed after a reconnect from the last message id it saw.
+ * missed after a reconnect from the last message id it saw. It acknowledges the bot, agent and
+ * notice messages it shows (`delivered` frames): only then are they marked delivered.
  */
 (function () {
   "use strict";
@@ -28,7 +29,7 @@
 
   const state = {
     token: null, ws: null, ready: false, lastId: 0, seen: new Set(), byClient: new Map(),
-    pending: loadPending(), backoff: 500, paused: false, failures: 0, spinner: false,
+    pending: loadPending(), acks: [], backoff: 500, paused: false, failures: 0, spinner: false,
     // The labels drawn here (spinner, separators), in the visitor's language: the server's `texts` frame.
     texts: { waiting: "", live_chat: "", ai_resumed: "" },
     typingSent: 0, typingTimer: null, agentTypingTimer: null, cycleSeparator: false, open: false,
@@ -266,8 +267,19 @@
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
   }
 
+  // Every shown message that is not the visitor's own, even one shown before: the server
+  // ignores what was acknowledged already. Sent in one frame per burst (a replay).
+  function acknowledge(m) {
+    if (!m || typeof m.id !== "number" || m.author === "customer" || m.kind === "separator") return;
+    state.acks.push(m.id);
+    if (state.acks.length === 1) setTimeout(sendAcks, 0);
+  }
+  function sendAcks() {
+    while (state.acks.length) wsSend({ type: "delivered", ids: state.acks.splice(0, 500) });
+  }
+
   function onFrame(frame) {
-    if (frame.type === "message") render(frame.message);
+    if (frame.type === "message") { render(frame.message); acknowledge(frame.message); }
     else if (frame.type === "texts") applyTexts(frame); else if (frame.type === "ready") {
       state.ready = true; state.failures = 0; state.backoff = 500;
       showConnection("online", "online");

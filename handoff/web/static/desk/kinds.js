@@ -15,4 +15,5 @@ export const KIND = Object.freeze({
   AGENT_PRESENCE: "agent.presence",
   STREAM_READY: "stream.ready",
   STREAM_LAGGED: "stream.lagged",
+  STREAM_RESYNC: "stream.resync",
 });
