@@ -351,18 +351,26 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     rt = _rt(request)
     agent = request[AGENT]
-    # The open stream is the agent's presence (handoff.presence), renewed while it lasts.
-    connection_id, came_online = await presence.connect(rt.hub, agent)
-    beat = asyncio.create_task(_heartbeat(agent.id, connection_id))
-    if came_online:
-        rt.spawn(ops.route_waiting(rt, agent.id), name=f"route-to-{agent.id}")
+    connection: list[int] = []
+    beat: list[asyncio.Task[None]] = []
+
+    async def opened() -> None:
+        # The open stream is the agent's presence (handoff.presence), renewed while it lasts.
+        connection_id, came_online = await presence.connect(rt.hub, agent)
+        connection.append(connection_id)
+        beat.append(asyncio.create_task(_heartbeat(agent.id, connection_id)))
+        if came_online:
+            rt.spawn(ops.route_waiting(rt, agent.id), name=f"route-to-{agent.id}")
+
     try:
-        await desk_stream.serve(rt.hub, ws, agent_json(agent), agent.id, after)
+        await desk_stream.serve(rt.hub, ws, agent_json(agent), agent.id, after, opened)
     finally:
-        # In a task of its own: aiohttp cancels this handler once the socket has closed.
-        rt.spawn(presence.disconnect(rt.hub, agent.id, connection_id), name=f"offline-{connection_id}")
-        beat.cancel()
-        await asyncio.gather(beat, return_exceptions=True)
+        for connection_id in connection:
+            # In a task of its own: aiohttp cancels this handler once the socket has closed.
+            rt.spawn(presence.disconnect(rt.hub, agent.id, connection_id), name=f"offline-{connection_id}")
+        for task in beat:
+            task.cancel()
+        await asyncio.gather(*beat, return_exceptions=True)
     return ws
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,9 +28,13 @@ log = logging.getLogger(__name__)
 REPLAY_LIMIT = 1000  # events a resuming desk is sent at most; past that it reloads
 
 
-async def serve(hub: Hub, ws: web.WebSocketResponse, agent: dict[str, Any], agent_id: int, after: int | None) -> None:
-    """Run one prepared desk WebSocket until the desk closes it."""
+async def serve(hub: Hub, ws: web.WebSocketResponse, agent: dict[str, Any], agent_id: int, after: int | None,
+                opened: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Run one prepared desk WebSocket until the desk closes it; `opened` runs once the stream is
+    subscribed, before `stream.ready` (what it publishes reaches this stream too)."""
     async with hub.subscribe() as events:
+        if opened is not None:
+            await opened()
         upto = hub.last  # read with the subscription in place: later events are queued for it
         await ws.send_json({"kind": EventKind.STREAM_READY, "agent": agent, "seq": upto})
         if after is not None:

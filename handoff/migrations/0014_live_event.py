@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
                 ('data', fields.JSONField(default=dict)),
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'live_event', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A live event, in the order clients see them (`id` is its `seq`): the log a desk stream resumes from and that other instances read when Redis loses a message'},
+            options={'table': 'live_event', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A live event, in the order clients see them (`id` is its `seq`): the log a desk stream'},
             bases=['Model'],
         ),
     ]
