@@ -210,6 +210,8 @@ class Message(Model):
     class Meta:
         table = "message"
         unique_together = (("channel", "provider_id"),)
+        # A conversation's newest messages (the bot's history, the language sample) without a scan.
+        indexes = (("conversation_id", "id"),)
 
 
 class Event(Model):
