@@ -21,7 +21,7 @@ class Pending:
 
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    outbound: bool = False
+    outbox: list[Outbox] = field(default_factory=list)  # rows to offer the outbox worker
 
     def add(self, kind: str, **data: Any) -> None:
         """Remember an event to publish after commit."""
@@ -58,10 +58,10 @@ async def add_outgoing(
         delivery_status="pending",
         origin=origin,
     )
-    await Outbox.create(message=message, channel=conversation.channel, conversation_id=conversation.id,
-                        next_attempt_at=utcnow())
+    row = await Outbox.create(message=message, channel=conversation.channel, conversation_id=conversation.id,
+                              next_attempt_at=utcnow())
     pending.messages.append(message)
-    pending.outbound = True
+    pending.outbox.append(row)
     return message
 
 
@@ -130,8 +130,8 @@ async def add_event(
 
 async def publish(rt: Runtime, pending: Pending) -> None:
     """Publish a committed transaction's live events on `rt.hub` (its messages first, as
-    `message.created`, then the collected events, in order) and wake the outbox when it wrote
-    an outgoing message."""
+    `message.created`, then the collected events, in order) and offer the outbox worker the
+    outgoing messages it wrote."""
     agent_ids = {m.agent_id for m in pending.messages if m.agent_id}  # type: ignore[attr-defined]
     agents = {a.id: a for a in await Agent.filter(id__in=agent_ids)} if agent_ids else {}
     for message in pending.messages:
@@ -139,8 +139,8 @@ async def publish(rt: Runtime, pending: Pending) -> None:
                        ticket_id=message.ticket_id, message=message_json(message, agents))  # type: ignore[attr-defined]
     for kind, data in pending.events:
         rt.hub.publish(kind, **data)
-    if pending.outbound:
-        rt.outbox.wake()
+    if pending.outbox:
+        rt.outbox.offer(pending.outbox)
 
 
 async def record_failure(rt: Runtime, message: Message, reason: str) -> None:
