@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from handoff import metrics, transitions
@@ -135,7 +136,8 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
     The update is fenced by the version read (every state change bumps it), so the route
     decided from that read is the one in force at commit. An open ticket exists exactly
     while the state is "human"; it is written before the conversation, in the order the
-    transitions lock them.
+    transitions lock them. The same statement counts the customer's message
+    (`customer_messages`, the bot turn's fence): in commit order, whatever the instances' clocks.
     """
     ticket = None
     if conversation.state == ConversationState.HUMAN:
@@ -144,29 +146,14 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
             await transitions.customer_wrote(ticket)
     language = conversation.language if inbound.automated else (
         await _language(conversation, inbound.text) or conversation.language)
-    waiting = {} if inbound.automated else {"last_responder": "customer"}
+    waiting: dict[str, Any] = {} if inbound.automated else {
+        "last_responder": "customer", "last_customer_message_at": now, "customer_messages": F("customer_messages") + 1}
     thread = _merged_thread(conversation.thread, inbound)
     if not await Conversation.filter(id=conversation.id, version=conversation.version).update(
             last_activity_at=now, thread=thread, language=language, **waiting):
         raise OwnerChanged(f"conversation {conversation.id} changed state")
     conversation.language = language
-    if not inbound.automated:
-        await _mark_waiting(conversation.id, now)
     return ticket
-
-
-async def _mark_waiting(conversation_id: int, now: datetime) -> None:
-    """Set `last_customer_message_at` later than any value committed before, in commit order.
-
-    Deliberate: `now` was taken before this transaction waited for the conversation's row, so a
-    message committed after another can carry an earlier clock reading; a bot turn that read the
-    later one would then never see this message as newer (`claim.unanswered_after`). The update
-    above holds the row now, so the value read here is the last committed one.
-    """
-    last = await Conversation.filter(id=conversation_id).values_list("last_customer_message_at", flat=True)
-    previous = last[0] if last else None
-    later = now if previous is None or now > previous else previous + timedelta(microseconds=1)
-    await Conversation.filter(id=conversation_id).update(last_customer_message_at=later)
 
 
 def _sender(inbound: InboundMessage) -> dict[str, Any]:
@@ -246,6 +233,7 @@ async def _new_conversation(inbound: InboundMessage, contact: Contact, now: date
         thread=_merged_thread({}, inbound),
         language=detect_language([inbound.text]) if inbound.text.strip() else None,
         last_customer_message_at=now,
+        customer_messages=0 if inbound.automated else 1,
         last_activity_at=now,
         last_responder=None if inbound.automated else "customer",
     )

@@ -103,6 +103,9 @@ class Conversation(Model):
     last_responder = fields.CharField(max_length=8, null=True)
     waiting_since = fields.DatetimeField(null=True)
     last_customer_message_at = fields.DatetimeField(null=True)
+    # Customer messages (not automated) received so far: a bot reply is written only while the
+    # count it answered is still current (a newer message supersedes it; see bot.turn).
+    customer_messages = fields.IntField(default=0)
     # The bot turn's claim: which instance's turn answers now, until when (see bot.claim).
     bot_turn_holder = fields.CharField(max_length=32, null=True)
     bot_turn_until = fields.DatetimeField(null=True)
