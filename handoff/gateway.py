@@ -2,7 +2,9 @@
 routed to whoever answers it now — the bot, the assigned agent, or the unassigned queue.
 
 `decide()` is pure; `receive()` does the I/O around it. The bot's work is spawned after
-the commit, so a webhook is acknowledged as soon as its message is durable.
+the commit, so a webhook is acknowledged as soon as its message is durable. Messages received
+while another is being committed are stored together in the next transaction (`rt.commits`,
+`handoff.group_commit`); one that fails there is stored again alone.
 
 An `automated` message (an auto-reply, a bounce: `InboundMessage.automated`) is stored and
 shown like any other, with its sender, but it leaves the conversation's "the customer is
@@ -12,6 +14,7 @@ starts for it, and the sweep never picks it up, so a machine can never draw the 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from handoff import metrics, transitions
 from handoff.bot.language import detect_language
@@ -68,7 +70,7 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
     """Store an inbound message exactly once and route it; returns after commit."""
     for attempt in range(RECEIVE_ATTEMPTS):
         try:
-            receipt, pending = await _store(inbound)
+            receipt, pending = await rt.commits.run(functools.partial(_store, inbound))
             break
         except (IntegrityError, OwnerChanged):
             # A replay of a stored message (the unique (channel, provider_id) index refused
@@ -97,36 +99,36 @@ async def _duplicate(rt: Runtime, message: Message) -> Receipt:
 
 
 async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
-    """One transaction; a replay is refused by the unique index when its message is inserted."""
+    """Store the message in the current transaction (the caller's: see `receive`); a replay is
+    refused by the unique index when its message is inserted."""
     pending = Pending()
     now = utcnow()
-    async with in_transaction():
-        conversation = await _running_conversation(inbound)
-        ticket = None
-        if conversation is None:
-            conversation = await _new_conversation(inbound, await _contact(inbound), now)
-        else:
-            await _known_contact(conversation, inbound)
-            ticket = await _touch(conversation, inbound, now)
-        message = await Message.create(
-            conversation=conversation,
-            ticket=ticket,
-            channel=inbound.channel,
-            direction="incoming",
-            author_kind="customer",
-            text=inbound.text,
-            attachments=[attachment_json(a) for a in inbound.attachments],
-            provider_id=inbound.provider_id,
-            delivery_status="none",
-            sender=_sender(inbound),
-        )
-        route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
-        pending.messages.append(message)
-        pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
-        if ticket is not None:
-            pending.add(EventKind.TICKET_MESSAGE, ticket_id=ticket.id, conversation_id=conversation.id,
-                        message_id=message.id, assignee_id=ticket.assignee_id,  # type: ignore[attr-defined]
-                        status=ticket.status, contact_name=conversation.contact.name, text=inbound.text[:140])
+    conversation = await _running_conversation(inbound)
+    ticket = None
+    if conversation is None:
+        conversation = await _new_conversation(inbound, await _contact(inbound), now)
+    else:
+        await _known_contact(conversation, inbound)
+        ticket = await _touch(conversation, inbound, now)
+    message = await Message.create(
+        conversation=conversation,
+        ticket=ticket,
+        channel=inbound.channel,
+        direction="incoming",
+        author_kind="customer",
+        text=inbound.text,
+        attachments=[attachment_json(a) for a in inbound.attachments],
+        provider_id=inbound.provider_id,
+        delivery_status="none",
+        sender=_sender(inbound),
+    )
+    route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
+    pending.messages.append(message)
+    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
+    if ticket is not None:
+        pending.add(EventKind.TICKET_MESSAGE, ticket_id=ticket.id, conversation_id=conversation.id,
+                    message_id=message.id, assignee_id=ticket.assignee_id,  # type: ignore[attr-defined]
+                    status=ticket.status, contact_name=conversation.contact.name, text=inbound.text[:140])
     return Receipt(message.id, conversation.id, False, route), pending
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from handoff.bot.base import Bot, Summarizer
 from handoff.channels.base import Channel
 from handoff.config import Settings
+from handoff.group_commit import GroupCommit
 from handoff.hub import Hub
 from handoff.media import MediaStore
 from handoff.outbox import OutboxWorker
@@ -44,6 +45,8 @@ class Runtime:
     # Loop time by which a stop must be done (set by `handoff serve` on SIGTERM/SIGINT); None:
     # the app's cleanup gives itself `settings.shutdown_timeout`.
     stop_deadline: float | None = None
+    # Concurrent webhooks' messages are stored in shared transactions (gateway.receive).
+    commits: GroupCommit = field(default_factory=GroupCommit)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _turn_locks: dict[int, _TurnLock] = field(default_factory=dict)
 

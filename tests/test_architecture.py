@@ -62,6 +62,7 @@ LAYERS = {
     "media.py": BASE,
     "lease.py": BASE,
     "storable.py": BASE,
+    "group_commit.py": BASE,
     "migrations/": BASE,
     "__init__.py": BASE,
 }
