@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 60.0
+MIN_POLL_GAP = 0.05  # seconds between polls asked for by wake() (the timed poll aside)
 CLAIMED = ("sending", "accepted")  # the statuses a claim holds a row in
 
 
@@ -185,14 +186,17 @@ class OutboxWorker:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        next_poll = loop.time()
+        next_poll = last_poll = loop.time()
         while True:
             self._wake.clear()
             self._start_offered()
             more = False
-            if self._poll_wanted or loop.time() >= next_poll:
+            # A wanted poll waits MIN_POLL_GAP after the last one: under load, deliveries end
+            # faster than polls return, and one poll then serves all of them.
+            if loop.time() >= next_poll or (self._poll_wanted and loop.time() >= last_poll + MIN_POLL_GAP):
                 self._poll_wanted = False
-                next_poll = loop.time() + self.poll_interval
+                last_poll = loop.time()
+                next_poll = last_poll + self.poll_interval
                 try:
                     _, more = await self._start_due()
                 except asyncio.CancelledError:
@@ -201,9 +205,9 @@ class OutboxWorker:
                     log.exception("outbox round failed")
             if more and len(self._running) < self.concurrency:
                 self._poll_wanted = True
-                continue
+            until = min(next_poll, last_poll + MIN_POLL_GAP) if self._poll_wanted else next_poll
             try:
-                async with asyncio.timeout(max(0.0, next_poll - loop.time())):
+                async with asyncio.timeout(max(0.0, until - loop.time())):
                     await self._wake.wait()
             except TimeoutError:
                 pass
