@@ -11,7 +11,8 @@ answers; replies arrive signed at the local callback.
 
 On SQLite both servers run in WAL mode with the same `--synchronous` (default NORMAL, as the
 yardstick was written: a commit survives a crash of the process, not of the machine; FULL adds an
-fsync per commit). handoff gets it in its database URL (`sqlite://path?synchronous=NORMAL`).
+fsync per commit). handoff gets it in its database URL (`sqlite://path?synchronous=NORMAL`), and
+runs without an access log (`HANDOFF_ACCESS_LOG=off`), as the yardstick does.
 
 Printed per server and store: webhooks acknowledged/s and ack p50/p99 at full load (closed loop,
 `--concurrency` requests in flight), messages answered end to end/s (first request to last
@@ -88,7 +89,9 @@ async def server(kind: str, database: str, callback: str) -> AsyncIterator[str]:
         env = dict(os.environ)
     else:
         command = [python, "-m", "handoff.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        env = {**os.environ, "HANDOFF_DATABASE_URL": _with_synchronous(database), "HANDOFF_API_SECRET": SECRET,
+        # No access log, as the yardstick has none (HANDOFF_ACCESS_LOG).
+        env = {**os.environ, "HANDOFF_ACCESS_LOG": "off", "HANDOFF_DATABASE_URL": _with_synchronous(database),
+               "HANDOFF_API_SECRET": SECRET,
                "HANDOFF_API_CALLBACK_URL": callback, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(*_pinned(command), env=env, cwd=str(ROOT),
                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     outbox_claim_seconds: float = 15.0
     # Seconds `handoff serve` has, from SIGTERM/SIGINT, to finish what it acknowledged and exit.
     shutdown_timeout: float = 10.0
+    # One line per request (secrets redacted) from `handoff serve`; off: none.
+    access_log: Flag = True
     # AI
     openai_api_key: str = ""
     openai_base_url: str = ""

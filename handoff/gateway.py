@@ -171,9 +171,13 @@ def _merged_thread(thread: dict[str, Any], inbound: InboundMessage) -> dict[str,
 
 
 async def _language(conversation: Conversation, text: str) -> str | None:
-    """The customer's language judged from this message and their few before it."""
+    """The customer's language judged from this message and their few before it; a message that
+    alone says the conversation's language confirms it without reading the earlier ones."""
     if not text.strip():
         return None
+    alone = detect_language([text])
+    if alone is not None and alone == conversation.language:
+        return alone
     earlier = await Message.filter(conversation_id=conversation.id, direction="incoming").order_by("-id").limit(
         LANGUAGE_SAMPLE - 1).values_list("text", flat=True)
     return detect_language([*reversed(earlier), text])
