@@ -7,6 +7,12 @@ answers; replies arrive signed at the local callback.
 
     .venv/bin/python benchmarks/hot_path.py [--messages 2000] [--concurrency 64]
         [--postgres postgres://root@127.0.0.1:5432/test]   # '' to skip PostgreSQL
+        [--synchronous normal|full] [--history 1000000] [--skip-history]
+
+On SQLite both servers run in WAL mode with the same `--synchronous` (default NORMAL, as the
+yardstick was written: a commit survives a crash of the process, not of the machine; FULL adds an
+fsync per commit). handoff gets it in its database URL (`sqlite://path?synchronous=NORMAL`), and
+runs without an access log (`HANDOFF_ACCESS_LOG=off`), as the yardstick does.
 
 Printed per server and store: webhooks acknowledged/s and ack p50/p99 at full load (closed loop,
 `--concurrency` requests in flight), messages answered end to end/s (first request to last
@@ -46,6 +52,11 @@ from handoff.models import Contact, Conversation, Message, utcnow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
+SYNCHRONOUS = {"mode": "NORMAL"}  # SQLite's, for both servers (set from --synchronous)
+
+
+def _with_synchronous(database: str) -> str:
+    return f"{database}?synchronous={SYNCHRONOUS['mode']}" if database.startswith("sqlite://") else database
 
 
 @dataclass
@@ -74,11 +85,13 @@ async def server(kind: str, database: str, callback: str) -> AsyncIterator[str]:
     python = sys.executable
     if kind == "yardstick":
         command = [python, str(ROOT / "benchmarks" / "yardstick.py"), "--port", str(port), "--database", database,
-                   "--secret", SECRET, "--callback", callback]
+                   "--secret", SECRET, "--callback", callback, "--synchronous", SYNCHRONOUS["mode"]]
         env = dict(os.environ)
     else:
         command = [python, "-m", "handoff.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        env = {**os.environ, "HANDOFF_DATABASE_URL": database, "HANDOFF_API_SECRET": SECRET,
+        # No access log, as the yardstick has none (HANDOFF_ACCESS_LOG).
+        env = {**os.environ, "HANDOFF_ACCESS_LOG": "off", "HANDOFF_DATABASE_URL": _with_synchronous(database),
+               "HANDOFF_API_SECRET": SECRET,
                "HANDOFF_API_CALLBACK_URL": callback, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(*_pinned(command), env=env, cwd=str(ROOT),
                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
@@ -278,19 +291,23 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=32)
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--sequential", type=int, default=200, help="messages for the one-at-a-time latency")
+    parser.add_argument("--synchronous", default="normal", choices=["normal", "full"], help="SQLite's, for both servers")
+    parser.add_argument("--skip-history", action="store_true", help="only the throughput table")
     args = parser.parse_args()
+    SYNCHRONOUS["mode"] = args.synchronous.upper()
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, set(range(1, os.cpu_count() or 2)))
     stores = [("sqlite", "")] + ([("postgres", args.postgres)] if args.postgres else [])
     print(f"messages={args.messages} concurrency={args.concurrency} servers pinned to CPU 0: "
-          f"{bool(shutil.which('taskset'))}")
+          f"{bool(shutil.which('taskset'))} SQLite synchronous={SYNCHRONOUS['mode']}")
     print(f"{'':24} {'acked/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'½ p99 ms':>9} {'answered/s':>10}")
     for store, url in stores:
         yardstick = await measure("yardstick", url, args.messages, args.concurrency)
         print(_row(f"yardstick ({store})", yardstick, None), flush=True)
         handoff = await measure("handoff", url, args.messages, args.concurrency)
         print(_row(f"handoff ({store})", handoff, yardstick), flush=True)
-        await handoff_only(url, args.agents, args.history, args.sequential)
+        if not args.skip_history:
+            await handoff_only(url, args.agents, args.history, args.sequential)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from handoff.config import Settings  # noqa: E402
 
 SECRET = "bench-secret"
 # The outermost of these modules on the stack names the part that sent a statement.
-PARTS = {"handoff.gateway": "receive", "handoff.bot.turn": "bot turn", "handoff.outbox": "outbox",
+PARTS = {"handoff.gateway": "receive", "handoff.group_commit": "receive", "handoff.bot.turn": "bot turn", "handoff.outbox": "outbox",
          "handoff.transitions": "transitions", "handoff.sweeper": "sweeper", "handoff.channels": "channel"}
 
 

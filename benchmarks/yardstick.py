@@ -9,8 +9,8 @@ callback URL, mark the outbox row delivered, commit. Three commits per answered 
     python benchmarks/yardstick.py --port 8099 --database sqlite:///tmp/y.db \
         --secret S --callback http://127.0.0.1:9000/callback
 
-`--database` is `sqlite://<path>` (aiosqlite, one connection, as handoff uses) or
-`postgres://...` (an asyncpg pool). The answer is a lookup in a small FAQ table, standing in for
+`--database` is `sqlite://<path>` (aiosqlite, one connection, as handoff uses; WAL, and
+`--synchronous` NORMAL unless told FULL: an fsync per commit) or `postgres://...` (an asyncpg pool). The answer is a lookup in a small FAQ table, standing in for
 handoff's offline bot. benchmarks/hot_path.py runs it beside handoff under the same load.
 """
 
@@ -68,10 +68,10 @@ class SqliteStore:
         self.lock = asyncio.Lock()  # one transaction at a time on the one connection
 
     @classmethod
-    async def open(cls, path: str) -> SqliteStore:
+    async def open(cls, path: str, synchronous: str = "NORMAL") -> SqliteStore:
         conn = await aiosqlite.connect(path, isolation_level=None)
         await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
         for statement in SCHEMA:
             await conn.execute(statement.format(pk="INTEGER PRIMARY KEY"))
         return cls(conn)
@@ -177,12 +177,13 @@ async def main() -> None:
     parser.add_argument("--database", required=True)
     parser.add_argument("--secret", required=True)
     parser.add_argument("--callback", required=True)
+    parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL", "normal", "full"])
     args = parser.parse_args()
     store: Store
     if args.database.startswith(("postgres://", "postgresql://")):
         store = await PostgresStore.open(args.database)
     else:
-        store = await SqliteStore.open(args.database.removeprefix("sqlite://"))
+        store = await SqliteStore.open(args.database.removeprefix("sqlite://"), args.synchronous)
     runner = web.AppRunner(build_app(store, args.secret, args.callback), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port).start()

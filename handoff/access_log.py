@@ -56,3 +56,9 @@ class RedactingAccessLogger(AbstractAccessLogger):
 
 # What the server runner is started with (`handoff serve`, and tests that check the log).
 SERVER_OPTIONS: dict[str, Any] = {"access_log_class": RedactingAccessLogger}
+
+
+def server_options(enabled: bool) -> dict[str, Any]:
+    """The runner's options: the redacting access log, or none at all (`HANDOFF_ACCESS_LOG=off`:
+    no line per request, for a server whose balancer or proxy logs requests already)."""
+    return SERVER_OPTIONS if enabled else {"access_log": None}

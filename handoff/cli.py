@@ -22,7 +22,7 @@ from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
 from handoff import db
-from handoff.access_log import SERVER_OPTIONS
+from handoff.access_log import server_options
 from handoff.app import create_app
 from handoff.channels import CHANNELS
 from handoff.channels.base import Signs
@@ -75,15 +75,15 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     app.on_startup.append(_announce_first_agent(settings))
     host, port = host or settings.host, port or settings.port
     try:
-        return asyncio.run(_run(app, host, port, settings.shutdown_timeout))
+        return asyncio.run(_run(app, host, port, settings.shutdown_timeout, settings.access_log))
     except OSError as exc:  # the address is taken (another server runs there) or not ours to bind
         raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-async def _run(app: web.Application, host: str, port: int, timeout: float) -> int:
+async def _run(app: web.Application, host: str, port: int, timeout: float, access_log: bool = True) -> int:
     """Serve until SIGTERM or SIGINT, then stop within `timeout` seconds (see the module doc)."""
     loop = asyncio.get_running_loop()
-    runner = web.AppRunner(app, shutdown_timeout=timeout / 2, **SERVER_OPTIONS)
+    runner = web.AppRunner(app, shutdown_timeout=timeout / 2, **server_options(access_log))
     await runner.setup()  # the app's start-up, in this task: the cleanup below runs in its context
     try:
         await web.TCPSite(runner, host, port).start()

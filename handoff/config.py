@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     shutdown_timeout: float = 10.0
     # Seconds the live-event log keeps an event: a desk stream resumes from it within that time.
     live_event_retention: float = 24 * 3600.0
+    # One line per request (secrets redacted) from `handoff serve`; off: none.
+    access_log: Flag = True
     # AI
     openai_api_key: str = ""
     openai_base_url: str = ""

@@ -2,7 +2,9 @@
 routed to whoever answers it now — the bot, the assigned agent, or the unassigned queue.
 
 `decide()` is pure; `receive()` does the I/O around it. The bot's work is spawned after
-the commit, so a webhook is acknowledged as soon as its message is durable.
+the commit, so a webhook is acknowledged as soon as its message is durable. Messages received
+while another is being committed are stored together in the next transaction (`rt.commits`,
+`handoff.group_commit`); one that fails there is stored again alone.
 
 An `automated` message (an auto-reply, a bounce: `InboundMessage.automated`) is stored and
 shown like any other, with its sender, but it leaves the conversation's "the customer is
@@ -12,12 +14,14 @@ starts for it, and the sweep never picks it up, so a machine can never draw the 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 
 from handoff import metrics, transitions
 from handoff.bot.language import detect_language
@@ -27,7 +31,7 @@ from handoff.media import attachment_json
 from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, utcnow
 from handoff.schema import InboundMessage
 from handoff.states import ConversationState
-from handoff.timeline import Pending, publish, transaction
+from handoff.timeline import Pending, log_events, publish
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -66,7 +70,7 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
     """Store an inbound message exactly once and route it; returns after commit."""
     for attempt in range(RECEIVE_ATTEMPTS):
         try:
-            receipt, pending = await _store(inbound)
+            receipt, pending = await rt.commits.run(functools.partial(_store, inbound))
             break
         except (IntegrityError, OwnerChanged):
             # A replay of a stored message (the unique (channel, provider_id) index refused
@@ -95,36 +99,37 @@ async def _duplicate(rt: Runtime, message: Message) -> Receipt:
 
 
 async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
-    """One transaction; a replay is refused by the unique index when its message is inserted."""
+    """Store the message in the current transaction (the caller's: see `receive`); a replay is
+    refused by the unique index when its message is inserted."""
     pending = Pending()
     now = utcnow()
-    async with transaction(pending):
-        conversation = await _running_conversation(inbound)
-        ticket = None
-        if conversation is None:
-            conversation = await _new_conversation(inbound, await _contact(inbound), now)
-        else:
-            await _known_contact(conversation, inbound)
-            ticket = await _touch(conversation, inbound, now)
-        message = await Message.create(
-            conversation=conversation,
-            ticket=ticket,
-            channel=inbound.channel,
-            direction="incoming",
-            author_kind="customer",
-            text=inbound.text,
-            attachments=[attachment_json(a) for a in inbound.attachments],
-            provider_id=inbound.provider_id,
-            delivery_status="none",
-            sender=_sender(inbound),
-        )
-        route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
-        pending.messages.append(message)
-        pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
-        if ticket is not None:
-            pending.add(EventKind.TICKET_MESSAGE, ticket_id=ticket.id, conversation_id=conversation.id,
-                        message_id=message.id, assignee_id=ticket.assignee_id,  # type: ignore[attr-defined]
-                        status=ticket.status, contact_name=conversation.contact.name, text=inbound.text[:140])
+    conversation = await _running_conversation(inbound)
+    ticket = None
+    if conversation is None:
+        conversation = await _new_conversation(inbound, await _contact(inbound), now)
+    else:
+        await _known_contact(conversation, inbound)
+        ticket = await _touch(conversation, inbound, now)
+    message = await Message.create(
+        conversation=conversation,
+        ticket=ticket,
+        channel=inbound.channel,
+        direction="incoming",
+        author_kind="customer",
+        text=inbound.text,
+        attachments=[attachment_json(a) for a in inbound.attachments],
+        provider_id=inbound.provider_id,
+        delivery_status="none",
+        sender=_sender(inbound),
+    )
+    route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
+    pending.messages.append(message)
+    pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
+    if ticket is not None:
+        pending.add(EventKind.TICKET_MESSAGE, ticket_id=ticket.id, conversation_id=conversation.id,
+                    message_id=message.id, assignee_id=ticket.assignee_id,  # type: ignore[attr-defined]
+                    status=ticket.status, contact_name=conversation.contact.name, text=inbound.text[:140])
+    await log_events(pending)  # in this unit's (or its group's) transaction
     return Receipt(message.id, conversation.id, False, route), pending
 
 
@@ -134,7 +139,8 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
     The update is fenced by the version read (every state change bumps it), so the route
     decided from that read is the one in force at commit. An open ticket exists exactly
     while the state is "human"; it is written before the conversation, in the order the
-    transitions lock them.
+    transitions lock them. The same statement counts the customer's message
+    (`customer_messages`, the bot turn's fence): in commit order, whatever the instances' clocks.
     """
     ticket = None
     if conversation.state == ConversationState.HUMAN:
@@ -143,29 +149,14 @@ async def _touch(conversation: Conversation, inbound: InboundMessage, now: datet
             await transitions.customer_wrote(ticket)
     language = conversation.language if inbound.automated else (
         await _language(conversation, inbound.text) or conversation.language)
-    waiting = {} if inbound.automated else {"last_responder": "customer"}
+    waiting: dict[str, Any] = {} if inbound.automated else {
+        "last_responder": "customer", "last_customer_message_at": now, "customer_messages": F("customer_messages") + 1}
     thread = _merged_thread(conversation.thread, inbound)
     if not await Conversation.filter(id=conversation.id, version=conversation.version).update(
             last_activity_at=now, thread=thread, language=language, **waiting):
         raise OwnerChanged(f"conversation {conversation.id} changed state")
     conversation.language = language
-    if not inbound.automated:
-        await _mark_waiting(conversation.id, now)
     return ticket
-
-
-async def _mark_waiting(conversation_id: int, now: datetime) -> None:
-    """Set `last_customer_message_at` later than any value committed before, in commit order.
-
-    Deliberate: `now` was taken before this transaction waited for the conversation's row, so a
-    message committed after another can carry an earlier clock reading; a bot turn that read the
-    later one would then never see this message as newer (`claim.unanswered_after`). The update
-    above holds the row now, so the value read here is the last committed one.
-    """
-    last = await Conversation.filter(id=conversation_id).values_list("last_customer_message_at", flat=True)
-    previous = last[0] if last else None
-    later = now if previous is None or now > previous else previous + timedelta(microseconds=1)
-    await Conversation.filter(id=conversation_id).update(last_customer_message_at=later)
 
 
 def _sender(inbound: InboundMessage) -> dict[str, Any]:
@@ -181,9 +172,13 @@ def _merged_thread(thread: dict[str, Any], inbound: InboundMessage) -> dict[str,
 
 
 async def _language(conversation: Conversation, text: str) -> str | None:
-    """The customer's language judged from this message and their few before it."""
+    """The customer's language judged from this message and their few before it; a message that
+    alone says the conversation's language confirms it without reading the earlier ones."""
     if not text.strip():
         return None
+    alone = detect_language([text])
+    if alone is not None and alone == conversation.language:
+        return alone
     earlier = await Message.filter(conversation_id=conversation.id, direction="incoming").order_by("-id").limit(
         LANGUAGE_SAMPLE - 1).values_list("text", flat=True)
     return detect_language([*reversed(earlier), text])
@@ -245,6 +240,7 @@ async def _new_conversation(inbound: InboundMessage, contact: Contact, now: date
         thread=_merged_thread({}, inbound),
         language=detect_language([inbound.text]) if inbound.text.strip() else None,
         last_customer_message_at=now,
+        customer_messages=0 if inbound.automated else 1,
         last_activity_at=now,
         last_responder=None if inbound.automated else "customer",
     )

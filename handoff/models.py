@@ -109,6 +109,9 @@ class Conversation(Model):
     )
     waiting_since = fields.DatetimeField(null=True)
     last_customer_message_at = fields.DatetimeField(null=True)
+    # Customer messages (not automated) received so far: a bot reply is written only while the
+    # count it answered is still current (a newer message supersedes it; see bot.turn).
+    customer_messages = fields.IntField(default=0)
     # The bot turn's claim: which instance's turn answers now, until when (see bot.claim).
     bot_turn_holder = fields.CharField(max_length=32, null=True)
     bot_turn_until = fields.DatetimeField(null=True)
@@ -218,6 +221,8 @@ class Message(Model):
     class Meta:
         table = "message"
         unique_together = (("channel", "provider_id"),)
+        # A conversation's newest messages (the bot's history, the language sample) without a scan.
+        indexes = (("conversation_id", "id"),)
 
 
 class Event(Model):

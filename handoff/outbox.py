@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 60.0
+MIN_POLL_GAP = 0.05  # seconds between polls asked for by wake() (the timed poll aside)
 CLAIMED = ("sending", "accepted")  # the statuses a claim holds a row in
 
 
@@ -65,11 +66,15 @@ def address_of(conversation: Conversation) -> Address:
 
 
 class OutboxWorker:
-    """Claims due outbox rows and delivers them; `wake()` makes it look at once.
+    """Claims due outbox rows and delivers them; `offer()` hands it the rows this instance just
+    committed, `wake()` makes it poll at once.
 
     Each conversation's rows are delivered in order by one task at a time, and the loop does
     not wait for these tasks: a slow provider holds back only its own conversation. At most
     `concurrency` conversations are delivered at once; while one is, polls leave its rows out.
+    Offered rows are claimed like polled ones (the same compare-and-set, fence and order), but
+    without a poll: the poll every `poll_interval` seconds is what finds other instances'
+    rows, retries that came due and lapsed claims.
     """
 
     def __init__(self, rt: Runtime, poll_interval: float = 2.0, batch: int = 100, concurrency: int = 16,
@@ -90,9 +95,20 @@ class OutboxWorker:
         self._running: dict[int, asyncio.Task[bool]] = {}  # conversation id -> its delivery
         self._skipped: set[int] = set()  # running conversations a poll left out: look again when done
         self._backlog = False  # the last poll found more conversations than free slots
+        # Conversation id -> rows committed here and offered, in id order, not started yet.
+        self._offered: dict[int, list[Outbox]] = {}
+        self._poll_wanted = False
 
     def wake(self) -> None:
         """Look for due rows now instead of at the next poll."""
+        self._poll_wanted = True
+        self._wake.set()
+
+    def offer(self, rows: list[Outbox]) -> None:
+        """Deliver these just-committed rows without polling for them. Each must carry its
+        `message`, and the message its whole `conversation` (as `timeline.add_outgoing` leaves them)."""
+        for row in rows:
+            self._offered.setdefault(row.conversation_id, []).append(row)
         self._wake.set()
 
     def start(self) -> None:
@@ -169,45 +185,69 @@ class OutboxWorker:
                     task.cancel()
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_poll = last_poll = loop.time()
         while True:
-            try:
-                _, more = await self._start_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox round failed")
-                more = False
+            self._wake.clear()
+            self._start_offered()
+            more = False
+            # A wanted poll waits MIN_POLL_GAP after the last one: under load, deliveries end
+            # faster than polls return, and one poll then serves all of them.
+            if loop.time() >= next_poll or (self._poll_wanted and loop.time() >= last_poll + MIN_POLL_GAP):
+                self._poll_wanted = False
+                last_poll = loop.time()
+                next_poll = last_poll + self.poll_interval
+                try:
+                    _, more = await self._start_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox round failed")
             if more and len(self._running) < self.concurrency:
-                continue
+                self._poll_wanted = True
+            until = min(next_poll, last_poll + MIN_POLL_GAP) if self._poll_wanted else next_poll
             try:
-                async with asyncio.timeout(self.poll_interval):
+                async with asyncio.timeout(max(0.0, until - loop.time())):
                     await self._wake.wait()
             except TimeoutError:
                 pass
 
     async def run_once(self) -> bool:
-        """Deliver what is due now and wait for those deliveries; True when more may be waiting."""
+        """Deliver what is offered and due now and wait for those deliveries; True when more may be waiting."""
+        offered = self._start_offered()
         started, more = await self._start_due()
-        await asyncio.gather(*started, return_exceptions=True)
+        await asyncio.gather(*offered, *started, return_exceptions=True)
         if self._task is None:  # not started: no heartbeat outlives the round
             await self._stop_heartbeat()
-        return more
+        return more or bool(self._offered)
+
+    def _start_offered(self) -> list[asyncio.Task[bool]]:
+        """Start a delivery for each offered conversation not being delivered here, while slots are
+        free (the end of a running one wakes the loop for its own offered rows)."""
+        started = []
+        for conversation_id in list(self._offered):
+            if len(self._running) >= self.concurrency:
+                break
+            if conversation_id not in self._running:
+                started.append(self._spawn(conversation_id, self._offered.pop(conversation_id)))
+        return started
 
     async def _start_due(self) -> tuple[list[asyncio.Task[bool]], bool]:
-        """Poll due rows of the conversations not being delivered here and start a delivery per
-        conversation while slots are free; True with them when more may be waiting."""
-        self._wake.clear()
+        """Poll due rows of the conversations not being delivered or offered here and start a
+        delivery per conversation while slots are free; True with them when more may be waiting."""
         # next_attempt_at is written from the instances' clocks (a skew only shifts a retry);
         # claims expire by the database's.
         due = Q(status="pending", next_attempt_at__lte=utcnow()) | Q(status__in=CLAIMED, claimed_until__lt=db.clock())
         query = Outbox.filter(due)
         if self._running:
             self._skipped.update(self._running)
-            query = query.filter(conversation_id__not_in=list(self._running))
+        busy = {*self._running, *self._offered}
+        if busy:
+            query = query.filter(conversation_id__not_in=list(busy))
         rows = await query.select_related("message__conversation").order_by("id").limit(self.batch)
         by_conversation: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
-            if row.conversation_id not in self._running:  # one may have started during the poll
+            if row.conversation_id not in self._running and row.conversation_id not in self._offered:  # since the poll
                 by_conversation[row.conversation_id].append(row)
         started = []
         for conversation_id, group in by_conversation.items():
@@ -224,12 +264,15 @@ class OutboxWorker:
         return task
 
     def _done(self, conversation_id: int, task: asyncio.Task[bool]) -> None:
-        """Free the slot; poll again at once when a poll left rows out while this one ran."""
+        """Free the slot; poll again at once when a poll left rows out while this one ran, and
+        start what was offered meanwhile."""
         del self._running[conversation_id]
         skipped = conversation_id in self._skipped
         self._skipped.discard(conversation_id)
         if not task.cancelled() and task.result() and (skipped or self._backlog):
             self.wake()
+        elif self._offered:
+            self._wake.set()
 
     async def _deliver_in_order(self, rows: list[Outbox]) -> bool:
         """Deliver one conversation's rows in order, up to a refused claim or a retry; True

@@ -17,6 +17,7 @@ from handoff.bot.base import Bot, Summarizer
 from handoff.bot.compose import Composer
 from handoff.channels.base import Channel
 from handoff.config import Settings
+from handoff.group_commit import GroupCommit
 from handoff.hub import Hub
 from handoff.media import MediaStore
 from handoff.models import utcnow
@@ -50,6 +51,8 @@ class Runtime:
     stop_deadline: float | None = None
     # The wall clock business hours are read against (tests set a fixed one).
     now: Callable[[], datetime] = utcnow
+    # Concurrent webhooks' messages are stored in shared transactions (gateway.receive).
+    commits: GroupCommit = field(default_factory=GroupCommit)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _turn_locks: dict[int, _TurnLock] = field(default_factory=dict)
 

@@ -28,7 +28,7 @@ class Pending:
 
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    outbound: bool = False
+    outbox: list[Outbox] = field(default_factory=list)  # rows to offer the outbox worker
     logged: list[dict[str, Any]] | None = None  # the events with their seq, once written to the log
     flushed: tuple[int, int] = (0, 0)  # how many of `messages` and `events` the log holds
 
@@ -67,10 +67,10 @@ async def add_outgoing(
         delivery_status="pending",
         origin=origin,
     )
-    await Outbox.create(message=message, channel=conversation.channel, conversation_id=conversation.id,
-                        next_attempt_at=utcnow())
+    row = await Outbox.create(message=message, channel=conversation.channel, conversation_id=conversation.id,
+                              next_attempt_at=utcnow())
     pending.messages.append(message)
-    pending.outbound = True
+    pending.outbox.append(row)
     return message
 
 
@@ -144,14 +144,20 @@ async def add_event(
 @contextlib.asynccontextmanager
 async def transaction(pending: Pending) -> AsyncIterator[BaseDBAsyncClient]:
     """`in_transaction()` that, when its block ends without an exception, writes `pending`'s
-    live events to the event log in the same transaction (one INSERT, none when there are no
-    events) and keeps them, with their seq, in `pending.logged` for `publish`."""
+    live events to the event log in the same transaction (`log_events`)."""
     async with in_transaction() as conn:
         yield conn
-        events = await _events(pending)
-        seqs = await eventlog.append(events, conn)
-        pending.logged = [{**event, "seq": seq} for event, seq in zip(events, seqs, strict=True)]
-        pending.flushed = (len(pending.messages), len(pending.events))
+        await log_events(pending, conn)
+
+
+async def log_events(pending: Pending, conn: BaseDBAsyncClient | None = None) -> None:
+    """Write `pending`'s live events to the event log in the current transaction (one INSERT,
+    none when there are no events) and keep them, with their seq, in `pending.logged` for
+    `publish`. A unit of a group commit calls it last, in the group's transaction."""
+    events = await _events(pending)
+    seqs = await eventlog.append(events, conn)
+    pending.logged = [{**event, "seq": seq} for event, seq in zip(events, seqs, strict=True)]
+    pending.flushed = (len(pending.messages), len(pending.events))
 
 
 async def _events(pending: Pending, since: tuple[int, int] = (0, 0)) -> list[dict[str, Any]]:
@@ -167,8 +173,8 @@ async def _events(pending: Pending, since: tuple[int, int] = (0, 0)) -> list[dic
 
 
 async def publish(rt: Runtime, pending: Pending) -> None:
-    """Publish a committed transaction's live events on `rt.hub` and wake the outbox when it
-    wrote an outgoing message. Events `transaction` logged go with their seq; events added after
+    """Publish a committed transaction's live events on `rt.hub` and offer the outbox worker the
+    outgoing messages it wrote. Events `transaction` logged go with their seq; events added after
     its commit (the desk's ticket events, built from the committed ticket) are logged in a
     transaction of their own first."""
     if pending.logged:
@@ -176,8 +182,8 @@ async def publish(rt: Runtime, pending: Pending) -> None:
     late = await _events(pending, pending.flushed)
     if late:
         await rt.hub.publish_durable(late)
-    if pending.outbound:
-        rt.outbox.wake()
+    if pending.outbox:
+        rt.outbox.offer(pending.outbox)
 
 
 async def record_failure(rt: Runtime, message: Message, reason: str) -> None:

@@ -67,6 +67,7 @@ LAYERS = {
     "hours.py": BASE,
     "eventlog.py": BASE,
     "storable.py": BASE,
+    "group_commit.py": BASE,
     "migrations/": BASE,
     "__init__.py": BASE,
 }

@@ -181,3 +181,23 @@ async def test_a_turn_whose_claim_was_taken_commits_no_reply(client: Any, rt: Ru
     await Conversation.filter(id=conversation.id).update(bot_turn_holder=None, bot_turn_until=None)
     assert await run_bot_turn(rt, conversation.id) == "replied"  # and the fence is the claim only
     assert await timeline("lapsed") == [("customer", "where is my parcel?"), ("bot", "echo: where is my parcel?")]
+
+
+async def test_a_reply_is_written_with_its_claims_release_and_a_later_message_gets_its_own_turn(
+        client: Any, rt: Runtime, say: Any, bot: EchoBot) -> None:
+    assert (await say("first", conversation="released")).status == 202
+    await settle(rt)
+    conversation = await Conversation.get(external_key="released")
+    assert (conversation.bot_turn_holder, conversation.bot_turn_until, conversation.last_responder) == (None, None, "bot")
+    assert conversation.customer_messages == 1
+    bot.gate = asyncio.Event()  # the next turn holds its claim while it generates...
+    bot.started.clear()
+    assert (await say("second", conversation="released")).status == 202
+    await asyncio.wait_for(bot.started.wait(), 5)
+    assert (await say("third", conversation="released")).status == 202  # ...so this one's own turn is "busy"
+    bot.gate.set()
+    await settle(rt)
+    # The held turn's reply to "second" is superseded by "third"; its loop answers "third" once.
+    assert await timeline("released") == [("customer", "first"), ("bot", "echo: first"), ("customer", "second"),
+                                          ("customer", "third"), ("bot", "echo: third")]
+    assert (await Conversation.get(external_key="released")).customer_messages == 3

@@ -8,7 +8,8 @@ so of racing instances exactly one wins; it renews the claim every `CLAIM_TTL / 
 the turn runs and clears it when the turn ends. A turn whose instance dies stops renewing, and
 the claim lapses after at most `CLAIM_TTL` seconds. A turn whose claim was taken meanwhile (its
 renewals failed until it lapsed) cannot commit its reply: the reply's write is fenced by the
-holder (`turn.write_bot_reply`).
+holder (`turn.write_bot_reply`), and clears the claim in the same statement (`Holder.released`),
+so a replied turn costs no statement of its own to let the next one in.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 from tortoise.expressions import Q
 
@@ -29,6 +29,13 @@ from handoff.states import ConversationState
 log = logging.getLogger(__name__)
 
 CLAIM_TTL = 30.0  # seconds
+
+
+class Holder(str):
+    """A claim's id (the conversation's `bot_turn_holder` while it holds). A write that cleared
+    the claim in its own transaction sets `released`, and leaving `held()` then writes nothing."""
+
+    released: bool = False
 
 
 def free() -> Q:
@@ -54,11 +61,11 @@ async def _renew(conversation_id: int, holder: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def held(conversation_id: int) -> AsyncIterator[str | None]:
+async def held(conversation_id: int) -> AsyncIterator[Holder | None]:
     """Claim the conversation's bot turn for the block; yields the holder id to fence the reply's
     write with, or None (holding nothing) when another turn holds a live claim or the
     conversation is no longer the bot's."""
-    holder = uuid.uuid4().hex
+    holder = Holder(uuid.uuid4().hex)
     if not await _take(conversation_id, holder):
         yield None
         return
@@ -67,13 +74,14 @@ async def held(conversation_id: int) -> AsyncIterator[str | None]:
         yield holder
     finally:
         renewer.cancel()
-        # Shielded: a turn cancelled at shutdown still frees the conversation for another instance.
-        await asyncio.shield(Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
-            bot_turn_holder=None, bot_turn_until=None))
+        if not holder.released:
+            # Shielded: a turn cancelled at shutdown still frees the conversation for another instance.
+            await asyncio.shield(Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
+                bot_turn_holder=None, bot_turn_until=None))
 
 
-async def unanswered_after(conversation_id: int, seen: datetime | None) -> bool:
-    """True when the bot's conversation has a customer message newer than `seen` still unanswered."""
-    newer = {"last_customer_message_at__gt": seen} if seen is not None else {"last_customer_message_at__not_isnull": True}
+async def unanswered_after(conversation_id: int, seen: int | None) -> bool:
+    """True when the bot's conversation has a customer message past the `seen`th
+    (`Conversation.customer_messages`; None: any) still unanswered."""
     return await Conversation.filter(id=conversation_id, state=ConversationState.BOT, last_responder="customer",
-                                     **newer).exists()
+                                     customer_messages__gt=seen or 0).exists()

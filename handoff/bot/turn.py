@@ -22,7 +22,7 @@ message from that address tries again.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 
@@ -65,21 +65,23 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
                     return "busy"
                 outcome, seen = await _turn(rt, conversation_id, holder)
             # A message that came while we held the claim had its own turn refused ("busy"):
-            # this turn answers it, once the claim is free for any instance to take.
-            if not await claim.unanswered_after(conversation_id, seen):
+            # this turn answers it, once the claim is free for any instance to take. A reply
+            # committed with the claim's release answered every message counted before it, and
+            # any later one's own turn finds the claim free: nothing is left to look for.
+            if holder.released or not await claim.unanswered_after(conversation_id, seen):
                 return outcome
 
 
-async def _turn(rt: Runtime, conversation_id: int, holder: str) -> tuple[str, datetime | None]:
-    """One claimed turn; returns its outcome and the last customer message time it read."""
+async def _turn(rt: Runtime, conversation_id: int, holder: claim.Holder) -> tuple[str, int | None]:
+    """One claimed turn; returns its outcome and the customer message count it read."""
     conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
     if conversation is None or conversation.state != ConversationState.BOT:
         return "skipped", None
-    seen = conversation.last_customer_message_at
+    seen = conversation.customer_messages
     return await _answer(rt, conversation, history, holder), seen
 
 
-async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn], holder: str) -> str:
+async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn], holder: claim.Holder) -> str:
     history = spoken(history)
     if not history or history[-1].author != "customer":
         return "skipped"
@@ -98,7 +100,7 @@ async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn], 
         ticket = await escalate(rt, conversation.id, reason, expected_version=version)
         return "escalated" if ticket is not None else "fenced"
     return await write_bot_reply(rt, conversation.id, version, reply.text or "", conversation=conversation,
-                                 answers_through=conversation.last_customer_message_at, holder=holder)
+                                 answers_through=conversation.customer_messages, holder=holder)
 
 
 async def _only_shares(conversation_id: int, history: list[Turn]) -> bool:
@@ -162,24 +164,28 @@ async def _typing(channel: ShowsTyping, conversation: Conversation) -> None:
 
 async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str, *,
                           conversation: Conversation | None = None,
-                          answers_through: datetime | None = None, holder: str | None = None) -> str:
+                          answers_through: int | None = None, holder: claim.Holder | None = None) -> str:
     """Write the bot's reply, fenced by the conversation version it was generated under.
 
-    With `answers_through` (the conversation's last customer message time the reply was
-    generated from), a reply the customer has written past is dropped as "superseded".
+    With `answers_through` (the conversation's `customer_messages` the reply was generated
+    from), a reply the customer has written past is dropped as "superseded".
     `conversation`, when the caller holds it, saves reading it again: only its id, channel
     and language are used, none of which the fenced update changes. With `holder` (the turn's
-    claim), a turn whose claim another turn has taken writes nothing and returns "lost".
+    claim), a turn whose claim another turn has taken writes nothing and returns "lost"; a
+    reply written releases the claim in the same statement (`holder.released`).
     """
     if conversation is None:
         conversation = await Conversation.get(id=conversation_id)
-    fence: dict[str, object] = {"last_customer_message_at": answers_through} if answers_through is not None else {}
+    fence: dict[str, object] = {"customer_messages": answers_through} if answers_through is not None else {}
+    release: dict[str, object] = {}
     if holder is not None:
         fence["bot_turn_holder"] = holder
+        release = {"bot_turn_holder": None, "bot_turn_until": None}
     pending = Pending()
     async with transaction(pending):
         fenced = not await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version, **fence).update(
-            last_responder="bot", responded_by="bot", responded_by_agent_id=None, last_activity_at=utcnow()
+            last_responder="bot", responded_by="bot", responded_by_agent_id=None, last_activity_at=utcnow(),
+            **release
         )
         if fenced and holder is not None and not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).exists():
             log.warning("bot turn on conversation %s lost its claim: its reply is dropped", conversation_id)
@@ -191,6 +197,8 @@ async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text:
                             version=version)
         else:
             await add_outgoing(pending, conversation, "bot", text, epoch=version)
+    if holder is not None and not fenced:
+        holder.released = True
     await publish(rt, pending)
     if fenced:
         metrics.BOT_REPLIES_FENCED.inc()

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from handoff.access_log import SERVER_OPTIONS, redact
+from handoff.access_log import SERVER_OPTIONS, redact, server_options
+from handoff.config import Settings
 from handoff.desk.auth import create_agent
 from tests.fakes.raw_http import post_in_pieces
 
@@ -52,3 +53,15 @@ async def test_tokens_in_urls_are_redacted_in_the_access_log(aiohttp_server: Any
     assert f'"{url}/desk?token=[redacted]"' in lines[2]
     for secret in secrets.values():
         assert not any(secret in line for line in lines), secret
+
+
+@pytest.mark.parametrize(("value", "lines"), [("", 1), ("on", 1), ("off", 0)])
+async def test_the_access_log_is_turned_off_by_its_setting(aiohttp_server: Any, app_factory: Any,
+                                                           caplog: pytest.LogCaptureFixture, value: str,
+                                                           lines: int) -> None:
+    settings = Settings.from_env({"HANDOFF_ACCESS_LOG": value} if value else {})
+    server = await aiohttp_server(app_factory(), **server_options(settings.access_log))
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    answer = await post_in_pieces(str(server.make_url("/")).rstrip("/"), "/healthz", [], {}, method="GET")
+    assert answer.status == 200
+    assert len([r for r in caplog.records if r.name == "aiohttp.access"]) == lines

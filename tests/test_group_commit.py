@@ -1,0 +1,71 @@
+"""Group commit: concurrent units share a transaction, each caller gets its own outcome only after
+the commit, and one failing unit costs its neighbours only a retry alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tortoise.exceptions import IntegrityError
+
+from handoff.group_commit import GroupCommit
+from handoff.models import Contact, ContactIdentity, Conversation, Message
+from tests.conftest import settle
+
+
+async def _identity(external_id: str) -> int:
+    contact = await Contact.create(name=external_id)
+    await ContactIdentity.create(contact=contact, channel="group", external_id=external_id)
+    return contact.id
+
+
+async def test_units_that_arrive_while_one_commits_share_the_next_transaction(client):
+    group = GroupCommit()
+    ids = await asyncio.gather(*(group.run(lambda i=i: _identity(f"u{i}")) for i in range(12)))
+    assert len(set(ids)) == 12
+    assert group.groups >= 1  # the first committed alone, the others arrived meanwhile
+    assert await ContactIdentity.filter(channel="group").count() == 12
+
+
+async def test_a_failing_unit_costs_its_neighbours_nothing_but_a_retry(client):
+    await _identity("taken")
+    group = GroupCommit()
+    names = ["a", "b", "taken", "c", "d"]
+    outcomes = await asyncio.gather(*(group.run(lambda n=n: _identity(n)) for n in ["first", *names]),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[3], IntegrityError)  # "taken": its own caller gets its own error
+    assert all(isinstance(o, int) for i, o in enumerate(outcomes) if i != 3)
+    stored = await ContactIdentity.filter(channel="group").values_list("external_id", flat=True)
+    assert sorted(stored) == sorted(["taken", "first", "a", "b", "c", "d"])  # each once
+    assert await Contact.filter(name="taken").count() == 1  # the failed unit's contact rolled back
+
+
+async def test_a_unit_that_raises_rolls_back_only_its_own_writes(client):
+    group = GroupCommit()
+
+    async def half_done() -> None:
+        await _identity("half")
+        raise ValueError("changed its mind")
+
+    outcomes = await asyncio.gather(group.run(lambda: _identity("lead")), group.run(lambda: _identity("x")),
+                                    group.run(half_done), group.run(lambda: _identity("y")), return_exceptions=True)
+    assert isinstance(outcomes[2], ValueError)
+    assert sorted(await ContactIdentity.filter(channel="group").values_list("external_id", flat=True)) == ["lead", "x", "y"]
+
+
+async def test_concurrent_webhooks_with_replays_are_stored_once_and_answered_once(client, rt, say, callback):
+    bodies = [(f"hello {i}", f"conv-{i % 10}", f"m-{i}") for i in range(40)]
+    replays = bodies[::4]  # the provider sends some twice, at the same moment
+    answers = await asyncio.gather(*(say(text, conversation=conv, message_id=mid) for text, conv, mid in [*bodies, *replays]))
+    assert {r.status for r in answers} == {202}
+    await settle(rt)
+    assert await Message.filter(direction="incoming").count() == 40
+    assert await Conversation.all().count() == 10
+    assert rt.commits.groups >= 1
+    for conversation in await Conversation.all():
+        assert conversation.customer_messages == 4
+    # Each conversation's latest message is answered, and no reply is sent twice.
+    for conversation in await Conversation.all():
+        last = await Message.filter(conversation_id=conversation.id, direction="incoming").order_by("-id").first()
+        got = [m["text"] for m in callback.for_conversation(conversation.external_key)]
+        assert got and got[-1] == f"echo: {last.text}"
+        assert len(got) == len(set(got))
