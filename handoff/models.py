@@ -111,7 +111,7 @@ class Conversation(Model):
     last_customer_message_at = fields.DatetimeField(null=True)
     # Customer messages (not automated) received so far: a bot reply is written only while the
     # count it answered is still current (a newer message supersedes it; see bot.turn).
-    customer_messages = fields.IntField(default=0)
+    customer_messages = fields.IntField(default=0, db_default=0)
     # The bot turn's claim: which instance's turn answers now, until when (see bot.claim).
     bot_turn_holder = fields.CharField(max_length=32, null=True)
     bot_turn_until = fields.DatetimeField(null=True)
