@@ -468,6 +468,7 @@ async def test_the_webhook_is_acknowledged_before_the_profile_answers(client, rt
         await settle(rt)
         assert (await stored_contact()).name == "Ana Souza"
         updates = [e for e in _drain(events) if e["kind"] == "conversation.updated" and "contact" in e]
+    assert all(isinstance(update.pop("seq"), int) for update in updates)  # logged: a desk resumes after it
     assert len([r for r in fake.requests if r.method == "GET"]) == 1
     contact = await stored_contact()
     assert updates == [{"kind": "conversation.updated", "conversation_id": (await Conversation.get()).id,
