@@ -34,7 +34,7 @@ from tortoise.transactions import in_transaction
 
 from handoff import db, metrics, receipts
 from handoff.backoff import full_jitter
-from handoff.channels.base import DeliveryError, with_file_links
+from handoff.channels.base import DeliveryError, NotDelivered, with_file_links
 from handoff.events import KIND_OF_AUTHOR, EventKind
 from handoff.models import Agent, Conversation, Message, Outbox, utcnow
 from handoff.notices import render, sends_notice
@@ -358,6 +358,9 @@ class OutboxWorker:
             provider_id = await asyncio.wait_for(channel.send(address_of(conversation), outbound), SEND_TIMEOUT)
         except DeliveryError as exc:
             return await self._retry_or_fail(row, message, exc)
+        except NotDelivered as exc:
+            await self._finish(row, message, "skipped", str(exc))
+            return True
         except (asyncio.CancelledError, ClaimLost):
             raise
         except Exception as exc:

@@ -15,7 +15,9 @@ from handoff import transitions as ops
 from handoff.models import Conversation, Event, Message, Outbox, utcnow
 from handoff.backoff import full_jitter
 from handoff.outbox import OutboxWorker
-from tests.conftest import settle
+from handoff.channels.api import sign
+from handoff.runtime import RUNTIME
+from tests.conftest import API_SECRET, api_body, settle
 
 
 def test_backoff_is_full_jitter_and_capped():
@@ -396,3 +398,23 @@ async def test_a_worker_that_cannot_renew_its_claim_stops_sending(client, rt, sa
     assert [m["text"] for m in callback.held] == ["echo: first"]  # nothing more from the stalled worker
     rows = await Outbox.filter(id__in=(first.id, second.id)).order_by("id")
     assert [(r.status, r.attempts) for r in rows] == [("done", 1), ("done", 1)]
+
+
+async def test_without_a_callback_url_replies_stay_on_the_timeline_marked_skipped(
+        aiohttp_client, app_factory, settings, callback, caplog):
+    """The api channel with no HANDOFF_API_CALLBACK_URL delivers nowhere by configuration: its
+    replies are `skipped` with the reason, never `failed` with a delivery_failed event."""
+    with caplog.at_level("WARNING", logger="handoff.channels.api"):
+        client = await aiohttp_client(app_factory(settings=settings.model_copy(update={"api_callback_url": ""})))
+    assert "HANDOFF_API_CALLBACK_URL is not set" in caplog.text  # said once, at start
+    rt = client.app[RUNTIME]
+    body = api_body("hello", conversation="no-callback")
+    answer = await client.post("/webhooks/api", data=body, headers={"X-Handoff-Signature": sign(API_SECRET, body),
+                                                                  "Content-Type": "application/json"})
+    assert answer.status == 202
+    await settle(rt)
+    reply = await Message.get(direction="outgoing", author_kind="bot")
+    assert (reply.delivery_status, reply.delivery_error) == ("skipped", "not sent: HANDOFF_API_CALLBACK_URL is not set")
+    assert (await Outbox.get(message_id=reply.id)).attempts <= 1
+    assert not await Event.filter(kind="delivery_failed").exists()
+    assert callback.for_conversation("no-callback") == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from typing import Annotated, Any, ClassVar
 
 import aiohttp
@@ -27,11 +28,14 @@ from handoff.channels.base import (
     ChannelConfigError,
     DeliveryError,
     InvalidSignature,
+    NotDelivered,
     parse_retry_after,
 )
 from handoff.config import Settings
 from handoff.media import attachment_json
 from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Handoff-Signature"
 MAX_ID = 255
@@ -63,6 +67,9 @@ class ApiChannel:
             if settings.api_callback_url:
                 raise ChannelConfigError("HANDOFF_API_CALLBACK_URL is set but HANDOFF_API_SECRET is missing")
             return None
+        if not settings.api_callback_url:
+            log.warning("api channel: HANDOFF_API_CALLBACK_URL is not set: replies are kept on the "
+                        "timeline (marked skipped), not posted anywhere")
         return cls(settings.api_secret, settings.api_callback_url)
 
     def sign_headers(self, body: bytes) -> dict[str, str]:
@@ -108,7 +115,7 @@ class ApiChannel:
     async def send(self, address: Address, message: OutboundMessage) -> str:
         """POST the message, signed, to the callback URL."""
         if not self.callback_url:
-            raise DeliveryError("HANDOFF_API_CALLBACK_URL is not set", retryable=False)
+            raise NotDelivered("not sent: HANDOFF_API_CALLBACK_URL is not set")
         payload: dict[str, Any] = {
             "id": str(message.id),
             "conversation": address.conversation_key,

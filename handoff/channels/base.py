@@ -47,6 +47,12 @@ class ChannelConfigError(Exception):
     """A channel has some but not all of its required settings."""
 
 
+class NotDelivered(Exception):
+    """By its configuration the channel delivers this message nowhere (the api channel without
+    HANDOFF_API_CALLBACK_URL): the outbox marks it `skipped` with this reason, not failed, and
+    it stays on the timeline and in the API."""
+
+
 class DeliveryError(Exception):
     """Sending failed. `retryable` failures are retried by the outbox with backoff.
 
