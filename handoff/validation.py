@@ -211,7 +211,6 @@ _PHRASES = {
     "too_long": "must have at most {max_length} items",
     "literal_error": "must be one of {expected}",
     "value_error": "{error}",
-    "literal_error": "must be {expected}",
 }
 
 

@@ -171,10 +171,11 @@ async def test_others_tickets_need_a_confirmation_and_replies_stay_the_assignees
     tid = ticket["id"]
     mine = (await _get(client, f"/api/v1/tickets/{tid}", ana))["permissions"]
     theirs = (await _get(client, f"/api/v1/tickets/{tid}", bob))["permissions"]
+    # compose: False — the test app has no model configured (tests/desk/test_compose.py has one)
     assert mine == {"reply": True, "note": True, "claim": False, "transfer": True, "allow_ai": True, "close": True,
-                    "confirm": False}
+                    "confirm": False, "compose": False}
     assert theirs == {"reply": False, "note": True, "claim": False, "transfer": True, "allow_ai": True, "close": True,
-                      "confirm": True}
+                      "confirm": True, "compose": False}
 
     reply = await client.post(f"/api/v1/tickets/{tid}/messages", json={"text": "hi"}, headers=bob)
     assert reply.status == 403 and "Ana" in (await reply.json())["error"]
