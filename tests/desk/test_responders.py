@@ -11,7 +11,7 @@ from typing import Any
 from tortoise.migrations.api import migrate as migrate_api
 
 from handoff import db
-from handoff.models import Agent, Contact, Conversation, Message
+from handoff.models import Agent, Contact, Conversation
 from tests.conftest import settle
 from tests.test_db import empty_db_url  # noqa: F401  (a fixture)
 
@@ -121,8 +121,13 @@ async def test_the_upgrade_fills_in_who_answered_existing_conversations(empty_db
                 "'{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
         ids = dict(await Conversation.all().values_list("external_key", "id"))
 
-        async def write(key: str, author: str, direction: str = "outgoing", **extra: Any) -> None:
-            await Message.create(conversation_id=ids[key], channel="api", direction=direction, author_kind=author, **extra)
+        async def write(key: str, author: str, direction: str = "outgoing", agent: Agent | None = None,
+                        private: bool = False) -> None:  # 0008's message columns (later ones, e.g. mentions, absent)
+            await client.execute_script(
+                "INSERT INTO message (conversation_id, channel, direction, author_kind, agent_id, text, private, "
+                f"notice_params, attachments, delivery_status, created_at) VALUES ({ids[key]}, 'api', '{direction}', "
+                f"'{author}', {agent.id if agent else 'NULL'}, '', {'true' if private else 'false'}, '{{}}', '[]', "
+                "'none', CURRENT_TIMESTAMP)")
 
         await write("by-bot", "agent", agent=agent)
         await write("by-bot", "bot")
