@@ -89,6 +89,8 @@ export function composerForm(ticket) {
     const body = { text: value, internal: internal };
     if (files.length) body.attachments = files.map((u) => u.id);
     send.disabled = true;
+    // The draft goes now: a re-render while the request runs (a live event) must not bring it back.
+    saveDraft(ticket.id, "");
     let res;
     try {
       res = await api("POST", "/api/v1/tickets/" + ticket.id + "/messages", body);
@@ -98,6 +100,7 @@ export function composerForm(ticket) {
       send.disabled = false;
     }
     if (!res.ok) {
+      saveDraft(ticket.id, text.value);
       const why = (internal ? "Note not added: " : "Not sent: ") + (res.data.error || "failed") + ". Your text is kept.";
       error.textContent = why; error.hidden = false;
       toast(why, "error");
@@ -105,7 +108,8 @@ export function composerForm(ticket) {
     }
     error.hidden = true;
     text.value = "";
-    saveDraft(ticket.id, "");
+    const shown = document.querySelector("[data-field=composer]");  // the page may have been re-rendered
+    if (shown && shown !== text && shown.value.trim() === value) shown.value = "";
     if (files.length) { uploads = []; showUploads(); }
     state.typingSent = 0;
     const message = res.data.message || res.data;
