@@ -107,7 +107,7 @@ async def test_an_edit_replaces_the_text_and_keeps_the_original(client, rt, post
     [event] = await Event.filter(kind="message.edited")
     assert event.data == {"message_id": message.id}
     assert {"kind": "message.updated", "conversation_id": message.conversation_id, "message_id": message.id,
-            "edited_at": revision["replaced_at"]} in live
+            "edited_at": revision["replaced_at"]} in [{k: v for k, v in e.items() if k != "seq"} for e in live]
     assert any(e["kind"] == "timeline.event" and e["event"]["kind"] == "message.edited" for e in live)
 
     for _ in range(2):  # Meta's retries change nothing
