@@ -15,6 +15,8 @@ import logging
 from typing import TYPE_CHECKING
 
 
+from tortoise.transactions import in_transaction
+
 from handoff import hours, metrics, presence
 from handoff.bot.history import contact_label, load_cycle_turns
 from handoff.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
