@@ -12,13 +12,20 @@ neighbours only a retry and each caller gets its own unit's result or exception.
 
 A unit must be safe to run twice after a rollback (it re-reads what it decides on, and collects
 its after-commit effects in what it returns, not elsewhere).
+
+A unit may hand a step to `last()` to run after every unit of its transaction, just before the
+commit. The live-event log's append goes there: it takes a lock held until the commit
+(`handoff.eventlog`), and a unit that took it mid-group and then waited for a row another
+transaction holds while that one waited for the lock would deadlock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from tortoise.transactions import in_transaction
@@ -27,6 +34,35 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Unit = Callable[[], Awaitable[Any]]
+Step = Callable[[], Awaitable[None]]
+
+# The steps units of the transaction being run handed to `last()`; None outside one.
+_last_steps: ContextVar[list[Step] | None] = ContextVar("group_commit_last_steps", default=None)
+
+
+def last(step: Step) -> bool:
+    """Queue `step` to run after every unit of the current group-commit transaction, before its
+    commit, in the order queued; False when no unit is running here (the caller runs it)."""
+    steps = _last_steps.get()
+    if steps is None:
+        return False
+    steps.append(step)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def _transaction() -> Any:
+    """`in_transaction()` that runs the steps queued with `last()` when its block ends."""
+    steps: list[Step] = []
+    token = _last_steps.set(steps)
+    try:
+        async with in_transaction():
+            yield
+            _last_steps.set(None)  # a step runs as itself, not as a unit
+            for step in steps:
+                await step()
+    finally:
+        _last_steps.reset(token)
 
 
 class GroupCommit:
@@ -68,7 +104,7 @@ class GroupCommit:
     async def _together(self, group: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
         results: list[Any] = []
         try:
-            async with in_transaction():
+            async with _transaction():
                 for work, _ in group:
                     results.append(await work())
         except asyncio.CancelledError:
@@ -97,7 +133,7 @@ class GroupCommit:
 
 async def _alone(work: Unit, future: asyncio.Future[Any]) -> None:
     try:
-        async with in_transaction():
+        async with _transaction():
             result = await work()
     except asyncio.CancelledError:
         if not future.done():

@@ -6,6 +6,7 @@ its commit, and `publish` hands them, with their seq, to the hub after it."""
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from handoff import eventlog, mentions
+from handoff import eventlog, group_commit, mentions
 from handoff.events import AUTHOR_OF_KIND, EventKind, message_json
 from handoff.models import Agent, Conversation, Event, Message, Outbox, Ticket, utcnow
 from handoff.notices import label, render
@@ -153,7 +154,14 @@ async def transaction(pending: Pending) -> AsyncIterator[BaseDBAsyncClient]:
 async def log_events(pending: Pending, conn: BaseDBAsyncClient | None = None) -> None:
     """Write `pending`'s live events to the event log in the current transaction (one INSERT,
     none when there are no events) and keep them, with their seq, in `pending.logged` for
-    `publish`. A unit of a group commit calls it last, in the group's transaction."""
+    `publish`. In a unit of a group commit the append waits for the group's last step
+    (`group_commit.last`), after every unit's row locks are taken."""
+    if group_commit.last(functools.partial(_log_events, pending, conn)):
+        return
+    await _log_events(pending, conn)
+
+
+async def _log_events(pending: Pending, conn: BaseDBAsyncClient | None) -> None:
     events = await _events(pending)
     seqs = await eventlog.append(events, conn)
     pending.logged = [{**event, "seq": seq} for event, seq in zip(events, seqs, strict=True)]

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from handoff.events import EventKind
 
 from handoff.group_commit import GroupCommit
 from handoff.models import Contact, ContactIdentity, Conversation, Message
+from handoff.timeline import Pending, log_events, transaction
 from tests.conftest import settle
 
 
@@ -69,3 +75,45 @@ async def test_concurrent_webhooks_with_replays_are_stored_once_and_answered_onc
         got = [m["text"] for m in callback.for_conversation(conversation.external_key)]
         assert got and got[-1] == f"echo: {last.text}"
         assert len(got) == len(set(got))
+
+
+async def test_a_group_takes_the_event_log_lock_only_after_every_unit(client, db_url):
+    # Unit 1 logs events, unit 2 then waits for a row another transaction holds while that one
+    # logs its own events. Were unit 1's append (and its lock, held to the commit) taken at once,
+    # the two transactions would wait for each other: PostgreSQL's deadlock error.
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one write transaction at a time: no row lock to wait for")
+    contact = await Contact.create(name="held")
+    conversation = await Conversation.create(contact=contact, channel="group", external_key="held",
+                                              contact_external_id="held")
+    group = GroupCommit()
+    row_held, unit_waiting = asyncio.Event(), asyncio.Event()
+
+    async def logs_events() -> Pending:
+        pending = Pending()
+        pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state="bot")
+        await log_events(pending)
+        return pending
+
+    async def then_waits_for_the_row() -> None:
+        await row_held.wait()
+        unit_waiting.set()
+        await Conversation.filter(id=conversation.id).update(customer_messages=F("customer_messages") + 1)
+
+    async def holds_the_row_then_logs() -> Pending:
+        pending = Pending()
+        async with transaction(pending):
+            await Conversation.filter(id=conversation.id).update(version=F("version") + 1)
+            row_held.set()
+            await unit_waiting.wait()
+            await asyncio.sleep(0.2)  # the unit is now blocked on the row
+            pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state="human")
+        return pending
+
+    first, _, outside = await asyncio.wait_for(asyncio.gather(
+        group.run(logs_events), group.run(then_waits_for_the_row), holds_the_row_then_logs()), 20)
+    assert group.groups == 1  # both units shared one transaction (a deadlock would have split them)
+    assert len(first.logged) == 1 and len(outside.logged) == 1
+    assert first.logged[0]["seq"] != outside.logged[0]["seq"]
+    updated = await Conversation.get(id=conversation.id)
+    assert (updated.version, updated.customer_messages) == (conversation.version + 1, 1)
