@@ -28,7 +28,7 @@ from handoff.bot.language import detect_language
 from handoff.bot.turn import run_bot_turn
 from handoff.events import EventKind
 from handoff.media import attachment_json
-from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, utcnow
+from handoff.models import Contact, ContactIdentity, Conversation, Message, Ticket, bot_answers, utcnow
 from handoff.schema import InboundMessage
 from handoff.states import ConversationState
 from handoff.timeline import Pending, log_events, publish
@@ -57,12 +57,16 @@ class OwnerChanged(Exception):
     """The conversation changed state between being read and being written: read it again."""
 
 
-def decide(state: str, assignee_id: int | None) -> Route:
-    """Who answers a new customer message in a conversation of this state."""
+def decide(state: str, assignee_id: int | None, bot_while_waiting: bool = False) -> Route:
+    """Who answers a new customer message in a conversation of this state: the bot (also while
+    an unassigned conversation waits for a team that is away: `bot_while_waiting`), its
+    assignee, or nobody yet (the queue)."""
     if state == ConversationState.BOT:
         return "bot"
     if state == ConversationState.HUMAN:
-        return "agent" if assignee_id is not None else "queue"
+        if assignee_id is not None:
+            return "agent"
+        return "bot" if bot_while_waiting else "queue"
     raise ValueError(f"an {state!r} conversation takes no messages")
 
 
@@ -93,7 +97,7 @@ async def _duplicate(rt: Runtime, message: Message) -> Receipt:
     answer (the first delivery committed, then failed before its turn ran), a turn is started: its
     claim makes it a no-op while another turn answers."""
     conversation_id: int = message.conversation_id  # type: ignore[attr-defined]
-    if await Conversation.filter(id=conversation_id, state=ConversationState.BOT, last_responder="customer").exists():
+    if await Conversation.filter(bot_answers(), id=conversation_id, last_responder="customer").exists():
         rt.spawn(run_bot_turn(rt, conversation_id), name=f"bot-turn-{conversation_id}")
     return Receipt(message.id, conversation_id, True, "duplicate")
 
@@ -122,7 +126,7 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
         delivery_status="none",
         sender=_sender(inbound),
     )
-    route = decide(conversation.state, conversation.assignee_id)  # type: ignore[attr-defined]
+    route = decide(conversation.state, conversation.assignee_id, conversation.bot_while_waiting)  # type: ignore[attr-defined]
     pending.messages.append(message)
     pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=conversation.id, state=conversation.state)
     if ticket is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from tortoise import fields
+from tortoise.expressions import Q
 from tortoise.models import Model
 
 from handoff.states import ConversationState, TicketStatus
@@ -112,6 +113,10 @@ class Conversation(Model):
     # Customer messages (not automated) received so far: a bot reply is written only while the
     # count it answered is still current (a newer message supersedes it; see bot.turn).
     customer_messages = fields.IntField(default=0, db_default=0)
+    # While the conversation waits in Unassigned for a team that is away (business hours, or
+    # nobody online), the bot keeps answering the customer until an agent is assigned (which
+    # bumps `version`, fencing a bot reply in flight): see `bot_answers`.
+    bot_while_waiting = fields.BooleanField(default=False, db_default=False)
     # The bot turn's claim: which instance's turn answers now, until when (see bot.claim).
     bot_turn_holder = fields.CharField(max_length=32, null=True)
     bot_turn_until = fields.DatetimeField(null=True)
@@ -122,6 +127,19 @@ class Conversation(Model):
 
     class Meta:
         table = "conversation"
+
+    @property
+    def bot_answers(self) -> bool:
+        """Whether the bot answers this conversation's customer now (`bot_answers()`)."""
+        return self.state == ConversationState.BOT or (
+            self.state == ConversationState.HUMAN and self.assignee_id is None  # type: ignore[attr-defined]
+            and self.bot_while_waiting)
+
+
+def bot_answers() -> Q:
+    """The filter of conversations whose customer the bot answers: those in state "bot", and
+    "human" ones waiting unassigned while the bot helps meanwhile (`bot_while_waiting`)."""
+    return Q(state=ConversationState.BOT) | Q(state=ConversationState.HUMAN, assignee_id=None, bot_while_waiting=True)
 
 
 class Ticket(Model):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from handoff import eventlog, presence, receipts, transitions
 from handoff.bot import claim
 from handoff.bot.turn import run_bot_turn
-from handoff.models import Conversation, utcnow
+from handoff.models import Conversation, bot_answers, utcnow
 from handoff.states import ConversationState
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ async def answer_unanswered(rt: Runtime, grace: float | None = None) -> int:
     """
     now = utcnow()
     wait = timedelta(seconds=rt.settings.bot_sweep_interval if grace is None else grace)
-    rows = await Conversation.filter(claim.free(), state=ConversationState.BOT, last_responder="customer",
+    rows = await Conversation.filter(claim.free(), bot_answers(), last_responder="customer",
                                      last_customer_message_at__gte=now - RECOVERY_WINDOW,
                                      last_customer_message_at__lte=now - wait).limit(1000).values_list("id", flat=True)
     for conversation_id in rows:

@@ -12,10 +12,10 @@ published after commit; a ticket's summary is written in the background.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 
-from tortoise.transactions import in_transaction
+from tortoise.expressions import F
 
 from handoff import hours, metrics, presence
 from handoff.bot.history import contact_label, load_cycle_turns
@@ -71,9 +71,14 @@ async def _open_ticket(
         version = conversation.version if expected_version is None else expected_version
         won = False
         if conversation.state == ConversationState.BOT:
+            # The team is away and the customer is told so: the bot keeps helping meanwhile.
+            absence = await team_absence(rt, conversation.language) if agent is None and notice else None
             now = utcnow()
-            changes = {"state": ConversationState.HUMAN, "version": version + 1, "assignee_id": agent.id if agent else None,
-                       "waiting_since": now, "last_activity_at": now}
+            changes: dict[str, Any] = {
+                "state": ConversationState.HUMAN, "version": version + 1, "assignee_id": agent.id if agent else None,
+                "waiting_since": now, "last_activity_at": now, "bot_while_waiting": absence is not None}
+            if absence is not None:  # the notices below answer the customer (the sweep leaves them)
+                changes["last_responder"] = "queue"
             won = bool(await Conversation.filter(id=conversation.id, state=ConversationState.BOT, version=version).update(**changes))
         if won:
             conversation.update_from_dict(changes)  # what the compare-and-set wrote
@@ -92,8 +97,7 @@ async def _open_ticket(
                             agent=agent, reason=reason)
             if notice:
                 await add_notice(pending, conversation, "waiting", ticket=ticket)
-                absence = await _team_absence(rt, conversation.language) if agent is None else None
-                if absence:
+                if absence is not None:
                     await add_notice(pending, conversation, absence[0], ticket=ticket, **absence[1])
     if not won:
         raise await _lost_race(conversation)
@@ -105,7 +109,7 @@ async def _open_ticket(
     return ticket
 
 
-async def _team_absence(rt: Runtime, language: str | None) -> tuple[str, dict[str, str]] | None:
+async def team_absence(rt: Runtime, language: str | None) -> tuple[str, dict[str, str]] | None:
     """With business hours set: ("away", {"when": the next opening in `language`}) outside them,
     ("unavailable", {}) in them with no agent online, else None (also without business hours)."""
     opening = hours.parse(rt.settings.business_hours)
@@ -145,7 +149,7 @@ async def claim(rt: Runtime, ticket_id: int, agent: Agent) -> Ticket:
         claimed = {"assignee_id": agent.id, "status": TicketStatus.ON_YOU}
         won = bool(await Ticket.filter(id=ticket.id, assignee_id=None, open_key__not_isnull=True).update(**claimed))
         if won:
-            await Conversation.filter(id=ticket.conversation_id).update(assignee_id=agent.id)  # type: ignore[attr-defined]
+            await _assign(ticket.conversation_id, agent.id)  # type: ignore[attr-defined]
             conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
             await add_event(pending, conversation, "claimed", ticket=ticket, agent=agent)
     if not won:
@@ -175,7 +179,7 @@ async def transfer(rt: Runtime, ticket_id: int, agent: Agent, to_agent_id: int, 
         if not await Ticket.filter(id=ticket.id, open_key__not_isnull=True).update(**reassigned):
             raise InvalidState("the ticket is closed")
         ticket.update_from_dict(reassigned)
-        await Conversation.filter(id=ticket.conversation_id).update(assignee_id=target.id)  # type: ignore[attr-defined]
+        await _assign(ticket.conversation_id, target.id)  # type: ignore[attr-defined]
         conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
         if note:
             await add_note(pending, conversation, ticket, agent, note)
@@ -212,7 +216,7 @@ async def _finish(rt: Runtime, ticket_id: int, agent: Agent | None, *, resume_bo
         conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
         changes: dict[str, object] = {
             "version": conversation.version + 1, "assignee_id": None, "waiting_since": None,
-            "last_activity_at": now,
+            "last_activity_at": now, "bot_while_waiting": False,
         }
         if resume_bot:
             changes["state"] = ConversationState.BOT
@@ -257,7 +261,7 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
                 if not await Ticket.filter(id=ticket.id, assignee_id=None).update(assignee_id=agent.id):
                     raise Conflict("the ticket was just assigned to someone else", ticket=ticket)
                 ticket.assignee_id = agent.id  # type: ignore[attr-defined]
-                await Conversation.filter(id=conversation.id).update(assignee_id=agent.id)
+                await _assign(conversation.id, agent.id)
                 await add_event(pending, conversation, "claimed", ticket=ticket, agent=agent)
             elif ticket.assignee_id != agent.id:  # type: ignore[attr-defined]
                 assignee = await Agent.get(id=ticket.assignee_id)  # type: ignore[attr-defined]
@@ -273,6 +277,13 @@ async def reply(rt: Runtime, ticket_id: int, agent: Agent, text: str, internal: 
     pending.add(EventKind.TICKET_UPDATED, ticket=await ticket_json(ticket))
     await publish(rt, pending)
     return message
+
+
+async def _assign(conversation_id: int, agent_id: int) -> None:
+    """Give the conversation to the agent, in the caller's transaction. The bot stops helping
+    meanwhile, and the version moves on: a bot reply generated before is dropped (the fence)."""
+    await Conversation.filter(id=conversation_id).update(assignee_id=agent_id, bot_while_waiting=False,
+                                                         version=F("version") + 1)
 
 
 async def answered(ticket: Ticket) -> None:
@@ -412,7 +423,7 @@ async def _assign_if_room(rt: Runtime, ticket_id: int, agent_id: int) -> Agent:
     "still unassigned and open", so one ticket is never assigned twice.
     """
     pending = Pending()
-    async with in_transaction():
+    async with transaction(pending):
         if not await presence.mark_assigned(agent_id, utcnow()):
             raise _NoRoom
         if await Ticket.filter(assignee_id=agent_id, open_key__not_isnull=True).count() >= rt.settings.agent_capacity:
@@ -421,7 +432,7 @@ async def _assign_if_room(rt: Runtime, ticket_id: int, agent_id: int) -> Agent:
         if not await Ticket.filter(id=ticket_id, assignee_id=None, open_key__not_isnull=True).update(**assigned):
             raise _Gone
         ticket = await Ticket.get(id=ticket_id)
-        await Conversation.filter(id=ticket.conversation_id).update(assignee_id=agent_id)  # type: ignore[attr-defined]
+        await _assign(ticket.conversation_id, agent_id)  # type: ignore[attr-defined]
         conversation = await Conversation.get(id=ticket.conversation_id)  # type: ignore[attr-defined]
         agent = await Agent.get(id=agent_id)
         await add_event(pending, conversation, "auto_assigned", ticket=ticket, agent=agent)

@@ -4,6 +4,7 @@ online, in their language, with a fixed clock."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from handoff.hours import parse
 from handoff.models import Conversation, Message, Ticket
 from handoff.notices import LANGUAGES, opening_time, render
 from handoff.runtime import Runtime
+from handoff.sweeper import answer_unanswered
 from tests.conftest import settle
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -123,3 +125,89 @@ async def test_in_hours_with_an_agent_online_only_the_wait_is_announced(client, 
     conversation, notices = await _ask_for_a_person(rt, say, "staffed", "I want to talk to a person")
     assert [m.notice for m in notices] == ["waiting"]
     assert (await Ticket.get(conversation_id=conversation.id)).assignee_id == ana.id
+
+
+async def _bot_replies(conversation: Conversation) -> list[Message]:
+    return await Message.filter(conversation_id=conversation.id, author_kind="bot").order_by("id")
+
+
+async def test_while_the_team_is_away_the_bot_keeps_helping_on_the_waiting_ticket(client, rt, say, callback):
+    _fix_clock(rt, _at(2026, 12, 5, 11, 0))  # a Saturday
+    conversation, _ = await _ask_for_a_person(rt, say, "meanwhile", "I want to talk to a person")
+    assert "Meanwhile, our AI assistant can keep helping you here." in render("away", "en", when="x")
+    assert await answer_unanswered(rt, grace=0) == 0  # the notices answered the request for a person
+
+    await say("what are your opening hours?", conversation="meanwhile")
+    await settle(rt)
+    ticket = await Ticket.get(conversation_id=conversation.id)
+    replies = await _bot_replies(conversation)
+    assert [(m.text, m.ticket_id) for m in replies] == [("echo: what are your opening hours?", ticket.id)]
+    assert "echo: what are your opening hours?" in [c["text"] for c in callback.for_conversation("meanwhile")]
+    assert (ticket.status, ticket.assignee_id) == ("open", None)  # still waiting for the team
+
+    # Asking for a person again opens nothing new: the customer is told where they stand.
+    await say("a person please", conversation="meanwhile")
+    await settle(rt)
+    assert await Ticket.filter(conversation_id=conversation.id).count() == 1
+    notices = await Message.filter(conversation_id=conversation.id, notice__not_isnull=True).order_by("-id")
+    assert (notices[0].notice, notices[0].ticket_id) == ("away", ticket.id)
+    assert len(await _bot_replies(conversation)) == 1
+
+
+async def test_the_bot_stops_helping_once_an_agent_takes_the_ticket_and_its_reply_in_flight_is_dropped(
+        client, rt, say, bot, callback, make_agent):
+    _fix_clock(rt, _at(2026, 12, 7, 11, 0))  # Monday, open, nobody online
+    conversation, _ = await _ask_for_a_person(rt, say, "taken", "I want to talk to a person")
+    ticket = await Ticket.get(conversation_id=conversation.id)
+    _, headers = await make_agent("Ana")
+
+    bot.gate = asyncio.Event()
+    bot.started.clear()
+    await say("still there?", conversation="taken")
+    await asyncio.wait_for(bot.started.wait(), 5)  # the bot is writing its answer...
+    claimed = await client.post(f"/api/v1/tickets/{ticket.id}/claim", headers=headers)
+    assert claimed.status == 200, await claimed.text()
+    bot.gate.set()  # ...and finishes it after Ana took the ticket
+    await settle(rt)
+    assert await _bot_replies(conversation) == []
+    assert "echo: still there?" not in [c["text"] for c in callback.for_conversation("taken")]
+
+    await say("hello?", conversation="taken")
+    await settle(rt)
+    assert await _bot_replies(conversation) == []  # Ana answers from now on
+    assert (await Conversation.get(id=conversation.id)).bot_while_waiting is False
+
+
+async def test_a_bot_reply_written_but_not_yet_sent_when_an_agent_is_assigned_is_never_sent(
+        client, rt, say, callback, make_agent):
+    _fix_clock(rt, _at(2026, 12, 5, 11, 0))  # a Saturday
+    conversation, _ = await _ask_for_a_person(rt, say, "queued-reply", "I want to talk to a person")
+    ticket = await Ticket.get(conversation_id=conversation.id)
+    _, headers = await make_agent("Ana")
+    gate = callback.hold("queued-reply")
+    await say("first?", conversation="queued-reply")
+    await callback.wait_until_held()  # the bot's first answer is on its way
+    await say("second?", conversation="queued-reply")
+    second = None
+    while second is None:  # written, and queued behind the first (order per conversation)
+        await asyncio.sleep(0.02)
+        second = await Message.get_or_none(conversation_id=conversation.id, text="echo: second?")
+    claimed = await client.post(f"/api/v1/tickets/{ticket.id}/claim", headers=headers)
+    assert claimed.status == 200, await claimed.text()
+    gate.set()
+    await settle(rt)
+    sent = [c["text"] for c in callback.for_conversation("queued-reply")]
+    assert "echo: first?" in sent and "echo: second?" not in sent
+    assert (await Message.get(id=second.id)).delivery_status == "cancelled"
+
+
+async def test_with_an_agent_online_the_bot_does_not_answer_a_waiting_ticket(client, rt, say, make_agent):
+    _fix_clock(rt, _at(2026, 12, 7, 11, 0))
+    rt.settings = rt.settings.model_copy(update={"auto_assign": False})  # online, but nobody took it yet
+    ana, _ = await make_agent("Ana")
+    await presence.connect(rt.hub, ana)
+    conversation, _ = await _ask_for_a_person(rt, say, "queued", "I want to talk to a person")
+    await say("anyone?", conversation="queued")
+    await settle(rt)
+    assert (await Ticket.get(conversation_id=conversation.id)).assignee_id is None
+    assert await _bot_replies(conversation) == []

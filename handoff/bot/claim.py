@@ -23,8 +23,7 @@ from collections.abc import AsyncIterator
 from tortoise.expressions import Q
 
 from handoff import db
-from handoff.models import Conversation
-from handoff.states import ConversationState
+from handoff.models import Conversation, bot_answers
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def free() -> Q:
 
 
 async def _take(conversation_id: int, holder: str) -> bool:
-    return bool(await Conversation.filter(free(), id=conversation_id, state=ConversationState.BOT).update(
+    return bool(await Conversation.filter(free(), bot_answers(), id=conversation_id).update(
         bot_turn_holder=holder, bot_turn_until=db.clock(CLAIM_TTL)))
 
 
@@ -83,5 +82,5 @@ async def held(conversation_id: int) -> AsyncIterator[Holder | None]:
 async def unanswered_after(conversation_id: int, seen: int | None) -> bool:
     """True when the bot's conversation has a customer message past the `seen`th
     (`Conversation.customer_messages`; None: any) still unanswered."""
-    return await Conversation.filter(id=conversation_id, state=ConversationState.BOT, last_responder="customer",
+    return await Conversation.filter(bot_answers(), id=conversation_id, last_responder="customer",
                                      customer_messages__gt=seen or 0).exists()

@@ -32,11 +32,11 @@ from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import load_turns_and_conversation, spoken
 from handoff.bot.intent import wants_human
 from handoff.channels.base import CapsBotReplies, ShowsTyping
-from handoff.models import Conversation, Message, utcnow
+from handoff.models import Conversation, Message, Ticket, bot_answers, utcnow
 from handoff.outbox import address_of
 from handoff.states import ConversationState
-from handoff.timeline import Pending, add_event, add_outgoing, publish, transaction
-from handoff.transitions import escalate
+from handoff.timeline import Pending, add_event, add_notice, add_outgoing, publish, transaction
+from handoff.transitions import escalate, team_absence
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -75,7 +75,7 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
 async def _turn(rt: Runtime, conversation_id: int, holder: claim.Holder) -> tuple[str, int | None]:
     """One claimed turn; returns its outcome and the customer message count it read."""
     conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
-    if conversation is None or conversation.state != ConversationState.BOT:
+    if conversation is None or not conversation.bot_answers:
         return "skipped", None
     seen = conversation.customer_messages
     return await _answer(rt, conversation, history, holder), seen
@@ -95,6 +95,11 @@ async def _answer(rt: Runtime, conversation: Conversation, history: list[Turn], 
         reply = BotReply(escalate=True, reason="the customer asked for a person")
     else:
         reply = await _ask(rt, conversation, history, language)
+    if (reply.escalate or not (reply.text or "").strip()) and conversation.state == ConversationState.HUMAN:
+        # Helping while the conversation waits for the team: it is in the queue already; say so again.
+        notice = await team_absence(rt, conversation.language) or ("waiting", {})
+        return await write_bot_reply(rt, conversation.id, version, "", conversation=conversation, notice=notice,
+                                     answers_through=conversation.customer_messages, holder=holder)
     if reply.escalate or not (reply.text or "").strip():
         reason = reply.reason or "the assistant had no answer"
         ticket = await escalate(rt, conversation.id, reason, expected_version=version)
@@ -163,16 +168,19 @@ async def _typing(channel: ShowsTyping, conversation: Conversation) -> None:
 
 
 async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str, *,
-                          conversation: Conversation | None = None,
-                          answers_through: int | None = None, holder: claim.Holder | None = None) -> str:
+                          conversation: Conversation | None = None, answers_through: int | None = None,
+                          holder: claim.Holder | None = None, notice: tuple[str, dict[str, str]] | None = None) -> str:
     """Write the bot's reply, fenced by the conversation version it was generated under.
 
     With `answers_through` (the conversation's `customer_messages` the reply was generated
     from), a reply the customer has written past is dropped as "superseded".
-    `conversation`, when the caller holds it, saves reading it again: only its id, channel
-    and language are used, none of which the fenced update changes. With `holder` (the turn's
-    claim), a turn whose claim another turn has taken writes nothing and returns "lost"; a
-    reply written releases the claim in the same statement (`holder.released`).
+    `conversation`, when the caller holds it, saves reading it again: only its id, channel,
+    language and state are used, none of which can change under the fenced version. With `holder`
+    (the turn's claim), a turn whose claim another turn has taken writes nothing and returns
+    "lost"; a reply written releases the claim in the same statement (`holder.released`). With
+    `notice` (`(name, params)`), that customer notice is the answer instead of `text`. While the
+    conversation waits for its team and the bot helps meanwhile (`Conversation.bot_while_waiting`),
+    the answer goes on the open ticket, so the desk shows what the bot said.
     """
     if conversation is None:
         conversation = await Conversation.get(id=conversation_id)
@@ -183,20 +191,24 @@ async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text:
         release = {"bot_turn_holder": None, "bot_turn_until": None}
     pending = Pending()
     async with transaction(pending):
-        fenced = not await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version, **fence).update(
+        fenced = not await Conversation.filter(bot_answers(), id=conversation_id, version=version, **fence).update(
             last_responder="bot", responded_by="bot", responded_by_agent_id=None, last_activity_at=utcnow(),
             **release
         )
         if fenced and holder is not None and not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).exists():
             log.warning("bot turn on conversation %s lost its claim: its reply is dropped", conversation_id)
             return "lost"
-        if fenced and fence and await Conversation.filter(id=conversation_id, state=ConversationState.BOT, version=version).exists():
+        if fenced and fence and await Conversation.filter(bot_answers(), id=conversation_id, version=version).exists():
             return "superseded"  # only newer customer words: their own turn answers them all
         if fenced:
             await add_event(pending, conversation, "bot_reply_dropped", reason="the conversation changed owner",
                             version=version)
         else:
-            await add_outgoing(pending, conversation, "bot", text, epoch=version)
+            ticket = await Ticket.get_or_none(open_key=conversation_id) if conversation.state == ConversationState.HUMAN else None
+            if notice is not None:
+                await add_notice(pending, conversation, notice[0], ticket=ticket, **notice[1])
+            else:
+                await add_outgoing(pending, conversation, "bot", text, ticket=ticket, epoch=version)
     if holder is not None and not fenced:
         holder.released = True
     await publish(rt, pending)

@@ -29,16 +29,20 @@ NOTICES: dict[str, str] = {
     "ai_resumed": "You're back with our AI assistant.",
     "closed": "This conversation has been closed.",
     # After "waiting", when the team is out (business hours; `when`: `opening_time`) or, in
-    # business hours, when no agent is online.
-    "away": "Our team is away right now. They will answer you here when they are back: {when}.",
-    "unavailable": "No one from our team is available right now. They will answer you here as soon as they are back.",
+    # business hours, when no agent is online; the bot keeps answering meanwhile
+    # (`Conversation.bot_while_waiting`).
+    "away": "Our team is away right now. They will answer you here when they are back: {when}."
+            " Meanwhile, our AI assistant can keep helping you here.",
+    "unavailable": "No one from our team is available right now. They will answer you here as soon as they are back."
+                   " Meanwhile, our AI assistant can keep helping you here.",
 }
 
 # Notices for mail-like channels, where chat notices would each be a separate email: only these
 # are sent there, in this wording. The reply itself names the agent, so no "agent joined" email.
 MAIL_NOTICES: dict[str, str] = {
     "waiting": "Thanks for your message. A member of our support team will reply to this email.",
-    "away": "Thanks for your message. Our team is away right now and will reply to this email when they are back: {when}.",
+    "away": "Thanks for your message. Our team is away right now and will reply to this email when they are back: {when}."
+            " Meanwhile, our AI assistant can keep answering your emails.",
 }
 
 NOTICE_STYLES: dict[str, dict[str, str]] = {"chat": NOTICES, "mail": MAIL_NOTICES}
