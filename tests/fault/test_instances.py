@@ -33,7 +33,7 @@ Fault = Callable[[], Awaitable[float]]  # strikes, recovers, returns the monoton
 
 
 async def _run(cluster: Cluster, receiver: CallbackReceiver, fault: Fault | None = None,
-               conversations: int = CONVERSATIONS, seed: int = 1) -> Outcome:
+               conversations: int = CONVERSATIONS, seed: int = 1, killed_at: list[float] | None = None) -> Outcome:
     load = Load(SECRET, cluster.urls, seed=seed)
     sending = asyncio.create_task(load.run(conversations, spread=LOAD_SECONDS))
     fault_ended = None
@@ -42,7 +42,7 @@ async def _run(cluster: Cluster, receiver: CallbackReceiver, fault: Fault | None
         fault_ended = await fault()
     await sending
     await settle(cluster.database_url, load, receiver, SETTLE_AFTER_LOAD)
-    outcome = await check(cluster.database_url, load, receiver, fault_ended)
+    outcome = await check(cluster.database_url, load, receiver, fault_ended, killed_at[0] if killed_at else None)
     print(outcome)
     return outcome
 
@@ -66,13 +66,16 @@ async def test_bursts_with_retries_to_other_instances(cluster: Cluster, receiver
 async def test_an_instance_killed_mid_load(cluster: Cluster, receiver: CallbackReceiver) -> None:
     await cluster.start()
 
+    killed_at: list[float] = []
+
     async def kill_and_replace() -> float:
         cluster.instances[1].kill()
+        killed_at.append(time.monotonic())  # it is dead: whatever it sent has arrived
         await asyncio.sleep(2.0)  # an orchestrator notices and starts a replacement
         await cluster.restart(1)
         return time.monotonic()
 
-    _assert_holds(await _run(cluster, receiver, kill_and_replace, seed=12), cluster)
+    _assert_holds(await _run(cluster, receiver, kill_and_replace, seed=12, killed_at=killed_at), cluster)
 
 
 async def test_postgres_stopped_and_restarted_mid_load(cluster: Cluster, receiver: CallbackReceiver,
