@@ -1,5 +1,5 @@
 """The outbox's remaining at-least-once window: how long after the provider accepts a message its
-acceptance is committed (`outbox._record_accepted`). An instance that dies inside this window has
+acceptance is committed (`outbox._record_sent`: the message sent and its row done, one commit). An instance that dies inside this window has
 its message sent again once the claim lapses; after it, never.
 
 Runs the app in process on the api channel against a local callback endpoint that notes the moment
@@ -32,9 +32,10 @@ from handoff.app import create_app  # noqa: E402
 from handoff.bot.base import BotReply, Summary, Turn  # noqa: E402
 from handoff.channels.api import sign  # noqa: E402
 from handoff.config import Settings  # noqa: E402
-from handoff.models import Outbox  # noqa: E402
+from handoff.models import Message, Outbox  # noqa: E402
 from handoff.outbox import OutboxWorker  # noqa: E402
 from handoff.runtime import RUNTIME  # noqa: E402
+from handoff.timeline import Pending  # noqa: E402
 
 SECRET = "bench-secret"
 
@@ -68,9 +69,11 @@ class ProbedWorker(OutboxWorker):
 
     committed: dict[int, float]
 
-    async def _record_accepted(self, row: Outbox, provider_id: str | None) -> None:
-        await super()._record_accepted(row, provider_id)
+    async def _record_sent(self, row: Outbox, message: Message, provider_id: str | None,
+                           text: str | None) -> tuple[Pending, str | None]:
+        recorded = await super()._record_sent(row, message, provider_id, text)
         self.committed[row.message_id] = time.perf_counter()  # type: ignore[attr-defined]
+        return recorded
 
 
 async def run(database_url: str, messages: int) -> tuple[list[float], list[float]]:

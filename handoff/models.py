@@ -142,6 +142,10 @@ def bot_answers() -> Q:
     return Q(state=ConversationState.BOT) | Q(state=ConversationState.HUMAN, assignee_id=None, bot_while_waiting=True)
 
 
+# `bot_answers()` as an SQL condition on the conversation table, for `handoff.sql` statements.
+BOT_ANSWERS_SQL = "(state = 'bot' OR (state = 'human' AND assignee_id IS NULL AND bot_while_waiting))"
+
+
 class Ticket(Model):
     """One live-chat cycle of a conversation: takeover or escalation until handback or close."""
 

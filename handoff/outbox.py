@@ -11,10 +11,13 @@ sent before its send call answered are applied once the message's provider id is
 Claims are short (`outbox_claim_seconds`, database time) and one heartbeat per worker renews
 all of its live claims in one statement every third of that; a worker that cannot renew a
 claim before it lapses stops that conversation's delivery and sends nothing more of it. The
-moment the provider answers, the row is marked `accepted` in its own commit, before anything
-else: a worker that dies after that is never re-sent, its successor only records the outcome.
-What remains at-least-once is a death between the provider's acceptance and that commit
-(`benchmarks/outbox_window.py` measures it). `stop()` releases the worker's claims.
+moment the provider answers, the row is marked done and its message sent (with the provider's
+id) in one commit, before anything else: a message whose worker dies after that is never sent
+again. What remains at-least-once is a death between the provider's acceptance and that commit
+(`benchmarks/outbox_window.py` measures it). A row an earlier version of handoff left
+`accepted` (the provider had it; the outcome was not recorded yet) is recorded, never re-sent.
+`stop()` releases the worker's claims. The claim and the final records are pre-built statements
+(`handoff.sql`): they run for every message.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from handoff import db, metrics, receipts
+from handoff import db, metrics, receipts, sql
 from handoff.backoff import full_jitter
 from handoff.channels.base import DeliveryError, NotDelivered, with_file_links
 from handoff.events import KIND_OF_AUTHOR, EventKind
@@ -49,6 +52,28 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT = 60.0
 MIN_POLL_GAP = 0.05  # seconds between polls asked for by wake() (the timed poll aside)
 CLAIMED = ("sending", "accepted")  # the statuses a claim holds a row in
+
+
+@functools.cache
+def _claim_statement(expired: bool, fenced: bool) -> sql.Statement:
+    """The claim's compare-and-set (`OutboxWorker._compare_and_set`): the row as it was polled,
+    with no earlier row of its conversation pending or being sent; taking over a claim only once
+    it has `expired`; a bot message only while its conversation is at the version it was written
+    under (`fenced`)."""
+    return sql.Statement(f"""
+        UPDATE outbox SET status = ?, claimed_by = ?, claimed_until = {{clock}}
+        WHERE id = ? AND status = ? AND attempts = ?
+            AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.conversation_id = ?
+                            AND earlier.status IN ('pending', 'sending') AND earlier.id < ?)
+            {"AND claimed_until < {clock}" if expired else ""}
+            {"AND EXISTS (SELECT 1 FROM conversation WHERE id = ? AND version = ?)" if fenced else ""}""")
+
+
+# A final row and its message's delivery state (`OutboxWorker._commit_final`); [with the text sent].
+_FINAL_MESSAGE = {with_text: sql.Statement(f"""
+    UPDATE message SET delivery_status = ?, delivery_error = ?, provider_id = ?{", text = ?" if with_text else ""}
+    WHERE id = ?""") for with_text in (False, True)}
+_FINAL_ROW = sql.Statement("UPDATE outbox SET status = ?, attempts = ?, last_error = ? WHERE id = ?")
 
 
 class ClaimLost(Exception):
@@ -312,17 +337,16 @@ class OutboxWorker:
     async def _compare_and_set(self, row: Outbox, fenced: bool) -> bool:
         """Claim the row as it was polled, unless an earlier message of its conversation is
         still pending or being sent (waiting for a retry: the order holds)."""
-        earlier = Outbox.filter(conversation_id=row.conversation_id, status__in=("pending", "sending"), id__lt=row.id)
-        query = Outbox.filter(id=row.id, status=row.status, attempts=row.attempts,
-                              conversation_id__not_in=Subquery(earlier.values("conversation_id")))
-        if row.status in CLAIMED:  # an expired claim: only one worker may take it over
-            query = query.filter(claimed_until__lt=db.clock())
+        expired = row.status in CLAIMED  # an expired claim: only one worker may take it over
+        params: list[object] = ["accepted" if row.status == "accepted" else "sending", self.holder,
+                                sql.Seconds(self.claim_seconds), row.id, row.status, row.attempts,
+                                row.conversation_id, row.id]
+        if expired:
+            params.append(sql.Seconds(0))
         if fenced:
-            current = Conversation.filter(id=row.conversation_id, version=row.message.epoch)
-            query = query.filter(conversation_id__in=Subquery(current.values("id")))
+            params += [row.conversation_id, row.message.epoch]
         started = asyncio.get_running_loop().time()
-        status = "accepted" if row.status == "accepted" else "sending"
-        if not await query.update(status=status, claimed_by=self.holder, claimed_until=db.clock(self.claim_seconds)):
+        if not await sql.execute(_claim_statement(expired, fenced), *params):
             return False
         self._claims[row.id] = (row.conversation_id, started + self.claim_seconds)
         if self._heartbeat is None:
@@ -367,30 +391,31 @@ class OutboxWorker:
             log.exception("sending message %s on %s failed", message.id, row.channel)
             return await self._retry_or_fail(row, message, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True))
         provider_id = row.first_part_id or provider_id or None
+        text = outbound.text if message.notice and outbound.text != message.text else None  # the channel's wording
         # Shielded: a stop that cancels us now must not lose what the provider already holds.
-        recording = asyncio.create_task(self._record_accepted(row, provider_id))
+        recording = asyncio.create_task(self._record_sent(row, message, provider_id, text))
         self._recording.add(recording)
         recording.add_done_callback(self._recording.discard)
-        await asyncio.shield(recording)
-        text = outbound.text if message.notice and outbound.text != message.text else None  # the channel's wording
-        await self._finish(row, message, "sent", None, provider_id, text=text)
+        pending, provider_id = await asyncio.shield(recording)
+        await self._announce(row, pending, provider_id)
         metrics.MESSAGES_OUT.labels(row.channel, "sent").inc()
         return True
 
-    async def _record_accepted(self, row: Outbox, provider_id: str | None) -> None:
-        """Mark the row accepted by the provider, in its own commit, the first thing after its
-        answer; a database error is retried while this worker's claim lasts (after that, another
-        worker may send the message again: the at-least-once window)."""
+    async def _record_sent(self, row: Outbox, message: Message, provider_id: str | None, text: str | None
+                           ) -> tuple[Pending, str | None]:
+        """Record the message sent (with the provider's id) and the row done, in one commit, the
+        first thing after the provider's answer; a database error is retried while this worker's
+        claim lasts (after that, another worker may send the message again: the at-least-once
+        window). Returns what `_commit_final` returns."""
         delay = 0.05
         while True:
             try:
                 # Not fenced by the claim: whoever holds the row now, the provider has the message.
-                await Outbox.filter(id=row.id, status="sending").update(status="accepted", first_part_id=provider_id)
-                return
+                return await self._commit_final(row, message, "sent", None, provider_id, text)
             except Exception:
                 if not self._holds(row.id):
                     raise
-                log.warning("recording message %s as accepted failed; retrying", row.message_id, exc_info=True)
+                log.warning("recording message %s as sent failed; retrying", row.message_id, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(1.0, delay * 2)
 
@@ -432,24 +457,34 @@ class OutboxWorker:
 
     async def _finish(self, row: Outbox, message: Message, status: str, error: str | None,
                       provider_id: str | None = None, text: str | None = None) -> None:
-        changed = {"text": text} if text is not None else {}
+        """Record the row's outcome (`_commit_final`), then tell who needs to know (`_announce`)."""
+        pending, provider_id = await self._commit_final(row, message, status, error, provider_id, text)
+        await self._announce(row, pending, provider_id)
 
-        async def commit(provider_id: str | None) -> Pending:  # a final row and its message's state, together
+    async def _commit_final(self, row: Outbox, message: Message, status: str, error: str | None,
+                            provider_id: str | None = None, text: str | None = None) -> tuple[Pending, str | None]:
+        """The row's final status and its message's delivery state (and `text`, the wording the
+        channel sent), in one transaction; returns its live events and the provider id kept
+        (None when the provider reused an id another message holds: the status alone is kept)."""
+
+        async def commit(provider_id: str | None) -> Pending:
             pending = Pending()
-            async with transaction(pending):
-                await Message.filter(id=message.id).update(delivery_status=status, delivery_error=error,
-                                                           provider_id=provider_id, **changed)
-                await Outbox.filter(id=row.id).update(status="done" if status == "sent" else status,
-                                                      attempts=row.attempts + 1, last_error=error)
+            async with transaction(pending) as conn:
+                await sql.execute(_FINAL_MESSAGE[text is not None], status, error, provider_id,
+                                  *([text] if text is not None else []), message.id, conn=conn)
+                await sql.execute(_FINAL_ROW, "done" if status == "sent" else status, row.attempts + 1, error, row.id,
+                                  conn=conn)
                 pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
                             message_id=message.id, delivery_status=status, delivery_error=error)
             return pending
 
         try:
-            pending = await commit(provider_id or None)
+            return await commit(provider_id or None), provider_id or None
         except IntegrityError:  # the provider reused an id we already hold: keep the status only
-            pending = await commit(None)
-            provider_id = None
+            return await commit(None), None
+
+    async def _announce(self, row: Outbox, pending: Pending, provider_id: str | None) -> None:
+        """After a final commit: publish its live events and apply the receipts that came first."""
         await publish(self.rt, pending)
         channel = self.rt.channels.get(row.channel)
         if provider_id and channel is not None and channel.capabilities.delivery_receipts:
@@ -457,7 +492,7 @@ class OutboxWorker:
             try:
                 await receipts.apply_pending(self.rt, row.channel, provider_id)
             except Exception:  # they stay kept; the sweeper applies them
-                log.exception("applying early receipts for message %s failed", message.id)
+                log.exception("applying early receipts for message %s failed", row.message_id)  # type: ignore[attr-defined]
 
 
 async def _outbound(message: Message, conversation: Conversation, notice_style: str) -> OutboundMessage:

@@ -11,6 +11,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from handoff import db
 from handoff import transitions as ops
 from handoff.models import Conversation, Event, Message, Outbox, utcnow
 from handoff.backoff import full_jitter
@@ -250,9 +251,9 @@ CLAIM = 1.0  # seconds: short, so that expiries happen within the test
 
 class FrozenAfterAcceptance(OutboxWorker):
     """A worker whose process stops right after the provider's acceptance was committed: what
-    follows (recording the message as sent) never happens."""
+    follows (publishing it, applying early receipts) never happens."""
 
-    async def _finish(self, *args, **kwargs):
+    async def _announce(self, *args, **kwargs):
         await asyncio.Event().wait()
 
 
@@ -287,12 +288,32 @@ async def test_a_worker_dead_after_the_provider_accepted_never_sends_it_again(cl
     dying = FrozenAfterAcceptance(rt, claim_seconds=CLAIM)
     round_ = asyncio.create_task(dying.run_once())
     await callback.wait_for(lambda got: len(got) == 1)
-    await until(lambda: Outbox.filter(id=first.id, status="accepted").exists())
+    await until(lambda: Outbox.filter(id=first.id, status="done").exists())
     kill(dying, round_)
     await asyncio.gather(round_, return_exceptions=True)
     row = await Outbox.get(id=first.id)
-    assert (row.status, row.claimed_by, row.first_part_id) == ("accepted", dying.holder, f"api-out-{first.message_id}")
+    assert (row.status, row.claimed_by) == ("done", dying.holder)  # recorded in the commit after the answer
+    await _successor_delivers_the_rest(rt)
+    assert texts(callback, "accepted") == ["echo: first", "echo: second"]  # the first one once
+    sent = await Message.filter(author_kind="bot").order_by("id")
+    assert [(m.delivery_status, m.provider_id) for m in sent] == [
+        ("sent", f"api-out-{first.message_id}"), ("sent", f"api-out-{second.message_id}")]
 
+
+async def test_a_row_left_accepted_is_recorded_as_sent_not_sent_again(client, rt, say, callback):
+    # What an earlier version of handoff left when its worker died after the provider's answer:
+    # the row `accepted`, with the provider's id, under a claim that has lapsed.
+    first, second = await two_replies_queued(rt, say, "left-accepted")
+    await Outbox.filter(id=first.id).update(status="accepted", first_part_id="api-out-earlier",
+                                            claimed_by="gone", claimed_until=db.clock(-1))
+    await _successor_delivers_the_rest(rt)
+    assert texts(callback, "left-accepted") == ["echo: second"]
+    sent = await Message.filter(author_kind="bot").order_by("id")
+    assert [(m.delivery_status, m.provider_id) for m in sent] == [
+        ("sent", "api-out-earlier"), ("sent", f"api-out-{second.message_id}")]
+
+
+async def _successor_delivers_the_rest(rt) -> None:
     successor = OutboxWorker(rt, claim_seconds=CLAIM)
 
     async def delivered() -> bool:
@@ -300,10 +321,6 @@ async def test_a_worker_dead_after_the_provider_accepted_never_sends_it_again(cl
         return not await Outbox.filter(status__in=("pending", "sending", "accepted")).exists()
 
     await until(delivered, timeout=CLAIM + 5)
-    assert texts(callback, "accepted") == ["echo: first", "echo: second"]  # the first one once
-    sent = await Message.filter(author_kind="bot").order_by("id")
-    assert [(m.delivery_status, m.provider_id) for m in sent] == [
-        ("sent", f"api-out-{first.message_id}"), ("sent", f"api-out-{second.message_id}")]
 
 
 async def test_a_worker_killed_mid_send_is_succeeded_soon_after_its_claim_lapses(client, rt, say, callback):

@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator
 
 from tortoise.expressions import Q
 
-from handoff import db
-from handoff.models import Conversation, bot_answers
+from handoff import db, sql
+from handoff.models import BOT_ANSWERS_SQL, Conversation, bot_answers
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,18 @@ CLAIM_TTL = 30.0  # seconds
 
 class Holder(str):
     """A claim's id (the conversation's `bot_turn_holder` while it holds). A write that cleared
-    the claim in its own transaction sets `released`, and leaving `held()` then writes nothing."""
+    the claim in its own transaction sets `released`, and leaving `held()` then writes nothing.
+    `conversation` is the conversation's row as the claim's statement left it."""
 
     released: bool = False
+    conversation: Conversation | None = None
+
+
+# Take the claim and read the conversation in one statement (`handoff.sql`).
+_TAKE = sql.Statement(f"""
+    UPDATE conversation SET bot_turn_holder = ?, bot_turn_until = {{clock}}
+    WHERE id = ? AND (bot_turn_until IS NULL OR bot_turn_until < {{clock}}) AND {BOT_ANSWERS_SQL}
+    RETURNING *""")
 
 
 def free() -> Q:
@@ -42,9 +51,11 @@ def free() -> Q:
     return Q(bot_turn_until=None) | Q(bot_turn_until__lt=db.clock())
 
 
-async def _take(conversation_id: int, holder: str) -> bool:
-    return bool(await Conversation.filter(free(), bot_answers(), id=conversation_id).update(
-        bot_turn_holder=holder, bot_turn_until=db.clock(CLAIM_TTL)))
+async def _take(conversation_id: int, holder: Holder) -> bool:
+    rows = await sql.fetch(_TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
+    if rows:
+        holder.conversation = Conversation._init_from_db(**rows[0])
+    return bool(rows)
 
 
 async def _renew(conversation_id: int, holder: str) -> None:

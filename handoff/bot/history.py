@@ -50,8 +50,10 @@ async def load_turns(conversation_id: int, limit: int) -> list[Turn]:
     return [Turn(author=m.author_kind, text=m.text) for m in reversed(rows)]  # type: ignore[arg-type]
 
 
-async def load_turns_and_conversation(conversation_id: int, limit: int) -> tuple[Conversation | None, list[Turn]]:
-    """`load_turns` and the conversation as it is now; the conversation is None when it has no
+async def load_turns_and_conversation(conversation_id: int, limit: int, conversation: Conversation | None = None
+                                      ) -> tuple[Conversation | None, list[Turn]]:
+    """`load_turns` and the conversation as it is now (or as `conversation`, read just before by
+    the caller: the bot turn's claim returns it); the conversation is None when it has no
     visible message yet (or does not exist).
 
     The conversation is read first: a customer message committed between the two reads is in
@@ -60,7 +62,8 @@ async def load_turns_and_conversation(conversation_id: int, limit: int) -> tuple
     Two plain reads, not one join: tortoise builds a `select_related` query at several times the
     cost of both (measured under load, benchmarks/hot_path.py).
     """
-    conversation = await Conversation.get_or_none(id=conversation_id)
+    if conversation is None:
+        conversation = await Conversation.get_or_none(id=conversation_id)
     if conversation is None:
         return None, []
     rows = await _visible_turns(conversation_id, limit).values_list("author_kind", "text")

@@ -21,18 +21,19 @@ message from that address tries again.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 
-from handoff import metrics
+from handoff import metrics, sql
 from handoff.bot import claim
 from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import load_turns_and_conversation, spoken
 from handoff.bot.intent import wants_human
 from handoff.channels.base import CapsBotReplies, ShowsTyping
-from handoff.models import Conversation, Message, Ticket, bot_answers, utcnow
+from handoff.models import BOT_ANSWERS_SQL, Conversation, Message, Ticket, bot_answers, utcnow
 from handoff.outbox import address_of
 from handoff.states import ConversationState
 from handoff.timeline import Pending, add_event, add_notice, add_outgoing, publish, transaction
@@ -74,7 +75,7 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
 
 async def _turn(rt: Runtime, conversation_id: int, holder: claim.Holder) -> tuple[str, int | None]:
     """One claimed turn; returns its outcome and the customer message count it read."""
-    conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS)
+    conversation, history = await load_turns_and_conversation(conversation_id, HISTORY_TURNS, holder.conversation)
     if conversation is None or not conversation.bot_answers:
         return "skipped", None
     seen = conversation.customer_messages
@@ -167,6 +168,18 @@ async def _typing(channel: ShowsTyping, conversation: Conversation) -> None:
         log.debug("typing indicator failed", exc_info=True)
 
 
+@functools.cache
+def _replied(counted: bool, claimed: bool) -> sql.Statement:
+    """The fenced write that marks the conversation answered by the bot (`write_bot_reply`): at the
+    version the reply was generated under, the customer message count it answered (`counted`),
+    and the turn's claim (`claimed`), which it releases."""
+    return sql.Statement(f"""
+        UPDATE conversation SET last_responder = 'bot', responded_by = 'bot', responded_by_agent_id = NULL,
+            last_activity_at = ?{", bot_turn_holder = NULL, bot_turn_until = NULL" if claimed else ""}
+        WHERE id = ? AND version = ?{" AND customer_messages = ?" if counted else ""}
+            {" AND bot_turn_holder = ?" if claimed else ""} AND {BOT_ANSWERS_SQL}""")
+
+
 async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text: str, *,
                           conversation: Conversation | None = None, answers_through: int | None = None,
                           holder: claim.Holder | None = None, notice: tuple[str, dict[str, str]] | None = None) -> str:
@@ -184,17 +197,11 @@ async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text:
     """
     if conversation is None:
         conversation = await Conversation.get(id=conversation_id)
-    fence: dict[str, object] = {"customer_messages": answers_through} if answers_through is not None else {}
-    release: dict[str, object] = {}
-    if holder is not None:
-        fence["bot_turn_holder"] = holder
-        release = {"bot_turn_holder": None, "bot_turn_until": None}
+    fence = [p for p in (answers_through, holder and str(holder)) if p is not None]
     pending = Pending()
-    async with transaction(pending):
-        fenced = not await Conversation.filter(bot_answers(), id=conversation_id, version=version, **fence).update(
-            last_responder="bot", responded_by="bot", responded_by_agent_id=None, last_activity_at=utcnow(),
-            **release
-        )
+    async with transaction(pending) as conn:
+        statement = _replied(answers_through is not None, holder is not None)
+        fenced = not await sql.execute(statement, utcnow(), conversation_id, version, *fence, conn=conn)
         if fenced and holder is not None and not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).exists():
             log.warning("bot turn on conversation %s lost its claim: its reply is dropped", conversation_id)
             return "lost"
