@@ -258,21 +258,23 @@ class OutboxWorker:
         return started
 
     async def _start_due(self) -> tuple[list[asyncio.Task[bool]], bool]:
-        """Poll due rows of the conversations not being delivered or offered here and start a
-        delivery per conversation while slots are free; True with them when more may be waiting."""
+        """Poll due rows of the conversations not offered here and start a delivery per
+        conversation not being delivered here while slots are free; True with them when more may
+        be waiting. A conversation being delivered that has due rows the poll found is marked
+        to be polled again when its delivery ends (`_skipped`); only those: marking every running
+        conversation made each poll under load start the next one as they ended."""
         # next_attempt_at is written from the instances' clocks (a skew only shifts a retry);
         # claims expire by the database's.
         due = Q(status="pending", next_attempt_at__lte=utcnow()) | Q(status__in=CLAIMED, claimed_until__lt=db.clock())
         query = Outbox.filter(due)
-        if self._running:
-            self._skipped.update(self._running)
-        busy = {*self._running, *self._offered}
-        if busy:
-            query = query.filter(conversation_id__not_in=list(busy))
+        if self._offered:  # their rows start from the offer
+            query = query.filter(conversation_id__not_in=list(self._offered))
         rows = await query.select_related("message__conversation").order_by("id").limit(self.batch)
         by_conversation: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
-            if row.conversation_id not in self._running and row.conversation_id not in self._offered:  # since the poll
+            if row.conversation_id in self._running:  # behind the delivery running now
+                self._skipped.add(row.conversation_id)
+            elif row.conversation_id not in self._offered:  # since the poll
                 by_conversation[row.conversation_id].append(row)
         started = []
         for conversation_id, group in by_conversation.items():
