@@ -16,10 +16,13 @@ Parameters are passed as Python values: datetimes, booleans and numbers as the d
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+
+M = TypeVar("M", bound=Model)
 
 _CLOCK = {
     "sqlite": "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now', ?)",
@@ -74,3 +77,16 @@ async def fetch(statement: Statement, *params: Any, conn: BaseDBAsyncClient | No
     """Run a statement that returns rows (a SELECT, or a write with RETURNING); the rows as dicts."""
     conn, text, values = _prepared(statement, params, conn)
     return await conn.execute_query_dict(text, values)
+
+
+def columns(model: type[Model], alias: str, prefix: str = "") -> str:
+    """The SELECT list of every column of `model`'s table under `alias`, each named
+    `<prefix><column>` (to read two tables' rows from one joined statement: `instance`)."""
+    return ", ".join(f'{alias}."{column}" AS "{prefix}{column}"' for column in model._meta.fields_db_projection.values())
+
+
+def instance(model: type[M], row: dict[str, Any], prefix: str = "") -> M:
+    """The `model` instance of the columns of `row` named `<prefix><column>` (see `columns`)."""
+    if prefix:
+        row = {key[len(prefix):]: value for key, value in row.items() if key.startswith(prefix)}
+    return model._init_from_db(**row)
