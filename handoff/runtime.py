@@ -53,6 +53,8 @@ class Runtime:
     now: Callable[[], datetime] = utcnow
     # Concurrent webhooks' messages are stored in shared transactions (gateway.receive).
     commits: GroupCommit = field(default_factory=GroupCommit)
+    # Conversation id -> the takeover of it running in this process (transitions.takeover).
+    takeovers: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _turn_locks: dict[int, _TurnLock] = field(default_factory=dict)
 

@@ -11,6 +11,7 @@ published after commit; a ticket's summary is written in the background.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,39 @@ SUMMARY_CONTEXT = 20  # turns of the earlier cycles it reads as context
 
 
 async def takeover(rt: Runtime, conversation_id: int, agent: Agent) -> Ticket:
-    """An agent takes a bot conversation: the AI stops at once, a ticket is assigned to them."""
-    return await _open_ticket(rt, conversation_id, agent=agent, reason="takeover")
+    """An agent takes a bot conversation: the AI stops at once, a ticket is assigned to them.
+
+    Takeovers of one conversation that arrive in this process while one of it runs wait for
+    that one: when it wins, theirs is a `Conflict` naming its agent, at no cost to the database
+    (32 agents clicking at once cost one transaction, not 32); when it fails, they try in turn.
+    Across instances the compare-and-set in `_open_ticket` decides.
+    """
+    while (running := rt.takeovers.get(conversation_id)) is not None:
+        try:
+            ticket = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            if not running.cancelled():
+                raise  # this request itself was cancelled
+        except Exception:  # noqa: BLE001 — it lost or failed: this one tries on its own
+            pass
+        else:
+            raise Conflict(f"already taken over by {ticket.assignee.name}", ticket=ticket, assignee=ticket.assignee)
+    future: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, waiters or not
+    rt.takeovers[conversation_id] = future
+    try:
+        ticket = await _open_ticket(rt, conversation_id, agent=agent, reason="takeover")
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:
+        future.set_exception(exc)
+        raise
+    finally:
+        if rt.takeovers.get(conversation_id) is future:
+            del rt.takeovers[conversation_id]
+    future.set_result(ticket)
+    return ticket
 
 
 async def escalate(rt: Runtime, conversation_id: int, reason: str, expected_version: int | None = None,

@@ -16,6 +16,7 @@ from handoff.events import ticket_json
 from handoff.models import Agent, Contact, Conversation, Message, Ticket
 from tests.conftest import settle
 from tests.fakes.bots import EchoBot, FixedSummarizer
+from tests.statements import Statements
 
 
 async def _taken(client, rt, say, auth, key="t1"):
@@ -177,30 +178,6 @@ async def test_health_without_a_database_is_a_503_that_keeps_the_cause_in_the_lo
         assert {k: v for k, v in health.items() if k != "hub"} == {"ok": False, "database": "unreachable"}
         assert health["hub"]["redis"] == "not configured"
     assert any(record.exc_info for record in caplog.records if "database is unreachable" in record.getMessage())
-
-
-class Statements(logging.Handler):
-    """Counts the SQL statements the ORM sends while active (its `tortoise.db_client` debug log)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-        self._logger = logging.getLogger("tortoise.db_client")
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.args, tuple) and len(record.args) == 2:  # "<sql>: <values>"
-            if "live_event" not in str(record.args[0]):  # the hub's own reads of the event log, on its clock
-                self.count += 1
-
-    def __enter__(self) -> Statements:
-        self._level = self._logger.level
-        self._logger.setLevel(logging.DEBUG)
-        self._logger.addHandler(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._logger.removeHandler(self)
-        self._logger.setLevel(self._level)
 
 
 async def _add_conversations(start: int, stop: int, agent: Agent) -> None:

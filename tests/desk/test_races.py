@@ -4,6 +4,7 @@ and the fence that stops an in-flight bot reply."""
 from __future__ import annotations
 
 import asyncio
+import copy
 
 import pytest
 from tortoise.exceptions import IntegrityError
@@ -13,6 +14,7 @@ from handoff import transitions as ops
 from handoff.errors import Conflict
 from handoff.models import Contact, Conversation, Message, Ticket
 from tests.conftest import settle
+from tests.statements import Statements
 
 AGENTS = 32
 ROUNDS = 200
@@ -30,8 +32,19 @@ async def _fresh_conversation(key: str) -> Conversation:
                                      open_key=f"api:{key}")
 
 
-async def _race(rt, conversation_id: int, agents: list) -> list:
-    return await asyncio.gather(*(ops.takeover(rt, conversation_id, a) for a in agents), return_exceptions=True)
+def _instances(rt, n: int) -> list:
+    """`n` runtimes over the same database, like n instances: takeovers wait for one another only
+    within an instance (`Runtime.takeovers`); across them the compare-and-set decides."""
+    copies = [copy.copy(rt) for _ in range(n)]
+    for instance in copies:
+        instance.takeovers = {}
+    return copies
+
+
+async def _race(rt, conversation_id: int, agents: list, instances: int = 4) -> list:
+    runtimes = _instances(rt, instances)
+    return await asyncio.gather(*(ops.takeover(runtimes[i % instances], conversation_id, a) for i, a in enumerate(agents)),
+                                return_exceptions=True)
 
 
 async def test_32_agents_take_over_at_once_and_exactly_one_wins(client, rt, say, make_agent):
@@ -46,6 +59,23 @@ async def test_32_agents_take_over_at_once_and_exactly_one_wins(client, rt, say,
         assert {loser.ticket.id for loser in losers} == {winners[0].id}
         assert {loser.assignee.id for loser in losers} == {winners[0].assignee_id}
         assert await Ticket.filter(conversation_id=conversation.id).count() == 1
+
+
+async def test_takeovers_racing_in_one_instance_cost_the_losers_no_statement(client, rt, make_agent):
+    agents = [(await make_agent(f"Solo{i}"))[0] for i in range(8)]
+    alone, raced = await _fresh_conversation("taken-alone"), await _fresh_conversation("taken-by-one-of-8")
+    with Statements() as one:
+        await ops.takeover(rt, alone.id, agents[0])
+        await settle(rt)
+    with Statements() as many:
+        results = await _race(rt, raced.id, agents, instances=1)
+        await settle(rt)
+    winners = [r for r in results if isinstance(r, Ticket)]
+    assert len(winners) == 1 and all(isinstance(r, Conflict) for r in results if r is not winners[0])
+    assert {r.assignee.id for r in results if isinstance(r, Conflict)} == {winners[0].assignee_id}
+    # Seven losers through the database would cost five statements each (read, compare-and-set,
+    # and the three reads naming the winner); a background poll of the outbox may add one.
+    assert many.count <= one.count + 2, (one.count, many.count)
 
 
 async def test_http_takeover_race_tells_the_loser_who_won(client, rt, say, make_agent):
