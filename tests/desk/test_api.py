@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import aiohttp
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from handoff.app import create_app
 from handoff.config import Settings
 from handoff.db import DatabaseFolderMissing
+from handoff.desk import auth as desk_auth
 from handoff.desk.auth import create_agent
 from handoff.desk.serialize import conversation_json
 from handoff.events import ticket_json
@@ -39,6 +41,15 @@ async def test_inactive_agents_are_refused(client, make_agent):
     agent, auth = await make_agent()
     agent.is_active = False
     await agent.save()
+    assert (await client.get("/api/v1/tickets", headers=auth)).status == 401
+
+
+async def test_a_deactivated_agents_token_stops_working_within_the_token_ttl(client, make_agent, monkeypatch):
+    agent, auth = await make_agent()
+    assert (await client.get("/api/v1/tickets", headers=auth)).status == 200
+    await Agent.filter(id=agent.id).update(is_active=False)
+    now = time.monotonic()
+    monkeypatch.setattr(desk_auth, "_clock", lambda: now + desk_auth.TOKEN_TTL + 0.1)
     assert (await client.get("/api/v1/tickets", headers=auth)).status == 401
 
 
