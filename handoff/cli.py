@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -85,6 +86,10 @@ async def _run(app: web.Application, host: str, port: int, timeout: float, acces
     loop = asyncio.get_running_loop()
     runner = web.AppRunner(app, shutdown_timeout=timeout / 2, **server_options(access_log))
     await runner.setup()  # the app's start-up, in this task: the cleanup below runs in its context
+    # What start-up built (modules, catalogs, the ORM's metadata) lives as long as the process:
+    # left out of the collector's full passes, which otherwise stall the event loop for ~100 ms
+    # over it every few seconds under load (benchmarks/hot_path.py's takeover latency).
+    gc.freeze()
     try:
         await web.TCPSite(runner, host, port).start()
         print(f"======== Running on http://{host}:{port} ========\n(Press CTRL+C to quit)", flush=True)
