@@ -23,7 +23,7 @@ from handoff.bot.history import contact_label, load_cycle_turns
 from handoff.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from handoff.events import EventKind, agent_json, ticket_json
 from handoff.models import Agent, Conversation, Message, Ticket, utcnow
-from handoff.notices import opening_time
+from handoff.notices import opening_time, sends_notice
 from handoff.states import ConversationState, TicketStatus
 from handoff.timeline import Pending, add_event, add_note, add_notice, add_outgoing, add_separator, publish, transaction
 
@@ -128,7 +128,8 @@ async def _open_ticket(
             await add_event(pending, conversation, "takeover" if agent else "escalated", ticket=ticket,
                             agent=agent, reason=reason)
             if notice:
-                await add_notice(pending, conversation, "waiting", ticket=ticket)
+                if absence is None or not _one_notice_each(rt, conversation, absence[0]):
+                    await add_notice(pending, conversation, "waiting", ticket=ticket)
                 if absence is not None:
                     await add_notice(pending, conversation, absence[0], ticket=ticket, **absence[1])
     if not won:
@@ -139,6 +140,15 @@ async def _open_ticket(
     await publish(rt, pending)
     rt.spawn(write_summary(rt, ticket.id), name=f"summary-{ticket.id}")
     return ticket
+
+
+def _one_notice_each(rt: Runtime, conversation: Conversation, absence: str) -> bool:
+    """True when the conversation's channel sends each notice as a message of its own (email)
+    and words `absence` itself: its "away" reply already thanks the customer, so the "waiting"
+    one would be a second email saying less."""
+    channel = rt.channels.get(conversation.channel)
+    style = channel.capabilities.notice_style if channel is not None else "chat"
+    return style == "mail" and sends_notice(style, absence)
 
 
 async def team_absence(rt: Runtime, language: str | None) -> tuple[str, dict[str, str]] | None:

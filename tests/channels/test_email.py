@@ -9,6 +9,7 @@ import asyncio
 import email
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from handoff.channels.email.text import latest_reply
 from handoff.config import Settings
 from handoff.models import Message
 from handoff.schema import Address, Attachment, InboundMessage, OutboundMessage
+from tests.conftest import settle
 from tests.fakes.dovecot import Dovecot, dovecot, dovecot_server, wait_for  # noqa: F401
 from tests.fakes.smtp_sink import PASSWORD, USER, SmtpSink, smtp_sink  # noqa: F401
 
@@ -893,6 +895,20 @@ async def conversations(client: Any, headers: dict[str, str]) -> list[dict]:
     response = await client.get("/api/v1/conversations", headers=headers)
     assert response.status == 200
     return [c for c in (await response.json())["conversations"] if c["channel"] == "email"]
+
+
+async def test_outside_business_hours_asking_for_a_person_gets_one_email_saying_when_the_team_is_back(
+    client: Any, rt: Any, dovecot: Dovecot, smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    rt.settings = rt.settings.model_copy(update={"business_hours": "Mon-Fri 09:00-17:00 Europe/Madrid"})
+    rt.now = lambda: datetime(2026, 12, 5, 10, 0, tzinfo=timezone.utc)  # a Saturday
+    await dovecot.append(customer_email(ROOT, "I want to talk to a person", "Refund"))
+    away = await sent(smtp_sink, "Our team is away right now and will reply to this email when they are back")
+    assert "Meanwhile, our AI assistant can keep answering your emails." in plain(away)
+    assert away["In-Reply-To"] == ROOT
+    await settle(rt)
+    assert [plain(r.message) for r in smtp_sink.messages if "support team will reply" in plain(r.message)] == []
+    assert len(smtp_sink.messages) == 1  # the away reply is the only email
 
 
 async def test_email_question_takeover_reply_and_handback(
