@@ -129,10 +129,10 @@ def _running(rt: Runtime, integrations: list[SlackIntegration], workers: bool) -
                 await channel.start(_deliverer(rt))
         for integration in integrations:
             await integration.start()
-        sweepers = [asyncio.create_task(sweep_forever(rt)), asyncio.create_task(answer_forever(rt))] if workers else []
+        sweepers: list[asyncio.Task[None]] = []
         if workers:
-            sweepers.append(asyncio.create_task(presence_forever(rt)))
-        if workers:  # what the last stop left unanswered, at once (a live turn elsewhere holds its claim)
+            sweepers = [asyncio.create_task(task(rt)) for task in (sweep_forever, answer_forever, presence_forever)]
+            # What the last stop left unanswered, at once (a live turn elsewhere holds its claim).
             await answer_unanswered(rt, grace=0)
         # The ORM's connections live in a context variable: the stop runs in the start's context,
         # wherever the cleanup is called from, so that it can still release claims.

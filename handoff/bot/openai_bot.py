@@ -186,6 +186,14 @@ def check_refusal(choice: Any) -> Any:
     return message
 
 
+def text_of(choice: Any) -> str:
+    """The choice's text, stripped; BadOutput when the model refused (`check_refusal`) or said nothing."""
+    content = getattr(check_refusal(choice), "content", None)
+    if not isinstance(content, str) or not content.strip():
+        raise BadOutput("empty reply")
+    return content.strip()
+
+
 def language_name(code: str) -> str:
     """The English name of a language code ("es" -> "Spanish"), or the code itself."""
     try:

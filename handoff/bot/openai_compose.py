@@ -18,15 +18,14 @@ import openai
 from handoff.bot.compose import ComposeRequest, ComposeUnavailable, Mode
 from handoff.bot.history import recent_turns, transcript, truncate
 from handoff.bot.openai_bot import (
-    BadOutput,
     ModelUnavailable,
     RetryPolicy,
-    check_refusal,
     client_from_settings,
     complete,
     language_name,
     load_knowledge,
     refuse_secrets,
+    text_of,
 )
 
 MAX_OUTPUT_CHARS = 10_000  # a reply's limit (handoff.transitions.MAX_TEXT)
@@ -110,8 +109,4 @@ class OpenAIComposer:
 
 
 def _parse_text(choice: Any) -> str:
-    message = check_refusal(choice)
-    content = getattr(message, "content", None)
-    if not isinstance(content, str) or not content.strip():
-        raise BadOutput("empty reply")
-    return truncate(content.strip(), MAX_OUTPUT_CHARS)
+    return truncate(text_of(choice), MAX_OUTPUT_CHARS)

@@ -26,10 +26,10 @@ from handoff.bot.openai_bot import (
     BadOutput,
     ModelUnavailable,
     RetryPolicy,
-    check_refusal,
     client_from_settings,
     complete,
     language_name,
+    text_of,
 )
 from handoff.bot.summary import OfflineSummarizer
 
@@ -136,10 +136,7 @@ class OpenAISummarizer:
 
 
 def _parse_summary(choice: Any) -> Summary:
-    message = check_refusal(choice)
-    content = getattr(message, "content", None)
-    if not isinstance(content, str) or not content.strip():
-        raise BadOutput("empty reply")
+    content = text_of(choice)
     try:
         data = json.loads(content)
     except ValueError:

@@ -18,13 +18,12 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
-from tortoise.transactions import in_transaction
 
 from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.events import EventKind, agent_json
 from handoff.models import Agent, Conversation, ConversationLabel, Label, Ticket
 from handoff.runtime import Runtime
-from handoff.timeline import Pending, add_event, publish
+from handoff.timeline import Pending, add_event, publish, transaction
 
 
 class UnknownLabels(InvalidInput):
@@ -98,7 +97,7 @@ async def set_labels(rt: Runtime, conversation_id: int, agent: Agent, names: lis
         raise UnknownLabels(unknown)
     pending = Pending()
     try:
-        async with in_transaction():
+        async with transaction(pending):  # its live events are logged in the same commit
             # PUTs on one conversation take turns (the row lock, on PostgreSQL; SQLite has one writer), so
             # the last one's set is the result, never a mix of two that read the same labels.
             await Conversation.filter(id=conversation_id).select_for_update().only("id").first()
