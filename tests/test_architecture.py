@@ -68,6 +68,7 @@ LAYERS = {
     "eventlog.py": BASE,
     "storable.py": BASE,
     "group_commit.py": BASE,
+    "sql.py": BASE,
     "migrations/": BASE,
     "__init__.py": BASE,
 }
