@@ -45,10 +45,13 @@ export function attachMentions(textarea, isNote) {
     picking = false;
     textarea.focus();
   }
+  let latest = 0;  // updates finish out of order (the agents' list loads once): only the last one counts
   async function update() {
+    const mine = ++latest;
     const query = isNote() ? mentionQuery(textarea.value, textarea.selectionStart) : null;
     if (!query) { close(); return; }
     const agents = await loadAgents();
+    if (mine !== latest) return;
     options = matchAgents(query.query, agents, state.me && state.me.id);
     if (!options.length) { close(); return; }
     found = query;
