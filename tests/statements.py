@@ -6,17 +6,22 @@ import logging
 
 
 class Statements(logging.Handler):
-    """Counts the SQL statements the ORM sends while active (its `tortoise.db_client` debug log)."""
+    """The SQL statements the ORM sends while active (its `tortoise.db_client` debug log), in
+    order, and how many."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.count = 0
+        self.statements: list[str] = []
         self._logger = logging.getLogger("tortoise.db_client")
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
 
     def emit(self, record: logging.LogRecord) -> None:
         if isinstance(record.args, tuple) and len(record.args) == 2:  # "<sql>: <values>"
             if "live_event" not in str(record.args[0]):  # the hub's own reads of the event log, on its clock
-                self.count += 1
+                self.statements.append(str(record.args[0]))
 
     def __enter__(self) -> Statements:
         self._level = self._logger.level

@@ -5,7 +5,6 @@ backfill of existing conversations (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from tortoise.migrations.api import migrate as migrate_api
@@ -13,33 +12,12 @@ from tortoise.migrations.api import migrate as migrate_api
 from handoff import db
 from handoff.models import Agent, Contact, Conversation
 from tests.conftest import settle
+from tests.statements import Statements
 from tests.test_db import empty_db_url  # noqa: F401  (a fixture)
 
 
-class SQL(logging.Handler):
-    """The SQL statements the ORM sends while active (its `tortoise.db_client` debug log)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[str] = []
-        self._logger = logging.getLogger("tortoise.db_client")
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.args, tuple) and len(record.args) == 2:
-            self.statements.append(str(record.args[0]))
-
-    def __enter__(self) -> SQL:
-        self._level = self._logger.level
-        self._logger.setLevel(logging.DEBUG)
-        self._logger.addHandler(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._logger.removeHandler(self)
-        self._logger.setLevel(self._level)
-
-    def responder_writes(self) -> list[str]:
-        return [s for s in self.statements if s.startswith("UPDATE") and "responded_by" in s]
+def _responder_writes(sql: Statements) -> list[str]:
+    return [s for s in sql.statements if s.startswith("UPDATE") and "responded_by" in s]
 
 
 async def _row(client: Any, auth: dict[str, str], cid: int) -> dict[str, Any]:
@@ -54,19 +32,19 @@ async def _ids(client: Any, auth: dict[str, str], query: str) -> list[int]:
 
 async def test_rows_name_who_answered_last_and_a_customer_message_does_not_change_it(client, rt, say, make_agent):
     ana, auth = await make_agent("Ana")
-    with SQL() as sql:
+    with Statements() as sql:
         await say("where is my parcel?", conversation="r1", contact="r1")
         await settle(rt)
     conversation = await Conversation.get(external_key="r1")
     assert (await _row(client, auth, conversation.id))["last_responder"] == {"kind": "bot", "agent": None}
     # Folded into the bot reply's fenced UPDATE, which also writes last_responder.
-    assert sql.responder_writes() and all("last_responder" in s for s in sql.responder_writes())
+    assert _responder_writes(sql) and all("last_responder" in s for s in _responder_writes(sql))
 
     ticket = await (await client.post(f"/api/v1/conversations/{conversation.id}/takeover", headers=auth)).json()
-    with SQL() as sql:
+    with Statements() as sql:
         response = await client.post(f"/api/v1/tickets/{ticket['id']}/messages", json={"text": "on it"}, headers=auth)
         assert response.status == 201
-    assert len(sql.responder_writes()) == 1 and "last_responder" in sql.responder_writes()[0]
+    assert len(_responder_writes(sql)) == 1 and "last_responder" in _responder_writes(sql)[0]
     answered = {"kind": "agent", "agent": {"id": ana.id, "name": "Ana", "email": ana.email}}
     assert (await _row(client, auth, conversation.id))["last_responder"] == answered
     await client.post(f"/api/v1/tickets/{ticket['id']}/messages", json={"text": "a note", "internal": True}, headers=auth)
