@@ -135,7 +135,14 @@ def clock(offset: float = 0.0) -> RawSQL:
     text tortoise stores datetimes as (`YYYY-MM-DD HH:MM:SS.fff+00:00`, UTC), so that it compares
     with stored values as text, to the millisecond.
     """
-    seconds = f"{float(offset):+.3f} seconds"
-    if connections.get("default").capabilities.dialect == "sqlite":
-        return RawSQL(f"strftime('%Y-%m-%d %H:%M:%f+00:00', 'now', '{seconds}')")
-    return RawSQL(f"(statement_timestamp() + interval '{seconds}')")
+    seconds = f"'{float(offset):+.3f} seconds'"
+    dialect = connections.get("default").capabilities.dialect
+    return RawSQL(clock_sql(dialect, seconds if dialect == "sqlite" else f"interval {seconds}"))
+
+
+def clock_sql(dialect: str, offset: str) -> str:
+    """`clock`'s expression for `dialect` ("sqlite" or "postgres") with `offset` as SQL: an SQLite
+    date modifier (`'+15.000 seconds'`, or a parameter), a PostgreSQL interval."""
+    if dialect == "sqlite":
+        return f"strftime('%Y-%m-%d %H:%M:%f+00:00', 'now', {offset})"
+    return f"(statement_timestamp() + {offset})"

@@ -22,12 +22,12 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from handoff import db
+
 M = TypeVar("M", bound=Model)
 
-_CLOCK = {
-    "sqlite": "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now', ?)",
-    "postgres": "(statement_timestamp() + ? * interval '1 second')",
-}
+# `{clock}` with its offset as a parameter: a date modifier on SQLite, seconds on PostgreSQL.
+_CLOCK = {"sqlite": db.clock_sql("sqlite", "?"), "postgres": db.clock_sql("postgres", "? * interval '1 second'")}
 
 
 class Seconds(float):

@@ -54,7 +54,7 @@ def free() -> Q:
 async def _take(conversation_id: int, holder: Holder) -> bool:
     rows = await sql.fetch(_TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
     if rows:
-        holder.conversation = Conversation._init_from_db(**rows[0])
+        holder.conversation = sql.instance(Conversation, rows[0])
     return bool(rows)
 
 
