@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.expressions import RawSQL
 from tortoise.migrations.api import migrate as migrate_api
@@ -23,9 +24,14 @@ log = logging.getLogger(__name__)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
-    """The tortoise-orm config for one database URL (sqlite://path or postgres://...)."""
+    """The tortoise-orm config for one database URL (sqlite://path or postgres://...), through
+    handoff's engines: `handoff.sqlite` (a transaction's statements run in place) and
+    `handoff.postgres` (asyncpg; transactions that cannot begin leave nothing behind)."""
+    connection = expand_db_url(database_url)
+    connection["engine"] = {"tortoise.backends.sqlite": "handoff.sqlite",
+                            "tortoise.backends.asyncpg": "handoff.postgres"}.get(connection["engine"], connection["engine"])
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": ["handoff.models"],

@@ -21,8 +21,9 @@ from tests.conftest import PG_ADMIN_DSN, _pg_url
 
 
 async def test_the_migrations_match_the_models(tmp_path: Any) -> None:
-    config = db.tortoise_config(f"sqlite://{tmp_path / 'models.db'}")
-    await db.connect(config["connections"]["default"])
+    url = f"sqlite://{tmp_path / 'models.db'}"
+    config = db.tortoise_config(url)
+    await db.connect(url)
     try:
         changes = await MigrationAutodetector(Tortoise.apps, config["apps"]).changes()
     finally:
