@@ -69,6 +69,8 @@ LAYERS = {
     "storable.py": BASE,
     "group_commit.py": BASE,
     "sql.py": BASE,
+    "sqlite.py": BASE,
+    "postgres.py": BASE,
     "migrations/": BASE,
     "__init__.py": BASE,
 }

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from tortoise.queryset import QuerySet
 
+from handoff import sql
 from handoff.bot.base import Turn
 from handoff.models import Conversation, Message
 
@@ -66,10 +67,17 @@ async def load_turns_and_conversation(conversation_id: int, limit: int, conversa
         conversation = await Conversation.get_or_none(id=conversation_id)
     if conversation is None:
         return None, []
-    rows = await _visible_turns(conversation_id, limit).values_list("author_kind", "text")
+    rows = await sql.fetch(_VISIBLE_TURNS, conversation_id, False, limit)
     if not rows:
         return None, []
-    return conversation, [Turn(author=author, text=text) for author, text in reversed(rows)]
+    return conversation, [Turn(author=row["author_kind"], text=row["text"]) for row in reversed(rows)]
+
+
+# `_visible_turns`' author and text, pre-built: every bot turn reads it (see handoff/sql.py).
+_VISIBLE_TURNS = sql.Statement("""
+    SELECT author_kind, text FROM message
+    WHERE conversation_id = ? AND private = ? AND author_kind IN ('customer', 'bot', 'agent') AND deleted_at IS NULL
+    ORDER BY id DESC LIMIT ?""")
 
 
 async def load_cycle_turns(conversation_id: int, limit: int, context: int) -> list[Turn]:
