@@ -10,12 +10,13 @@ meanwhile: in `benchmarks/hot_path.py` the event loop sat idle a third of the ti
 throughput was bound by that hold time. A statement inside a transaction only reads and writes
 pages in memory and appends to the WAL without syncing (microseconds), so it runs in place.
 
-What can wait still runs in the worker thread, so the event loop never waits on the disk or on
-another process: `BEGIN IMMEDIATE` (it takes the database's write lock at once, waiting up to the
-busy timeout while another process — a `handoff agents` command, say — holds it, so that no
-statement of the transaction waits for the lock later), `COMMIT` (an fsync with
-`synchronous=FULL`, a WAL checkpoint now and then), and every statement outside a transaction
-(it commits itself; a SELECT there may be a long scan of the desk's lists).
+A transaction begins with `BEGIN IMMEDIATE`, which takes the database's write lock up front, so
+no statement of it waits for the lock later: in place when the lock is free (tried with a busy
+timeout of 0), else in the worker thread, where it waits up to the busy timeout while another
+process — a `handoff agents` command, say — holds it. What else can wait runs in the worker
+thread too, so the event loop never waits on the disk or on another process: `COMMIT` (an fsync
+with `synchronous=FULL`, a WAL checkpoint now and then) and every statement outside a
+transaction (it commits itself; a SELECT there may be a long scan of the desk's lists).
 
 Errors are tortoise's, as with its own client. Transactions that only read take the write lock
 too: on one connection they are serialized by tortoise's lock anyway.
@@ -37,11 +38,29 @@ from tortoise.exceptions import TransactionManagementError
 class _Connection(aiosqlite.Connection):
     """aiosqlite's connection, running a statement of an open transaction in place (see above)."""
 
+    busy_timeout = 5000  # ms, the connection's own (read at connect): how long a statement waits for a lock
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         connection = self._connection
         if self._running and connection is not None and connection.in_transaction and fn != connection.commit:
             return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
+
+
+    def begin_now(self) -> bool:
+        """`BEGIN IMMEDIATE` in place if no other process holds the write lock (no waiting: the
+        busy timeout is 0 for it); False if one does (begin in the thread, which may wait)."""
+        connection = self._conn
+        connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            return False
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
 
 
 class SqliteClient(tortoise_sqlite.SqliteClient):
@@ -60,6 +79,9 @@ class SqliteClient(tortoise_sqlite.SqliteClient):
         for pragma, value in self.pragmas.items():
             cursor = await self._connection.execute(f"PRAGMA {pragma}={value}")
             await cursor.close()
+        cursor = await self._connection.execute("PRAGMA busy_timeout")
+        self._connection.busy_timeout = int((await cursor.fetchone())[0])
+        await cursor.close()
         await self._post_connect()
 
     def _in_transaction(self) -> TransactionContext:
@@ -91,7 +113,8 @@ class _TransactionWrapper(tortoise_sqlite.SqliteTransactionWrapper):
         try:
             if self._connection._conn.in_transaction:  # tortoise's own client commits what is left open
                 await self._connection.commit()
-            await self._connection.execute("BEGIN IMMEDIATE")
+            if not self._connection.begin_now():
+                await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise TransactionManagementError(exc) from exc
 
