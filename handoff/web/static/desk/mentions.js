@@ -63,7 +63,8 @@ export function attachMentions(textarea, isNote) {
   }
   textarea.addEventListener("input", () => { if (!picking) update(); });
   textarea.addEventListener("click", update);
-  textarea.addEventListener("blur", () => setTimeout(close, 100));
+  // Focus back within 100 ms (a click on the Note tab, then typing on) keeps a list opened meanwhile.
+  textarea.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== textarea) close(); }, 100));
   textarea.addEventListener("keydown", (ev) => {
     if (list.hidden || !options.length) return;
     if (ev.key === "ArrowDown" || ev.key === "ArrowUp") { ev.preventDefault(); highlight(active + (ev.key === "ArrowDown" ? 1 : -1)); }

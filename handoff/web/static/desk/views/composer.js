@@ -38,7 +38,7 @@ export function composerForm(ticket) {
   const shortcuts = cannedShortcuts(text, ticket.id, (value) => saveDraft(ticket.id, value));
   const compose = composeBar(ticket, (ticket.conversation || {}).language || ticket.language, text,
     (value) => { saveDraft(ticket.id, value); error.hidden = true; }, (why) => { error.textContent = why; error.hidden = false; });
-  const composer = h("form", { class: "composer", "data-form": "composer", "data-mode": "reply" },
+  const composer = h("form", { class: "composer", "data-form": "composer", "data-mode": "reply", "data-ticket": ticket.id },
     h("div", { class: "tabs" }, tabReply, tabNote, modeLabel), hint, text, mentionList, shortcuts, chips, error, compose.bar,
     h("div", { class: "composer-actions" }, fileInput, attachButton, send));
   function showUploads() {

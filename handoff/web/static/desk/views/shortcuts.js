@@ -63,6 +63,6 @@ export function cannedShortcuts(text, ticketId, changed) {
       close();
     }
   });
-  text.addEventListener("blur", () => setTimeout(close, 150));
+  text.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== text) close(); }, 150));
   return box;
 }

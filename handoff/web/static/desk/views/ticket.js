@@ -40,26 +40,36 @@ export async function viewTicket(id) {
   ticketEls.menu = h("div", { class: "menu", hidden: true, role: "menu" },
     h("button", { type: "button", role: "menuitem", "data-action": "allow-ai", onclick: () => act("allow-ai", "AI replies allowed: the ticket is closed") }, "Allow AI replies"),
     h("button", { type: "button", role: "menuitem", "data-action": "close", onclick: () => act("close", "Ticket closed") }, "Close ticket"));
-  const composer = composerForm(ticket);
+  // The same ticket drawn again (a reload after a resync, a lag) keeps the composer on screen:
+  // it is never detached, so focus, caret, IME composition, mode and an open list all stay.
+  const kept = ticketEls.composer && ticketEls.composer.isConnected && ticketEls.composer.dataset.ticket === String(ticket.id)
+    ? ticketEls.composer : null;
+  const composer = kept || composerForm(ticket);
   const afterTransfer = (t) => { updateTicket(t); reloadTimeline(); };
 
-  $view.replaceChildren(h("div", { class: "ticket", "data-ticket": ticket.id },
-    h("section", { class: "ticket-main" },
-      h("div", { class: "ticket-head" }, h("div", {}, ticketEls.subject, ticketEls.meta),
-        h("div", { class: "ticket-actions" },
-          h("button", { type: "button", class: "primary", "data-action": "claim-here", onclick: (ev) => claim(ticket.id, ev.target) }, "Assign to me"),
-          h("button", { type: "button", "data-action": "transfer", onclick: async () => {
-            if (await confirmed("transfer")) transferDialog(state.ticket, afterTransfer, permissionsFor(state.ticket, state.me).confirm);
-          } }, "Transfer"),
-          h("div", { class: "menu-wrap" },
-            h("button", { type: "button", class: "icon", "aria-haspopup": "menu", "aria-label": "More actions", "data-action": "menu",
-              onclick: () => { ticketEls.menu.hidden = !ticketEls.menu.hidden; } }, "⋯"),
-            ticketEls.menu))),
-      ticketEls.timeline, ticketEls.typing, composer),
-    h("aside", { class: "ticket-side" },
-      h("section", { class: "card" }, h("h2", {}, "AI summary"), ticketEls.summary),
-      h("section", { class: "card", "data-card": "labels" }, h("h2", {}, "Labels"), labelsEditor(conv)),
-      h("section", { class: "card" }, h("h2", {}, "Customer"), customerDetails(ticket, conv)))));
+  const head = h("div", { class: "ticket-head" }, h("div", {}, ticketEls.subject, ticketEls.meta),
+    h("div", { class: "ticket-actions" },
+      h("button", { type: "button", class: "primary", "data-action": "claim-here", onclick: (ev) => claim(ticket.id, ev.target) }, "Assign to me"),
+      h("button", { type: "button", "data-action": "transfer", onclick: async () => {
+        if (await confirmed("transfer")) transferDialog(state.ticket, afterTransfer, permissionsFor(state.ticket, state.me).confirm);
+      } }, "Transfer"),
+      h("div", { class: "menu-wrap" },
+        h("button", { type: "button", class: "icon", "aria-haspopup": "menu", "aria-label": "More actions", "data-action": "menu",
+          onclick: () => { ticketEls.menu.hidden = !ticketEls.menu.hidden; } }, "⋯"),
+        ticketEls.menu)));
+  const side = h("aside", { class: "ticket-side" },
+    h("section", { class: "card" }, h("h2", {}, "AI summary"), ticketEls.summary),
+    h("section", { class: "card", "data-card": "labels" }, h("h2", {}, "Labels"), labelsEditor(conv)),
+    h("section", { class: "card" }, h("h2", {}, "Customer"), customerDetails(ticket, conv)));
+  if (kept) {
+    const main = kept.parentNode;
+    for (const el of [...main.children]) if (el !== kept) el.remove();
+    kept.before(head, ticketEls.timeline, ticketEls.typing);
+    main.nextElementSibling.replaceWith(side);
+  } else {
+    $view.replaceChildren(h("div", { class: "ticket", "data-ticket": ticket.id },
+      h("section", { class: "ticket-main" }, head, ticketEls.timeline, ticketEls.typing, composer), side));
+  }
   updateTicket(ticket);
   renderTimeline(conv);
   refreshUnread();  // opening the ticket read it
