@@ -17,7 +17,8 @@ class CallbackReceiver:
     """Records verified callbacks; can be told to fail with a status (and Retry-After), to fail
     a random `fail_ratio` of them with a 500 (drawn from `seed`), or to hold one conversation's
     callbacks unanswered until its gate opens (`hold`). `arrived_at[i]` is the `time.monotonic()`
-    at which `received[i]` was accepted."""
+    at which `received[i]` was accepted; `refused_at[conversation]` when it last refused one of that
+    conversation's callbacks on purpose (its sender then waits out its backoff)."""
 
     def __init__(self, secret: str, fail_ratio: float = 0.0, seed: int = 0) -> None:
         self.secret = secret
@@ -26,6 +27,7 @@ class CallbackReceiver:
         self.received: list[dict[str, Any]] = []
         self.arrived_at: list[float] = []
         self.failed_at_random = 0
+        self.refused_at: dict[str, float] = {}
         self.rejected = 0
         self.fail_next: list[tuple[int, str | None]] = []
         self.gates: dict[str, asyncio.Event] = {}
@@ -47,11 +49,13 @@ class CallbackReceiver:
                 self._arrived.notify_all()
             await gate.wait()
         if self.fail_next:
+            self.refused_at[data["conversation"]] = time.monotonic()
             status, retry_after = self.fail_next.pop(0)
             headers = {"Retry-After": retry_after} if retry_after else {}
             return web.json_response({"error": "try later"}, status=status, headers=headers)
         if self.fail_ratio and self._random.random() < self.fail_ratio:
             self.failed_at_random += 1
+            self.refused_at[data["conversation"]] = time.monotonic()
             return web.json_response({"error": "integrator having a bad moment"}, status=500)
         async with self._arrived:
             self.received.append(data)
