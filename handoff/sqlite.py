@@ -46,7 +46,6 @@ class _Connection(aiosqlite.Connection):
             return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
 
-
     def begin_now(self) -> bool:
         """`BEGIN IMMEDIATE` in place if no other process holds the write lock (no waiting: the
         busy timeout is 0 for it); False if one does (begin in the thread, which may wait)."""
