@@ -1,6 +1,8 @@
 """Group commit: units of work that arrive while a transaction is committing are run together in
-the next transaction, so N concurrent webhooks cost one BEGIN/COMMIT (and, on SQLite, one fsync)
-instead of N.
+the next transaction, so N concurrent writes cost one BEGIN/COMMIT (and, on SQLite, one fsync)
+instead of N. The hot path's writes are its units: a webhook's message (`gateway.receive`), a bot
+turn's claim and its reply (`bot.claim`, `bot.turn.write_bot_reply`), the outbox's claim of a row
+and its final records (`outbox`).
 
 `GroupCommit.run(work)` returns `work()`'s result only after the transaction that ran it has
 committed: "acknowledged only after commit" holds for every member of a group. Nothing waits for
@@ -72,7 +74,11 @@ class GroupCommit:
         self.max_group = max_group
         self._waiting: list[tuple[Unit, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
-        self.groups = 0  # transactions that ran more than one unit (for tests and benchmarks)
+        # For tests and benchmarks: transactions committed, how many of them ran more than one
+        # unit, and units committed.
+        self.commits = 0
+        self.groups = 0
+        self.units = 0
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """`await work()` inside a transaction, shared with units that arrive meanwhile; returns
@@ -90,7 +96,7 @@ class GroupCommit:
             while self._waiting:
                 group, self._waiting = self._waiting[: self.max_group], self._waiting[self.max_group:]
                 if len(group) == 1:
-                    await _alone(*group[0])
+                    await self._alone(*group[0])
                 else:
                     await self._together(group)
         except asyncio.CancelledError:  # stopping: nobody is left waiting for an answer
@@ -114,7 +120,7 @@ class GroupCommit:
             log.debug("a group of %d units failed at unit %d (%s: %s)", len(group), failed, type(exc).__name__, exc)
             if failed == len(group):
                 for unit in group:
-                    await _alone(*unit)
+                    await self._alone(*unit)
                 return
             # The units before the one that raised go again together, that one alone, the rest
             # back to the head of the queue: the next group.
@@ -122,26 +128,29 @@ class GroupCommit:
             if failed > 1:
                 await self._together(group[:failed])
             elif failed == 1:
-                await _alone(*group[0])
-            await _alone(*group[failed])
+                await self._alone(*group[0])
+            await self._alone(*group[failed])
             return
+        self.commits += 1
         self.groups += 1
+        self.units += len(group)
         for (_, future), result in zip(group, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
-
-async def _alone(work: Unit, future: asyncio.Future[Any]) -> None:
-    try:
-        async with _transaction():
-            result = await work()
-    except asyncio.CancelledError:
-        if not future.done():
-            future.cancel()
-        raise
-    except Exception as exc:  # noqa: BLE001 — raised to the unit's caller
-        if not future.done():
-            future.set_exception(exc)
-    else:
-        if not future.done():
-            future.set_result(result)
+    async def _alone(self, work: Unit, future: asyncio.Future[Any]) -> None:
+        try:
+            async with _transaction():
+                result = await work()
+        except asyncio.CancelledError:
+            if not future.done():
+                future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 — raised to the unit's caller
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            self.commits += 1
+            self.units += 1
+            if not future.done():
+                future.set_result(result)

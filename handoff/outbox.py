@@ -42,7 +42,7 @@ from handoff.events import KIND_OF_AUTHOR, EventKind
 from handoff.models import Agent, Conversation, Message, Outbox, utcnow
 from handoff.notices import render, sends_notice
 from handoff.schema import Address, Attachment, OutboundMessage
-from handoff.timeline import Pending, publish, record_failure, transaction
+from handoff.timeline import Pending, log_events, publish, record_failure
 
 if TYPE_CHECKING:
     from handoff.runtime import Runtime
@@ -348,7 +348,8 @@ class OutboxWorker:
         if fenced:
             params += [row.conversation_id, row.message.epoch]
         started = asyncio.get_running_loop().time()
-        if not await sql.execute(_claim_statement(expired, fenced), *params):
+        # A unit of the group commit: it shares the transaction (and commit) of concurrent writes.
+        if not await self.rt.commits.run(functools.partial(sql.execute, _claim_statement(expired, fenced), *params)):
             return False
         self._claims[row.id] = (row.conversation_id, started + self.claim_seconds)
         if self._heartbeat is None:
@@ -469,16 +470,18 @@ class OutboxWorker:
         channel sent), in one transaction; returns its live events and the provider id kept
         (None when the provider reused an id another message holds: the status alone is kept)."""
 
-        async def commit(provider_id: str | None) -> Pending:
+        async def final(provider_id: str | None) -> Pending:  # a unit of the group commit
             pending = Pending()
-            async with transaction(pending) as conn:
-                await sql.execute(_FINAL_MESSAGE[text is not None], status, error, provider_id,
-                                  *([text] if text is not None else []), message.id, conn=conn)
-                await sql.execute(_FINAL_ROW, "done" if status == "sent" else status, row.attempts + 1, error, row.id,
-                                  conn=conn)
-                pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
-                            message_id=message.id, delivery_status=status, delivery_error=error)
+            await sql.execute(_FINAL_MESSAGE[text is not None], status, error, provider_id,
+                              *([text] if text is not None else []), message.id)
+            await sql.execute(_FINAL_ROW, "done" if status == "sent" else status, row.attempts + 1, error, row.id)
+            pending.add(EventKind.MESSAGE_UPDATED, conversation_id=message.conversation_id,  # type: ignore[attr-defined]
+                        message_id=message.id, delivery_status=status, delivery_error=error)
+            await log_events(pending)
             return pending
+
+        async def commit(provider_id: str | None) -> Pending:
+            return await self.rt.commits.run(functools.partial(final, provider_id))
 
         try:
             return await commit(provider_id or None), provider_id or None

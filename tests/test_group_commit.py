@@ -77,6 +77,17 @@ async def test_concurrent_webhooks_with_replays_are_stored_once_and_answered_onc
         assert len(got) == len(set(got))
 
 
+async def test_every_write_of_an_answered_message_is_a_unit_and_concurrent_ones_share_commits(client, rt, say, callback):
+    before = rt.commits.units
+    answers = await asyncio.gather(*(say(f"hi {i}", conversation=f"alone-{i}", message_id=f"a-{i}") for i in range(24)))
+    assert {r.status for r in answers} == {202}
+    await settle(rt)
+    assert len(callback.received) == 24
+    # Each message: its receipt, the bot turn's claim and reply, the outbox's claim and final records.
+    assert rt.commits.units - before == 24 * 5
+    assert rt.commits.commits < rt.commits.units  # some were committed together
+
+
 async def test_a_group_takes_the_event_log_lock_only_after_every_unit(client, db_url):
     # Unit 1 logs events, unit 2 then waits for a row another transaction holds while that one
     # logs its own events. Were unit 1's append (and its lock, held to the commit) taken at once,

@@ -9,21 +9,28 @@ the turn runs and clears it when the turn ends. A turn whose instance dies stops
 the claim lapses after at most `CLAIM_TTL` seconds. A turn whose claim was taken meanwhile (its
 renewals failed until it lapsed) cannot commit its reply: the reply's write is fenced by the
 holder (`turn.write_bot_reply`), and clears the claim in the same statement (`Holder.released`),
-so a replied turn costs no statement of its own to let the next one in.
+so a replied turn costs no statement of its own to let the next one in. Given the runtime's group
+commit, the claim's statement commits in a transaction shared with the writes that arrive with it
+(`handoff.group_commit`) instead of alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from tortoise.expressions import Q
 
 from handoff import db, sql
 from handoff.models import BOT_ANSWERS_SQL, Conversation, bot_answers
+
+if TYPE_CHECKING:
+    from handoff.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +58,9 @@ def free() -> Q:
     return Q(bot_turn_until=None) | Q(bot_turn_until__lt=db.clock())
 
 
-async def _take(conversation_id: int, holder: Holder) -> bool:
-    rows = await sql.fetch(_TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
+async def _take(conversation_id: int, holder: Holder, commits: GroupCommit | None) -> bool:
+    take = functools.partial(sql.fetch, _TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
+    rows = await (commits.run(take) if commits is not None else take())
     if rows:
         holder.conversation = sql.instance(Conversation, rows[0])
     return bool(rows)
@@ -71,12 +79,12 @@ async def _renew(conversation_id: int, holder: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def held(conversation_id: int) -> AsyncIterator[Holder | None]:
+async def held(conversation_id: int, commits: GroupCommit | None = None) -> AsyncIterator[Holder | None]:
     """Claim the conversation's bot turn for the block; yields the holder id to fence the reply's
     write with, or None (holding nothing) when another turn holds a live claim or the
-    conversation is no longer the bot's."""
+    conversation is no longer the bot's. With `commits`, the claim is a unit of that group commit."""
     holder = Holder(uuid.uuid4().hex)
-    if not await _take(conversation_id, holder):
+    if not await _take(conversation_id, holder, commits):
         yield None
         return
     renewer = asyncio.create_task(_renew(conversation_id, holder), name=f"bot-claim-{conversation_id}")

@@ -36,7 +36,7 @@ from handoff.channels.base import CapsBotReplies, ShowsTyping
 from handoff.models import BOT_ANSWERS_SQL, Conversation, Message, Ticket, bot_answers, utcnow
 from handoff.outbox import address_of
 from handoff.states import ConversationState
-from handoff.timeline import Pending, add_event, add_notice, add_outgoing, publish, transaction
+from handoff.timeline import Pending, add_event, add_notice, add_outgoing, log_events, publish, transaction
 from handoff.transitions import escalate, team_absence
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
     """
     async with rt.turn_lock(conversation_id):
         while True:
-            async with claim.held(conversation_id) as holder:
+            async with claim.held(conversation_id, rt.commits) as holder:
                 if holder is None:
                     return "busy"
                 outcome, seen = await _turn(rt, conversation_id, holder)
@@ -197,29 +197,40 @@ async def write_bot_reply(rt: Runtime, conversation_id: int, version: int, text:
     """
     if conversation is None:
         conversation = await Conversation.get(id=conversation_id)
+    known: Conversation = conversation
     fence = [p for p in (answers_through, holder and str(holder)) if p is not None]
-    pending = Pending()
-    async with transaction(pending) as conn:
+
+    async def write() -> tuple[str, Pending]:
+        """The reply's unit of the group commit (it may run twice: it decides on what it reads)."""
+        pending = Pending()
         statement = _replied(answers_through is not None, holder is not None)
-        fenced = not await sql.execute(statement, utcnow(), conversation_id, version, *fence, conn=conn)
-        if fenced and holder is not None and not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).exists():
-            log.warning("bot turn on conversation %s lost its claim: its reply is dropped", conversation_id)
-            return "lost"
-        if fenced and fence and await Conversation.filter(bot_answers(), id=conversation_id, version=version).exists():
-            return "superseded"  # only newer customer words: their own turn answers them all
-        if fenced:
-            await add_event(pending, conversation, "bot_reply_dropped", reason="the conversation changed owner",
-                            version=version)
-        else:
-            ticket = await Ticket.get_or_none(open_key=conversation_id) if conversation.state == ConversationState.HUMAN else None
+        if await sql.execute(statement, utcnow(), conversation_id, version, *fence):
+            ticket = await Ticket.get_or_none(open_key=conversation_id) if known.state == ConversationState.HUMAN else None
             if notice is not None:
-                await add_notice(pending, conversation, notice[0], ticket=ticket, **notice[1])
+                await add_notice(pending, known, notice[0], ticket=ticket, **notice[1])
             else:
-                await add_outgoing(pending, conversation, "bot", text, ticket=ticket, epoch=version)
-    if holder is not None and not fenced:
+                await add_outgoing(pending, known, "bot", text, ticket=ticket, epoch=version)
+            outcome = "replied"
+        elif holder is not None and not await Conversation.filter(id=conversation_id, bot_turn_holder=holder).exists():
+            return "lost", pending
+        elif fence and await Conversation.filter(bot_answers(), id=conversation_id, version=version).exists():
+            return "superseded", pending  # only newer customer words: their own turn answers them all
+        else:
+            await add_event(pending, known, "bot_reply_dropped", reason="the conversation changed owner", version=version)
+            outcome = "fenced"
+        await log_events(pending)
+        return outcome, pending
+
+    # In the group commit: concurrent replies (and the messages and deliveries recorded with them)
+    # share one transaction and its commit.
+    outcome, pending = await rt.commits.run(write)
+    if outcome == "lost":
+        log.warning("bot turn on conversation %s lost its claim: its reply is dropped", conversation_id)
+    if outcome in ("lost", "superseded"):
+        return outcome
+    if holder is not None and outcome == "replied":
         holder.released = True
     await publish(rt, pending)
-    if fenced:
+    if outcome == "fenced":
         metrics.BOT_REPLIES_FENCED.inc()
-        return "fenced"
-    return "replied"
+    return outcome
