@@ -217,8 +217,10 @@ class OutboxWorker:
             self._start_offered()
             more = False
             # A wanted poll waits MIN_POLL_GAP after the last one: under load, deliveries end
-            # faster than polls return, and one poll then serves all of them.
-            if loop.time() >= next_poll or (self._poll_wanted and loop.time() >= last_poll + MIN_POLL_GAP):
+            # faster than polls return, and one poll then serves all of them. It waits for a free
+            # slot too: with none, it could start nothing (the end of a delivery wakes the loop).
+            wanted = self._poll_wanted and loop.time() >= last_poll + MIN_POLL_GAP and len(self._running) < self.concurrency
+            if loop.time() >= next_poll or wanted:
                 self._poll_wanted = False
                 last_poll = loop.time()
                 next_poll = last_poll + self.poll_interval
@@ -230,7 +232,8 @@ class OutboxWorker:
                     log.exception("outbox round failed")
             if more and len(self._running) < self.concurrency:
                 self._poll_wanted = True
-            until = min(next_poll, last_poll + MIN_POLL_GAP) if self._poll_wanted else next_poll
+            free = len(self._running) < self.concurrency
+            until = min(next_poll, last_poll + MIN_POLL_GAP) if self._poll_wanted and free else next_poll
             try:
                 async with asyncio.timeout(max(0.0, until - loop.time())):
                     await self._wake.wait()
@@ -298,7 +301,7 @@ class OutboxWorker:
         self._skipped.discard(conversation_id)
         if not task.cancelled() and task.result() and (skipped or self._backlog):
             self.wake()
-        elif self._offered:
+        elif self._offered or self._poll_wanted:  # a poll put off for want of a free slot
             self._wake.set()
 
     async def _deliver_in_order(self, rows: list[Outbox]) -> bool:

@@ -216,6 +216,34 @@ async def test_a_conversation_left_out_by_a_full_poll_goes_when_a_slot_frees(cli
     assert [m["conversation"] for m in callback.received] == ["slow", "fast"]
 
 
+async def test_a_poll_asked_for_while_every_slot_is_busy_waits_for_one_to_free(client, rt, say, callback):
+    worker = await woken_only(rt, concurrency=1)
+    polls = 0
+    start_due = worker._start_due
+
+    async def counted():
+        nonlocal polls
+        polls += 1
+        return await start_due()
+
+    worker._start_due = counted
+    gate = callback.hold("slow")
+    await say("first", conversation="slow")
+    await callback.wait_until_held()
+    rt.outbox = OutboxWorker(rt)  # another instance's: the row of "other" is not offered to ours
+    await say("hi", conversation="other")
+    await rt.drain()
+    rt.outbox = worker
+    polls = 0
+    for _ in range(5):
+        worker.wake()
+        await asyncio.sleep(0.06)  # past MIN_POLL_GAP each time
+    assert polls == 0  # with no free slot, a poll could start nothing
+    gate.set()
+    await callback.wait_for(lambda got: any(m["conversation"] == "other" for m in got), timeout=5)
+    assert polls >= 1 and texts(callback, "other") == ["echo: hi"]
+
+
 async def test_stop_releases_a_hung_send_for_the_next_worker_at_once(client, rt, say, callback):
     callback.hold("stopped")
     await say("hello", conversation="stopped")
