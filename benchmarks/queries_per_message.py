@@ -37,8 +37,11 @@ from handoff.config import Settings  # noqa: E402
 
 SECRET = "bench-secret"
 # The outermost of these modules on the stack names the part that sent a statement.
-PARTS = {"handoff.gateway": "receive", "handoff.group_commit": "receive", "handoff.bot.turn": "bot turn", "handoff.outbox": "outbox",
-         "handoff.transitions": "transitions", "handoff.sweeper": "sweeper", "handoff.channels": "channel"}
+# Units of the group commit run in its own task: there the unit's module names the part, and the
+# statements the group runs after its units (the live-event log's append) are "group commit".
+PARTS = {"handoff.gateway": "receive", "handoff.bot.turn": "bot turn", "handoff.bot.claim": "bot turn",
+         "handoff.outbox": "outbox", "handoff.transitions": "transitions", "handoff.sweeper": "sweeper",
+         "handoff.channels": "channel", "handoff.group_commit": "group commit"}
 
 
 class QueryLog(logging.Handler):
@@ -70,13 +73,14 @@ class QueryLog(logging.Handler):
 
 
 def _part() -> str:
-    found = "other"
+    found: list[str] = []
     frame = sys._getframe(2)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        found = next((part for prefix, part in PARTS.items() if module.startswith(prefix)), found)
+        found += [part for prefix, part in PARTS.items() if module.startswith(prefix)][:1]
         frame = frame.f_back  # type: ignore[assignment]
-    return found
+    named = [part for part in found if part != "group commit"] or found or ["other"]
+    return named[-1]  # the outermost
 
 
 def _in_transaction() -> bool:
@@ -95,7 +99,9 @@ def _count_transactions(log: QueryLog) -> None:
     from tortoise.backends.asyncpg.client import TransactionWrapper as PgTransaction
     from tortoise.backends.sqlite.client import SqliteTransactionWrapper
 
-    for cls in (PgTransaction, SqliteTransactionWrapper):
+    from handoff.sqlite import _TransactionWrapper as HandoffSqliteTransaction
+
+    for cls in (PgTransaction, SqliteTransactionWrapper, HandoffSqliteTransaction):  # each has its own begin
         begin = cls.begin
 
         async def counted(self: Any, _begin: Any = begin) -> None:

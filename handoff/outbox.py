@@ -351,8 +351,10 @@ class OutboxWorker:
         if fenced:
             params += [row.conversation_id, row.message.epoch]
         started = asyncio.get_running_loop().time()
-        # A unit of the group commit: it shares the transaction (and commit) of concurrent writes.
-        if not await self.rt.commits.run(functools.partial(sql.execute, _claim_statement(expired, fenced), *params)):
+        async def claim() -> int:  # a unit of the group commit: it shares concurrent writes' commit
+            return await sql.execute(_claim_statement(expired, fenced), *params)
+
+        if not await self.rt.commits.run(claim):
             return False
         self._claims[row.id] = (row.conversation_id, started + self.claim_seconds)
         if self._heartbeat is None:

@@ -46,6 +46,10 @@ class _Connection(aiosqlite.Connection):
             return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
 
+    def _execute_insert(self, sql: str, parameters: Any) -> tuple[int]:
+        # aiosqlite's asks `SELECT last_insert_rowid()` in a second statement; the cursor has it.
+        return (self._conn.execute(sql, parameters).lastrowid,)
+
     def begin_now(self) -> bool:
         """`BEGIN IMMEDIATE` in place if no other process holds the write lock (no waiting: the
         busy timeout is 0 for it); False if one does (begin in the thread, which may wait)."""

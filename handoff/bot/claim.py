@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q
 
@@ -59,7 +58,9 @@ def free() -> Q:
 
 
 async def _take(conversation_id: int, holder: Holder, commits: GroupCommit | None) -> bool:
-    take = functools.partial(sql.fetch, _TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
+    async def take() -> list[dict[str, Any]]:
+        return await sql.fetch(_TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
+
     rows = await (commits.run(take) if commits is not None else take())
     if rows:
         holder.conversation = sql.instance(Conversation, rows[0])
