@@ -6,7 +6,6 @@ its commit, and `publish` hands them, with their seq, to the hub after it."""
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -155,17 +154,20 @@ async def log_events(pending: Pending, conn: BaseDBAsyncClient | None = None) ->
     """Write `pending`'s live events to the event log in the current transaction (one INSERT,
     none when there are no events) and keep them, with their seq, in `pending.logged` for
     `publish`. In a unit of a group commit the append waits for the group's last step
-    (`group_commit.last`), after every unit's row locks are taken."""
-    if group_commit.last(functools.partial(_log_events, pending, conn)):
+    (`group_commit.last`), after every unit's row locks are taken, and appends the events of
+    every unit of the group with one INSERT."""
+    if conn is None and group_commit.last(_log_all, pending):
         return
-    await _log_events(pending, conn)
+    await _log_all([pending], conn)
 
 
-async def _log_events(pending: Pending, conn: BaseDBAsyncClient | None) -> None:
-    events = await _events(pending)
-    seqs = await eventlog.append(events, conn)
-    pending.logged = [{**event, "seq": seq} for event, seq in zip(events, seqs, strict=True)]
-    pending.flushed = (len(pending.messages), len(pending.events))
+async def _log_all(pendings: list[Pending], conn: BaseDBAsyncClient | None = None) -> None:
+    """One append of the events of `pendings`, in order; each keeps its own, with their seqs."""
+    events = [await _events(pending) for pending in pendings]
+    seqs = iter(await eventlog.append([event for own in events for event in own], conn))
+    for pending, own in zip(pendings, events, strict=True):
+        pending.logged = [{**event, "seq": next(seqs)} for event in own]
+        pending.flushed = (len(pending.messages), len(pending.events))
 
 
 async def _events(pending: Pending, since: tuple[int, int] = (0, 0)) -> list[dict[str, Any]]:

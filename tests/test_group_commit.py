@@ -10,6 +10,7 @@ import pytest
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
+from handoff import eventlog
 from handoff.events import EventKind
 
 from handoff.group_commit import GroupCommit
@@ -128,3 +129,35 @@ async def test_a_group_takes_the_event_log_lock_only_after_every_unit(client, db
     assert first.logged[0]["seq"] != outside.logged[0]["seq"]
     updated = await Conversation.get(id=conversation.id)
     assert (updated.version, updated.customer_messages) == (conversation.version + 1, 1)
+
+
+async def test_a_groups_live_events_are_appended_together_each_unit_keeping_its_own(client):
+    group = GroupCommit()
+    inserts = 0
+    real = eventlog.append
+
+    async def counted(events, conn=None):
+        nonlocal inserts
+        inserts += 1
+        return await real(events, conn)
+
+    def logs(n: int):
+        async def unit() -> Pending:
+            pending = Pending()
+            for i in range(n):
+                pending.add(EventKind.CONVERSATION_UPDATED, conversation_id=n, state=f"s{i}")
+            await log_events(pending)
+            return pending
+        return unit
+
+    eventlog.append = counted
+    try:
+        pendings = await asyncio.gather(*(group.run(logs(n)) for n in (1, 2, 0, 3)))
+    finally:
+        eventlog.append = real
+    assert (group.commits, group.groups, inserts) == (1, 1, 1)  # one transaction, one INSERT
+    assert [[e["state"] for e in p.logged] for p in pendings] == [["s0"], ["s0", "s1"], [], ["s0", "s1", "s2"]]
+    seqs = [e["seq"] for p in pendings for e in p.logged]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 6
+    stored = [(e["seq"], e["conversation_id"], e["state"]) for e in await eventlog.after(0)]
+    assert stored[-6:] == [(e["seq"], e["conversation_id"], e["state"]) for p in pendings for e in p.logged]
