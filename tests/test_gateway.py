@@ -181,3 +181,21 @@ async def test_a_customer_message_is_newer_than_every_one_committed_before_it(cl
     conversation = await Conversation.get(external_key="skew")
     assert conversation.customer_messages == 2  # counted in commit order, not by any clock
     assert [m["text"] for m in callback.for_conversation("skew")] == ["echo: first", "echo: second"]
+
+
+async def test_an_integrators_signal_listeners_run_on_the_messages_handoff_stores(client, rt, say, callback):
+    from tortoise.signals import Signals, post_save
+
+    saved: list[tuple[str, str, bool]] = []
+
+    async def listener(sender, instance, created, using_db, update_fields) -> None:
+        saved.append((instance.direction, instance.text, created))
+
+    post_save(Message)(listener)
+    try:
+        assert (await say("is anyone there?", conversation="signals")).status == 202
+        await settle(rt)
+    finally:
+        Message._listeners[Signals.post_save][Message].remove(listener)
+    assert ("incoming", "is anyone there?", True) in saved
+    assert ("outgoing", "echo: is anyone there?", True) in saved
