@@ -25,6 +25,7 @@ from handoff.desk.notifications import routes as notification_routes
 from handoff.desk.canned_api import routes as canned_routes
 from handoff.desk.compose_api import routes as compose_routes
 from handoff.desk.slack import SlackIntegration
+from handoff.group_commit import GROUPS_AT_ONCE, GroupCommit
 from handoff.hub import Hub
 from handoff.http_errors import json_errors
 from handoff.ingest import ingest
@@ -86,7 +87,8 @@ def create_app(
     else:
         channel_map = {c.name: c for c in channels}
     rt = Runtime(settings=settings, channels=channel_map, bot=bot, summarizer=summarizer,
-                 hub=Hub(settings.redis_url, logged=True), composer=build_composer(settings))
+                 hub=Hub(settings.redis_url, logged=True), composer=build_composer(settings),
+                 commits=GroupCommit(parallel=1 if settings.database_url.startswith("sqlite") else GROUPS_AT_ONCE))
     wire_widget(channel_map, rt.hub)
     integrations = build_integrations(settings, rt)
 

@@ -2,7 +2,7 @@
 the next transaction, so N concurrent writes cost one BEGIN/COMMIT (and, on SQLite, one fsync)
 instead of N. The hot path's writes are its units: a webhook's message (`gateway.receive`), a bot
 turn's claim and its reply (`bot.claim`, `bot.turn.write_bot_reply`), the outbox's claim of a row
-and its final records (`outbox`).
+and its final records (`outbox`). On PostgreSQL several groups run at once (`parallel`).
 
 `GroupCommit.run(work)` returns `work()`'s result only after the transaction that ran it has
 committed: "acknowledged only after commit" holds for every member of a group. Nothing waits for
@@ -71,13 +71,21 @@ async def _transaction() -> Any:
         _last_steps.reset(token)
 
 
+# PostgreSQL: group-commit transactions run at once (of tortoise's default pool of 5 connections,
+# one is left for the rest: the desk, the sweeper, a takeover).
+GROUPS_AT_ONCE = 4
+
+
 class GroupCommit:
     """Runs concurrent units of work in shared transactions (see the module docstring)."""
 
-    def __init__(self, max_group: int = 64) -> None:
+    def __init__(self, max_group: int = 64, parallel: int = 1) -> None:
         self.max_group = max_group
+        # Transactions run at once: 1 on SQLite (one connection, one writer); on PostgreSQL a few,
+        # so that one group's round trips to the server overlap another's.
+        self.parallel = parallel
         self._waiting: list[tuple[Unit, asyncio.Future[Any]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._committers: set[asyncio.Task[None]] = set()
         # For tests and benchmarks: transactions committed, how many of them ran more than one
         # unit, and units committed.
         self.commits = 0
@@ -89,8 +97,8 @@ class GroupCommit:
         its result once that transaction has committed, or raises what `work` raised alone."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append((work, future))
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_all(), name="group-commit")
+        if len(self._committers) < self.parallel:
+            self._committers.add(asyncio.create_task(self._commit_all(), name="group-commit"))
         # Shielded: a caller that goes away does not cancel its neighbours' transaction.
         return await asyncio.shield(future)
 
@@ -98,7 +106,9 @@ class GroupCommit:
         group: list[tuple[Unit, asyncio.Future[Any]]] = []
         try:
             while self._waiting:
-                group, self._waiting = self._waiting[: self.max_group], self._waiting[self.max_group:]
+                # With several committers, an equal share of what waits each.
+                size = min(self.max_group, -(-len(self._waiting) // self.parallel))
+                group, self._waiting = self._waiting[:size], self._waiting[size:]
                 if len(group) == 1:
                     await self._alone(*group[0])
                 else:
@@ -108,8 +118,8 @@ class GroupCommit:
                 future.cancel()
             self._waiting = []
             raise
-        finally:
-            self._committer = None
+        finally:  # at once: a unit queued after this point must find the slot free
+            self._committers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _together(self, group: list[tuple[Unit, asyncio.Future[Any]]]) -> None:
         results: list[Any] = []

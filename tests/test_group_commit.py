@@ -161,3 +161,24 @@ async def test_a_groups_live_events_are_appended_together_each_unit_keeping_its_
     assert seqs == sorted(seqs) and len(set(seqs)) == 6
     stored = [(e["seq"], e["conversation_id"], e["state"]) for e in await eventlog.after(0)]
     assert stored[-6:] == [(e["seq"], e["conversation_id"], e["state"]) for p in pendings for e in p.logged]
+
+
+async def test_with_several_committers_a_group_does_not_wait_for_another_to_commit(client, db_url):
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: the app runs one committer there")
+    group = GroupCommit(parallel=2)
+    second_ran = asyncio.Event()
+
+    async def waits_for_the_second() -> int:
+        await asyncio.wait_for(second_ran.wait(), 5)  # in flight until the other group has run
+        return await _identity("first")
+
+    async def second() -> int:
+        second_ran.set()
+        return await _identity("second")
+
+    ids = await asyncio.gather(group.run(waits_for_the_second), group.run(second))
+    assert len(set(ids)) == 2 and group.commits == 2
+    assert sorted(await ContactIdentity.filter(channel="group").values_list("external_id", flat=True)) == ["first", "second"]
+    # Later units find a free committer again.
+    assert await group.run(lambda: _identity("third"))
