@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from tortoise import fields
+from tortoise import fields, models
 from tortoise.expressions import Q
-from tortoise import models
 from tortoise.signals import Signals
 
 from handoff.states import ConversationState, TicketStatus

@@ -51,7 +51,7 @@ class Runtime:
     stop_deadline: float | None = None
     # The wall clock business hours are read against (tests set a fixed one).
     now: Callable[[], datetime] = utcnow
-    # Concurrent webhooks' messages are stored in shared transactions (gateway.receive).
+    # The hot path's writes share transactions (handoff.group_commit; create_app sets how many run at once).
     commits: GroupCommit = field(default_factory=GroupCommit)
     # Conversation id -> the takeover of it running in this process (transitions.takeover).
     takeovers: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
