@@ -230,9 +230,9 @@ class OutboxWorker:
                     raise
                 except Exception:
                     log.exception("outbox round failed")
-            if more and len(self._running) < self.concurrency:
-                self._poll_wanted = True
             free = len(self._running) < self.concurrency
+            if more and free:
+                self._poll_wanted = True
             until = min(next_poll, last_poll + MIN_POLL_GAP) if self._poll_wanted and free else next_poll
             try:
                 async with asyncio.timeout(max(0.0, until - loop.time())):

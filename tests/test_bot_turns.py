@@ -139,7 +139,7 @@ async def test_of_racing_claims_exactly_one_wins_until_released(client: Any, rt:
     results: list[bool] = []
 
     async def contender() -> None:
-        async with claim.held(conversation.id) as holder:
+        async with claim.held(conversation.id, rt.commits) as holder:
             results.append(holder is not None)
             if holder is not None:
                 await entered.wait()
@@ -149,7 +149,7 @@ async def test_of_racing_claims_exactly_one_wins_until_released(client: Any, rt:
     assert sorted(results) == [False, False, False, False, True]
     entered.set()
     await asyncio.gather(*racers)
-    async with claim.held(conversation.id) as holder:  # released: the next turn takes it
+    async with claim.held(conversation.id, rt.commits) as holder:  # released: the next turn takes it
         assert holder is not None
 
 
@@ -160,11 +160,11 @@ async def test_claim_expiry_is_read_on_the_database_clock(client: Any, rt: Runti
     # Written by the database: live for 5 s more, whatever this process's clock says.
     await Conversation.filter(id=conversation.id).update(bot_turn_holder="elsewhere", bot_turn_until=db.clock(5))
     assert not await Conversation.filter(claim.free(), id=conversation.id).exists()
-    async with claim.held(conversation.id) as holder:
+    async with claim.held(conversation.id, rt.commits) as holder:
         assert holder is None
     await Conversation.filter(id=conversation.id).update(bot_turn_until=db.clock(-0.5))  # lapsed
     assert await Conversation.filter(claim.free(), id=conversation.id).exists()
-    async with claim.held(conversation.id) as holder:
+    async with claim.held(conversation.id, rt.commits) as holder:
         assert holder is not None
 
 

@@ -131,7 +131,7 @@ async def test_a_group_takes_the_event_log_lock_only_after_every_unit(client, db
     assert (updated.version, updated.customer_messages) == (conversation.version + 1, 1)
 
 
-async def test_a_groups_live_events_are_appended_together_each_unit_keeping_its_own(client):
+async def test_a_groups_live_events_are_appended_together_each_unit_keeping_its_own(client, monkeypatch):
     group = GroupCommit()
     inserts = 0
     real = eventlog.append
@@ -150,11 +150,9 @@ async def test_a_groups_live_events_are_appended_together_each_unit_keeping_its_
             return pending
         return unit
 
-    eventlog.append = counted
-    try:
-        pendings = await asyncio.gather(*(group.run(logs(n)) for n in (1, 2, 0, 3)))
-    finally:
-        eventlog.append = real
+    monkeypatch.setattr(eventlog, "append", counted)
+    pendings = await asyncio.gather(*(group.run(logs(n)) for n in (1, 2, 0, 3)))
+    monkeypatch.undo()
     assert (group.commits, group.groups, inserts) == (1, 1, 1)  # one transaction, one INSERT
     assert [[e["state"] for e in p.logged] for p in pendings] == [["s0"], ["s0", "s1"], [], ["s0", "s1", "s2"]]
     seqs = [e["seq"] for p in pendings for e in p.logged]

@@ -9,9 +9,8 @@ the turn runs and clears it when the turn ends. A turn whose instance dies stops
 the claim lapses after at most `CLAIM_TTL` seconds. A turn whose claim was taken meanwhile (its
 renewals failed until it lapsed) cannot commit its reply: the reply's write is fenced by the
 holder (`turn.write_bot_reply`), and clears the claim in the same statement (`Holder.released`),
-so a replied turn costs no statement of its own to let the next one in. Given the runtime's group
-commit, the claim's statement commits in a transaction shared with the writes that arrive with it
-(`handoff.group_commit`) instead of alone.
+so a replied turn costs no statement of its own to let the next one in. The claim's statement
+commits in a transaction shared with the writes that arrive with it (`handoff.group_commit`).
 """
 
 from __future__ import annotations
@@ -57,11 +56,11 @@ def free() -> Q:
     return Q(bot_turn_until=None) | Q(bot_turn_until__lt=db.clock())
 
 
-async def _take(conversation_id: int, holder: Holder, commits: GroupCommit | None) -> bool:
+async def _take(conversation_id: int, holder: Holder, commits: GroupCommit) -> bool:
     async def take() -> list[dict[str, Any]]:
         return await sql.fetch(_TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
 
-    rows = await (commits.run(take) if commits is not None else take())
+    rows = await commits.run(take)
     if rows:
         holder.conversation = sql.instance(Conversation, rows[0])
     return bool(rows)
@@ -80,10 +79,10 @@ async def _renew(conversation_id: int, holder: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def held(conversation_id: int, commits: GroupCommit | None = None) -> AsyncIterator[Holder | None]:
-    """Claim the conversation's bot turn for the block; yields the holder id to fence the reply's
-    write with, or None (holding nothing) when another turn holds a live claim or the
-    conversation is no longer the bot's. With `commits`, the claim is a unit of that group commit."""
+async def held(conversation_id: int, commits: GroupCommit) -> AsyncIterator[Holder | None]:
+    """Claim the conversation's bot turn for the block, the claim a unit of `commits`; yields the
+    holder id to fence the reply's write with, or None (holding nothing) when another turn holds a
+    live claim or the conversation is no longer the bot's."""
     holder = Holder(uuid.uuid4().hex)
     if not await _take(conversation_id, holder, commits):
         yield None
