@@ -60,8 +60,14 @@ async def desk_at(browser: Any, server: Any, email: str, hash_: str, **context: 
     return page
 
 
-async def _desk_in(browser: Any, server: Any, email: str, context: dict[str, Any]) -> Any:
+async def _desk_in(browser: Any, server: Any, email: str, context: dict[str, Any],
+                   routes: dict[str, Any] | None = None) -> Any:
+    """A page of a new browser context signed in as `email`, its stream open; `routes` are
+    Playwright route handlers by URL glob (the stream's, `**/api/v1/stream*`, a WebSocket route),
+    in place before the first request."""
     ctx = await browser.new_context(**context)
+    for url, handler in (routes or {}).items():
+        await (ctx.route_web_socket if url.endswith("/stream*") else ctx.route)(url, handler)
     page = await ctx.new_page()
     page.set_default_timeout(TIMEOUT)
     await page.goto(server.base + "/desk")

@@ -4,13 +4,15 @@ closes their desk and goes offline."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from handoff import presence
 from handoff.models import Agent
 from tests.web import test_browser as shared
-from tests.web.test_desk_shift import customer_writes, desk_at, taken_by
+from tests.web.test_desk_shift import _desk_in, customer_writes, desk_at, taken_by
 
 pytestmark = pytest.mark.browser
 
@@ -55,3 +57,35 @@ async def test_away_is_kept_across_a_reload(server: Any, agents: dict[str, Agent
     await expect(bob.locator("[data-action=presence]")).to_have_attribute("data-presence", "away")
     await bob.reload()
     await expect(bob.locator("[data-action=presence]")).to_have_text("Away")
+
+
+async def test_a_late_directory_answer_does_not_undo_a_stated_away(server: Any, agents: dict[str, Agent],
+                                                                   browser: Any) -> None:
+    """The desk reads its own presence once its stream is open: asked earlier, while no desk of
+    the agent's is connected, the server counts them offline, and that answer arriving after the
+    stream's live `agent.presence` (away) would show "Online" over a stated "Away"."""
+    from playwright.async_api import expect
+
+    bob = await desk_at(browser, server, "bob@example.com", "conversations")
+    await bob.click("[data-action=presence]")
+    await expect(bob.locator("[data-action=presence]")).to_have_attribute("data-presence", "away")
+    await bob.context.close()
+    while (await presence.presence_of([agents["Bob"].id]))[agents["Bob"].id] != presence.Presence.OFFLINE:
+        await asyncio.sleep(0.05)
+    delivered = asyncio.Event()
+
+    async def late(route: Any) -> None:  # answered at once, delivered later (a slow link)
+        response = await route.fetch()
+        await asyncio.sleep(1.5)
+        await route.fulfill(response=response)
+        delivered.set()
+
+    async def slow_stream(ws: Any) -> None:  # the stream reaches the server half a second late
+        await asyncio.sleep(0.5)
+        ws.connect_to_server()
+
+    page = await _desk_in(browser, server, "bob@example.com", {},
+                          routes={"**/api/v1/agents": late, "**/api/v1/stream*": slow_stream})
+    await asyncio.wait_for(delivered.wait(), 10)
+    await page.wait_for_timeout(300)  # the page has handled the late answer
+    await expect(page.locator("[data-action=presence]")).to_have_text("Away")

@@ -20,7 +20,7 @@ import { onMentionEvent, readForTicket, refreshMentions, viewNotifications } fro
 import { viewCanned } from "./views/canned.js";
 import { showLogin } from "./views/signin.js";
 import { onPresence } from "./views/transfer.js";
-import { onOwnPresence, presenceToggle } from "./presence.js";
+import { onOwnPresence, presenceToggle, refreshPresence } from "./presence.js";
 
 function route() {
   const hash = location.hash.replace(/^#/, "") || "conversations";
@@ -50,6 +50,7 @@ function refresh() {
 
 function onEvent(e) {
   if ((e.kind || e.type) === KIND.AGENT_PRESENCE) { onPresence(e); onOwnPresence(e); return; }
+  if (e.kind === KIND.STREAM_READY) refreshPresence();
   onShiftEvent(e);
   if (e.kind === KIND.MENTION) { onMentionEvent(e); return; }
   if (state.buffer) { state.buffer.push(e); return; }

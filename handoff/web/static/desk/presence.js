@@ -29,11 +29,14 @@ export function presenceToggle() {
     if (!res.ok) { toast(res.data.error || "Could not change your presence", "error"); return; }
     show(next);
   });
-  refreshPresence();
   return button;
 }
 
-/** Read the signed-in agent's presence from the directory (after the stream opens). */
+/**
+ * Read the signed-in agent's presence from the directory. Called on each stream.ready: before it
+ * (a reload, whose old stream has closed and new one not yet opened) the server counts the agent
+ * offline, which would show "Online" over a stated "Away"; after it, changes arrive as events.
+ */
 export async function refreshPresence() {
   const res = await api("GET", "/api/v1/agents");
   if (!res.ok || !state.me) return;
