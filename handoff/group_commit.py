@@ -12,6 +12,11 @@ unit's unique-index refusal, a lost compare-and-set, a deadlock), the whole grou
 and each of its units runs again alone, in its own transaction, so one failing unit costs its
 neighbours only a retry and each caller gets its own unit's result or exception.
 
+PostgreSQL may abort one of two transactions that wait for each other's row locks (deadlock,
+SQLSTATE 40P01: groups that run at once take their units' rows in no common order) or a
+serialization failure (40001): such a unit, alone, runs again in a new transaction, up to
+`TRANSIENT_ATTEMPTS` times with a short random backoff (tenacity), before its caller gets the error.
+
 A unit must be safe to run twice after a rollback (it re-reads what it decides on, and collects
 its after-commit effects in what it returns, not elsewhere).
 
@@ -32,6 +37,8 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from asyncpg.exceptions import TransactionRollbackError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 from tortoise.transactions import in_transaction
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,14 @@ async def _transaction() -> Any:
         _last_steps.reset(token)
 
 
+def transient(exc: BaseException) -> bool:
+    """Whether `exc` is PostgreSQL's "run the transaction again" (class 40: a deadlock, a
+    serialization failure), as asyncpg raises it (tortoise passes it on untranslated)."""
+    return isinstance(exc, TransactionRollbackError) or isinstance(exc.__cause__, TransactionRollbackError)
+
+
+TRANSIENT_ATTEMPTS = 5  # runs of a unit alone that PostgreSQL aborted as transient, before giving up
+
 # PostgreSQL: group-commit transactions run at once (of tortoise's default pool of 5 connections,
 # one is left for the rest: the desk, the sweeper, a takeover).
 GROUPS_AT_ONCE = 4
@@ -87,10 +102,11 @@ class GroupCommit:
         self._waiting: list[tuple[Unit, asyncio.Future[Any]]] = []
         self._committers: set[asyncio.Task[None]] = set()
         # For tests and benchmarks: transactions committed, how many of them ran more than one
-        # unit, and units committed.
+        # unit, units committed, and runs of a unit alone again after a transient error.
         self.commits = 0
         self.groups = 0
         self.units = 0
+        self.retries = 0
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """`await work()` inside a transaction, shared with units that arrive meanwhile; returns
@@ -154,8 +170,12 @@ class GroupCommit:
 
     async def _alone(self, work: Unit, future: asyncio.Future[Any]) -> None:
         try:
-            async with _transaction():
-                result = await work()
+            async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(transient), stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
+                    wait=wait_random_exponential(multiplier=0.02, max=0.5), before_sleep=self._retrying, reraise=True):
+                with attempt:
+                    async with _transaction():
+                        result = await work()
         except asyncio.CancelledError:
             if not future.done():
                 future.cancel()
@@ -168,3 +188,7 @@ class GroupCommit:
             self.units += 1
             if not future.done():
                 future.set_result(result)
+
+    def _retrying(self, state: RetryCallState) -> None:
+        self.retries += 1
+        log.info("a unit runs again after %s", state.outcome.exception() if state.outcome else "a transient error")

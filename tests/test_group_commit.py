@@ -180,3 +180,32 @@ async def test_with_several_committers_a_group_does_not_wait_for_another_to_comm
     assert sorted(await ContactIdentity.filter(channel="group").values_list("external_id", flat=True)) == ["first", "second"]
     # Later units find a free committer again.
     assert await group.run(lambda: _identity("third"))
+
+
+async def test_a_unit_postgres_aborts_as_deadlocked_runs_again(client, db_url):
+    # Two committers take the same two rows in opposite orders: PostgreSQL aborts one
+    # transaction (deadlock detected); its unit runs again and both callers get their results.
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one write transaction at a time: no deadlock")
+    first, second = [await Contact.create(name=n) for n in ("first", "second")]
+    group = GroupCommit(parallel=2)
+    both_hold_one = asyncio.Barrier(2)
+    runs = {"a": 0, "b": 0}
+
+    def unit(name: str, rows: tuple[Contact, Contact]):
+        async def work() -> str:
+            runs[name] += 1
+            await Contact.filter(id=rows[0].id).update(name=name)
+            if runs[name] == 1:
+                await both_hold_one.wait()
+            await Contact.filter(id=rows[1].id).update(name=name)
+            return name
+        return work
+
+    results = await asyncio.wait_for(asyncio.gather(group.run(unit("a", (first, second))),
+                                                    group.run(unit("b", (second, first)))), 30)
+    assert results == ["a", "b"]
+    assert group.retries == 1 and sorted(runs.values()) == [1, 2]
+    again = "a" if runs["a"] == 2 else "b"  # ran again after the other committed: its writes are last
+    assert [c.name for c in await Contact.filter(id__in=[first.id, second.id])] == [again, again]
+    assert group.commits == 2
