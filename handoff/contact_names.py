@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tortoise.expressions import Q
 
+from handoff.channels.base import supports
 from handoff.events import EventKind
 from handoff.models import Contact, ContactIdentity
 from handoff.schema import InboundMessage
@@ -41,7 +42,7 @@ class NameSource(Protocol):
 
 def with_cached_name(channel: object, inbound: InboundMessage) -> InboundMessage:
     """`inbound` with the contact's name filled in from the channel's cache when known."""
-    if inbound.contact_name or not isinstance(channel, NameSource):
+    if inbound.contact_name or not supports(channel, NameSource):
         return inbound
     found, name = channel.cached_name(inbound.contact_id)
     return dataclasses.replace(inbound, contact_name=name) if found and name else inbound
@@ -49,7 +50,7 @@ def with_cached_name(channel: object, inbound: InboundMessage) -> InboundMessage
 
 def look_up_later(rt: Runtime, channel: object, unnamed: dict[str, int]) -> None:
     """Start a background lookup for each contact id (→ its conversation id) not looked up yet."""
-    if not isinstance(channel, NameSource):
+    if not supports(channel, NameSource):
         return
     for contact_id, conversation_id in unnamed.items():
         found, _ = channel.cached_name(contact_id)

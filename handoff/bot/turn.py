@@ -32,7 +32,7 @@ from handoff.bot import claim
 from handoff.bot.base import BotReply, Turn
 from handoff.bot.history import load_turns_and_conversation, spoken
 from handoff.bot.intent import wants_human
-from handoff.channels.base import CapsBotReplies, ShowsTyping
+from handoff.channels.base import CapsBotReplies, ShowsTyping, supports
 from handoff.models import BOT_ANSWERS_SQL, Conversation, Message, Ticket, bot_answers, utcnow
 from handoff.outbox import address_of
 from handoff.states import ConversationState
@@ -152,7 +152,7 @@ async def _capped(rt: Runtime, conversation: Conversation) -> bool:
 
 async def _ask(rt: Runtime, conversation: Conversation, history: list, language: str) -> BotReply:
     channel = rt.channels.get(conversation.channel)
-    if isinstance(channel, ShowsTyping):
+    if supports(channel, ShowsTyping):
         rt.spawn(_typing(channel, conversation), name=f"typing-{conversation.id}")
     try:
         return await rt.bot.reply(history, language)

@@ -20,7 +20,7 @@ from tortoise.expressions import Q, Subquery
 
 from handoff import presence
 from handoff import transitions as ops
-from handoff.channels.base import ShowsTyping
+from handoff.channels.base import ShowsTyping, supports
 from handoff.desk import filters, paging
 from handoff.desk import stream as desk_stream
 from handoff.desk.auth import agent_for_token
@@ -320,7 +320,7 @@ async def typing(request: web.Request) -> web.Response:
     if conversation is None:
         raise NotFound("no such conversation")
     channel = rt.channels.get(conversation.channel)
-    if isinstance(channel, ShowsTyping) and conversation.state == ConversationState.HUMAN:
+    if supports(channel, ShowsTyping) and conversation.state == ConversationState.HUMAN:
         # In the background: a provider's typing call (Meta, Telegram) must not hold up the desk.
         rt.spawn(channel.typing(address_of(conversation), on, agent.name), name=f"typing-{conversation.id}")
     rt.hub.publish(EventKind.TYPING, conversation_id=conversation.id, who="agent",
