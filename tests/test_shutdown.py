@@ -162,3 +162,23 @@ async def test_a_part_that_never_finishes_closing_does_not_hold_the_stop(
     assert took < 1.0 + 1.0 + 1.5, took  # the timeout, one CLOSE_FLOOR for the hub, slack
     assert closed == ["bot"]  # a part after the stuck one was still closed
     assert "closing the hub did not finish in time" in caplog.text
+
+
+async def test_a_stop_that_blocks_past_the_deadline_is_cut_short_by_the_hard_exit(
+        db_url: str, callback: Any, tmp_path: Path) -> None:
+    """Whatever holds the stop (here the cleanup blocks the event loop itself, so nothing on the
+    loop can end it), the process exits 1 at HANDOFF_SHUTDOWN_TIMEOUT and says why."""
+    patch = tmp_path / "patch"
+    patch.mkdir()
+    # Loaded by the served interpreter at start-up (sitecustomize on its path): its cleanup blocks.
+    (patch / "sitecustomize.py").write_text(
+        "import time\nfrom aiohttp import web\n\n\n"
+        "async def _blocking_cleanup(self):\n    time.sleep(60)\n\n\n"
+        "web.AppRunner.cleanup = _blocking_cleanup\n")
+    server = Served(db_url, callback.url, tmp_path / "serve.log")
+    server.env["PYTHONPATH"] = f"{patch}{os.pathsep}{ROOT}"
+    await server.start()
+    code, took = await server.terminate()
+    log = server.log.read_text()
+    assert (code, took < TIMEOUT + EXIT_SLACK) == (1, True), (took, log)
+    assert f"shutdown did not finish within {TIMEOUT}s: exiting now" in log, log
