@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,17 @@ def clock(offset: float = 0.0) -> RawSQL:
     seconds = f"'{float(offset):+.3f} seconds'"
     dialect = connections.get("default").capabilities.dialect
     return RawSQL(clock_sql(dialect, seconds if dialect == "sqlite" else f"interval {seconds}"))
+
+
+async def now() -> datetime:
+    """The database's current time (`clock()` read back, timezone-aware UTC): the clock every
+    instance shares, for expiries kept where `clock()` cannot reach them (a lease's, in JSON)."""
+    conn = connections.get("default")
+    dialect = conn.capabilities.dialect
+    offset = "'+0.000 seconds'" if dialect == "sqlite" else "interval '0 seconds'"
+    rows = await conn.execute_query_dict(f"SELECT {clock_sql(dialect, offset)} AS now")
+    value = rows[0]["now"]
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def clock_sql(dialect: str, offset: str) -> str:

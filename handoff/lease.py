@@ -3,7 +3,9 @@
 A lease is a `KeyValue` row (scope "lease") holding its holder and expiry. `acquire()` takes a
 free or expired lease, or renews one already held; it is a compare-and-set on the row's
 `updated_at`, so when several instances race exactly one wins. A holder that dies stops
-renewing and another instance takes over once `ttl` seconds have passed.
+renewing and another instance takes over once `ttl` seconds have passed — by the database's
+clock (`db.now`), so an instance whose own clock runs ahead cannot take a live lease, nor one
+whose clock lags hold a dead one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import uuid
 
 from tortoise.exceptions import IntegrityError
 
-from handoff.models import KeyValue, utcnow
+from handoff import db
+from handoff.models import KeyValue
 
 SCOPE = "lease"
 
@@ -27,7 +30,7 @@ class Lease:
 
     async def acquire(self) -> bool:
         """Take or renew the lease; False when another holder has it and it has not expired."""
-        now = utcnow()
+        now = await db.now()
         value = {"holder": self.holder, "until": now.timestamp() + self.ttl}
         row = await KeyValue.get_or_none(scope=SCOPE, key=self.name)
         if row is None:

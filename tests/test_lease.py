@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import time_machine
+
 from handoff.lease import SCOPE, Lease
 from handoff.models import KeyValue, utcnow
 
@@ -29,3 +31,12 @@ async def test_an_expired_lease_is_taken_over_and_a_released_one_is_free(client)
     assert await second.acquire() and not await first.acquire()
     await second.release()
     assert await first.acquire()
+
+
+async def test_an_instance_whose_clock_runs_ahead_cannot_take_a_live_lease(client):
+    holder, skewed = Lease("imap", ttl=30), Lease("imap", ttl=30)
+    assert await holder.acquire()
+    # This process's clock an hour ahead (the database's is untouched): the lease is still live.
+    with time_machine.travel(utcnow() + timedelta(hours=1), tick=True):
+        assert not await skewed.acquire()
+    assert await holder.acquire()  # and its holder renews it
