@@ -242,10 +242,16 @@ async def _running_conversation(inbound: InboundMessage) -> Conversation | None:
 # which gives the models their foreign key columns.
 @functools.cache
 def _running() -> sql.Statement:
-    """The conversation of an open key, with its contact."""
+    """The conversation of an open key, with its contact.
+
+    The open key is looked up in a subquery of its own: most conversations have ended (a NULL
+    open key), and once SQLite's ANALYZE has counted those NULLs as one value shared by every row,
+    its planner scanned the whole conversation table for the join's `c.open_key = ?` (per message,
+    growing with history), while it keeps the unique index for a lookup on the table alone."""
     return sql.Statement(f"""
         SELECT {sql.columns(Conversation, "c")}, {sql.columns(Contact, "k", "contact__")}
-        FROM conversation AS c JOIN contact AS k ON k.id = c.contact_id WHERE c.open_key = ?""")
+        FROM conversation AS c JOIN contact AS k ON k.id = c.contact_id
+        WHERE c.id = (SELECT id FROM conversation WHERE open_key = ?)""")
 
 
 @functools.cache

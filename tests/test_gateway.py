@@ -199,3 +199,29 @@ async def test_an_integrators_signal_listeners_run_on_the_messages_handoff_store
         Message._listeners[Signals.post_save][Message].remove(listener)
     assert ("incoming", "is anyone there?", True) in saved
     assert ("outgoing", "echo: is anyone there?", True) in saved
+
+
+async def test_the_running_conversation_is_found_by_its_index_whatever_the_ended_ones(client, db_url):
+    """Ended conversations keep a NULL open key. Once SQLite's ANALYZE has counted them, its
+    planner took the open key for a useless index and scanned every conversation per message."""
+    from tortoise import connections
+
+    from handoff import sql
+    from handoff.models import Contact
+
+    await Contact.bulk_create([Contact(name=f"customer {i}") for i in range(300)])
+    await Conversation.bulk_create([
+        Conversation(contact=contact, channel="api", external_key=f"old-{contact.id}", contact_external_id="h",
+                     state="ended", open_key=None, last_activity_at=datetime.now(timezone.utc))
+        for contact in await Contact.all()])
+    conn = connections.get("default")
+    await conn.execute_script("ANALYZE")  # every conversation ended: all open keys NULL
+    contact = await Contact.create(name="history")
+    running = await Conversation.create(contact=contact, channel="api", external_key="now", contact_external_id="h",
+                                        open_key="api:now")
+    rows = await sql.fetch(gateway._running(), "api:now")
+    assert [row["id"] for row in rows] == [running.id] and rows[0]["contact__name"] == "history"
+    if db_url.startswith("sqlite"):  # PostgreSQL keeps NULLs out of its statistics' values
+        _, plan = await conn.execute_query("EXPLAIN QUERY PLAN " + gateway._running().text("sqlite"), ["api:now"])
+        steps = [row["detail"] for row in plan]
+        assert not any(step.startswith("SCAN") for step in steps), steps
