@@ -23,6 +23,10 @@ takeover latency with `--agents` agents clicking Take over on the same conversat
 and how many requests won each round — exactly one must), and the median per-message latency
 (webhook to callback, one message at a time) on an empty database and on one seeded with
 `--history` messages by bulk inserts, and their ratio.
+
+This process's garbage collector is held off while each figure is measured
+(`harness.no_collector_pauses`): its full passes stalled every request in flight at once, and the
+pause was charged to the server measured.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import QUESTIONS, Callbacks, bodies, fresh_database, serve  # noqa: E402
+from benchmarks.harness import QUESTIONS, Callbacks, bodies, fresh_database, no_collector_pauses, serve  # noqa: E402
 from benchmarks.yardstick import sign  # noqa: E402
 from handoff import db  # noqa: E402
 from handoff.desk.auth import create_agent  # noqa: E402
@@ -178,11 +182,13 @@ async def measure(kind: str, database_url: str, messages: int, concurrency: int)
         async with fresh_database(database_url) as database, server(kind, database, sink_base + "/callback") as base:
             url = base + "/webhooks/api"
             await full_load(url, bodies(f"{kind}-warm", min(200, messages)), callbacks, concurrency)
-            figures = await full_load(url, bodies(f"{kind}-full", messages), callbacks, concurrency)
+            with no_collector_pauses():
+                figures = await full_load(url, bodies(f"{kind}-full", messages), callbacks, concurrency)
             # A server's maximum rate is the one it sustains end to end: above its answered rate
             # it acknowledges faster than it answers and its backlog grows without bound.
             half = min(figures.acked, figures.answered) / 2
-            figures.half_p99 = await fixed_rate(url, bodies(f"{kind}-half", max(100, int(half * 5))), callbacks, half)
+            with no_collector_pauses():
+                figures.half_p99 = await fixed_rate(url, bodies(f"{kind}-half", max(100, int(half * 5))), callbacks, half)
             return figures
     finally:
         await sink.cleanup()
@@ -281,9 +287,12 @@ async def handoff_only(database_url: str, agents: int, history: int, messages: i
                 async with server("handoff", database, sink_base + "/callback") as base:
                     url = base + "/webhooks/api"
                     await one_at_a_time(url, bodies(f"warm-{seeded}", 50), callbacks)
-                    latency[seeded] = await one_at_a_time(url, bodies(f"seq-{seeded}", messages), callbacks)
+                    with no_collector_pauses():
+                        latency[seeded] = await one_at_a_time(url, bodies(f"seq-{seeded}", messages), callbacks)
                     if not seeded:
-                        p99, winners = await takeover_race(base, tokens, await bot_conversations(database, 21))
+                        candidates = await bot_conversations(database, 21)
+                        with no_collector_pauses():
+                            p99, winners = await takeover_race(base, tokens, candidates)
                         print(f"  takeover, {agents} agents at once: p99 {p99:.1f} ms over {len(winners)} conversations; "
                               f"winners per conversation: {sorted(set(winners))} (exactly one: {set(winners) == {1}})")
         print(f"  per-message latency (median, one at a time): empty {latency[0]:.1f} ms, with {history:,} stored "
