@@ -257,6 +257,8 @@ class Ticket(Model):
 
     class Meta:
         table = "ticket"
+        # A conversation's tickets, an agent's (and the queue's) live ones, without a scan.
+        indexes = (("conversation_id", "id"), ("assignee_id", "status"))
 
 
 class TicketRead(Model):
@@ -331,8 +333,9 @@ class Message(Model):
     class Meta:
         table = "message"
         unique_together = (("channel", "provider_id"),)
-        # A conversation's newest messages (the bot's history, the language sample) without a scan.
-        indexes = (("conversation_id", "id"),)
+        # A conversation's newest messages (the bot's history, the language sample) and a ticket's
+        # (its unread count, Slack's thread) without a scan.
+        indexes = (("conversation_id", "id"), ("ticket_id", "id"))
 
 
 class Event(Model):
@@ -354,6 +357,7 @@ class Event(Model):
 
     class Meta:
         table = "event"
+        indexes = (("conversation_id", "id"),)  # a conversation's timeline, without a scan
 
 
 class Outbox(Model):
