@@ -150,10 +150,7 @@ def clock(offset: float = 0.0) -> RawSQL:
 async def now() -> datetime:
     """The database's current time (`clock()` read back, timezone-aware UTC): the clock every
     instance shares, for expiries kept where `clock()` cannot reach them (a lease's, in JSON)."""
-    conn = connections.get("default")
-    dialect = conn.capabilities.dialect
-    offset = "'+0.000 seconds'" if dialect == "sqlite" else "interval '0 seconds'"
-    rows = await conn.execute_query_dict(f"SELECT {clock_sql(dialect, offset)} AS now")
+    rows = await connections.get("default").execute_query_dict(f"SELECT {clock().sql} AS now")
     value = rows[0]["now"]
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
