@@ -14,6 +14,7 @@ from handoff.desk.live import wants
 from handoff.events import EventKind
 from handoff.models import Contact, Conversation, Ticket, utcnow
 from tests.conftest import settle
+from tests.stream_marks import events_until, mark
 
 
 async def _taken(client: Any, rt: Any, say: Any, auth: dict[str, str], key: str) -> tuple[Conversation, dict[str, Any]]:
@@ -212,16 +213,6 @@ async def test_others_tickets_need_a_confirmation_and_replies_stay_the_assignees
     assert (await client.post(f"/api/v1/tickets/{queued.id}/close", headers=bob)).status == 200
 
 
-async def _events_until_typing(ws: Any) -> list[dict[str, Any]]:
-    """Events up to the next "typing" one (the marker the test sends after what it checks)."""
-    seen = []
-    while True:
-        event = await ws.receive_json(timeout=5)
-        if event["kind"] == EventKind.TYPING:
-            return seen
-        seen.append(event)
-
-
 async def test_each_agents_stream_carries_their_ticket_messages_and_assignments(client, rt, say, make_agent):
     ana_agent, ana = await make_agent("Ana")
     bob_agent, bob = await make_agent("Bob")
@@ -231,15 +222,13 @@ async def test_each_agents_stream_carries_their_ticket_messages_and_assignments(
         for ws in (ana_ws, bob_ws):
             assert (await ws.receive_json(timeout=5))["kind"] == EventKind.STREAM_READY
 
-        async def marker() -> None:
-            response = await client.post(f"/api/v1/conversations/{conversation.id}/typing", json={"typing": False},
-                                         headers=ana)
-            assert response.status == 200
+        async def until_now() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            token = await mark(rt)  # everything committed so far reaches each stream before it
+            return await events_until(ana_ws, token), await events_until(bob_ws, token)
 
         await client.post(f"/api/v1/tickets/{ticket['id']}/messages", json={"text": "on it"}, headers=ana)
         await say("thanks!", conversation="s1", contact="s1")
-        await marker()
-        ana_events, bob_events = await _events_until_typing(ana_ws), await _events_until_typing(bob_ws)
+        ana_events, bob_events = await until_now()
         [to_ana] = [e for e in ana_events if e["kind"] == EventKind.TICKET_MESSAGE]
         assert to_ana["ticket_id"] == ticket["id"] and to_ana["assignee_id"] == ana_agent.id
         assert to_ana["status"] == "on_you"  # the customer replied: the badge follows
@@ -247,8 +236,7 @@ async def test_each_agents_stream_carries_their_ticket_messages_and_assignments(
         assert [e["kind"] for e in bob_events if e["kind"] == EventKind.MESSAGE_CREATED]  # the lists still update
 
         await client.post(f"/api/v1/tickets/{ticket['id']}/transfer", json={"agent_id": bob_agent.id}, headers=ana)
-        await marker()
-        ana_events, bob_events = await _events_until_typing(ana_ws), await _events_until_typing(bob_ws)
+        ana_events, bob_events = await until_now()
         [to_bob] = [e for e in bob_events if e["kind"] == EventKind.TICKET_ASSIGNED]
         assert to_bob["ticket_id"] == ticket["id"] and to_bob["by"]["name"] == "Ana"
         assert not [e for e in ana_events if e["kind"] == EventKind.TICKET_ASSIGNED]
@@ -257,8 +245,7 @@ async def test_each_agents_stream_carries_their_ticket_messages_and_assignments(
         await say("escalate: a person please", conversation="s2", contact="s2")
         await settle(rt)
         await say("hello? anyone?", conversation="s2", contact="s2")
-        await marker()
-        for events in (await _events_until_typing(ana_ws), await _events_until_typing(bob_ws)):
+        for events in await until_now():
             created = [e for e in events if e["kind"] == EventKind.TICKET_CREATED]
             assert created and created[0]["ticket"]["assignee"] is None
             [queued] = [e for e in events if e["kind"] == EventKind.TICKET_MESSAGE]

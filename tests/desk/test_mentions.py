@@ -13,6 +13,7 @@ from handoff.events import EventKind
 from handoff.models import Message, Notification
 from tests.conftest import settle
 from tests.desk.test_openapi import _check, _document
+from tests.stream_marks import events_until, mark
 
 
 async def _taken(client: Any, rt: Any, say: Any, auth: dict[str, str], key: str) -> dict[str, Any]:
@@ -97,17 +98,8 @@ async def test_only_the_mentioned_agents_stream_carries_the_mention(client, rt, 
         for ws in (ana_ws, bob_ws):
             assert (await ws.receive_json(timeout=5))["kind"] == EventKind.STREAM_READY
         note = await _note(client, ticket, ana_auth, "@bob over to you @ana")
-        # A typing marker ends what each stream has to say about the note.
-        await client.post(f"/api/v1/conversations/{ticket['conversation_id']}/typing", json={"typing": False},
-                          headers=ana_auth)
-
-        async def until_typing(ws: Any) -> list[dict[str, Any]]:
-            seen = []
-            while (event := await ws.receive_json(timeout=5))["kind"] != EventKind.TYPING:
-                seen.append(event)
-            return seen
-
-        ana_events, bob_events = await until_typing(ana_ws), await until_typing(bob_ws)
+        token = await mark(rt)  # everything committed so far reaches each stream before it
+        ana_events, bob_events = await events_until(ana_ws, token), await events_until(bob_ws, token)
     [to_bob] = [e for e in bob_events if e["kind"] == EventKind.MENTION]
     assert to_bob["agent_id"] == bob.id
     assert to_bob["notification"]["message_id"] == note["id"] and to_bob["notification"]["actor"]["name"] == "Ana"
