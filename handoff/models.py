@@ -19,9 +19,10 @@ import functools
 import inspect
 from copy import deepcopy
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Self
 
 from tortoise import fields, models
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.signals import Signals
 
@@ -36,7 +37,8 @@ class Model(models.Model):
       with `tortoise.signals` run as before;
     - a new instance fills the fields it was not given from a plan made once per model
       (`_PLANS`) instead of asking `inspect.iscoroutinefunction` of every field's default
-      on every construction; and an attribute set looks its relation fields up once per model.
+      on every construction; and an attribute set looks its relation fields up once per model;
+    - `create` runs the INSERT itself when tortoise's `save` would have nothing else to do.
     """
 
     class Meta:
@@ -78,6 +80,26 @@ class Model(models.Model):
     async def _wait_for_listeners(self, signal: Signals, *listener_args: object) -> None:
         if self._listeners.get(signal, {}).get(self.__class__):
             await super()._wait_for_listeners(signal, *listener_args)
+
+    @classmethod
+    async def create(cls, using_db: BaseDBAsyncClient | None = None, **kwargs: Any) -> Self:
+        """tortoise's `Model.create` (the instance, then its INSERT on `using_db` or the context's
+        connection; raises what tortoise raises), without the steps of its `save` that a plain new
+        row does not need: no async default to await, no save signal listener, no database default,
+        no primary key given. Anything else goes through tortoise's `save`."""
+        instance = cls(**kwargs)
+        db = using_db or cls._choose_db(True)
+        executor = db.executor_class(model=cls, db=db)
+        if (instance._await_when_save or instance._custom_generated_pk or cls._meta.db_default_db_columns
+                or cls._listeners[Signals.pre_save].get(cls) or cls._listeners[Signals.post_save].get(cls)):
+            instance._saved_in_db = False
+            await instance.save(using_db=db, force_create=True)
+            return instance
+        fields_map = cls._meta.fields_map
+        values = [fields_map[name].to_db_value(getattr(instance, name), instance) for name in executor.regular_columns]
+        await executor._process_insert_result(instance, await db.execute_insert(executor.insert_query, values))
+        instance._saved_in_db = True
+        return instance
 
 
 _AWAIT, _CALL, _COPY, _DB_DEFAULT, _VALUE = "await", "call", "copy", "db default", "value"
