@@ -2,7 +2,8 @@
 routed to whoever answers it now — the bot, the assigned agent, or the unassigned queue.
 
 `decide()` is pure; `receive()` does the I/O around it. The bot's work is spawned after
-the commit, so a webhook is acknowledged as soon as its message is durable. Messages received
+the commit, so a webhook is acknowledged as soon as its message is durable; its turn is claimed
+in the message's own transaction (`bot.claim`). Messages received
 while another is being committed are stored together in the next transaction (`rt.commits`,
 `handoff.group_commit`); one that fails there is stored again alone.
 
@@ -24,6 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from handoff import metrics, sql, transitions
+from handoff.bot import claim
 from handoff.bot.language import detect_language
 from handoff.bot.turn import run_bot_turn
 from handoff.events import EventKind
@@ -74,7 +76,7 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
     """Store an inbound message exactly once and route it; returns after commit."""
     for attempt in range(RECEIVE_ATTEMPTS):
         try:
-            receipt, pending = await rt.commits.run(functools.partial(_store, inbound))
+            receipt, pending, claimed = await rt.commits.run(functools.partial(_store, inbound))
             break
         except (IntegrityError, OwnerChanged):
             # A replay of a stored message (the unique (channel, provider_id) index refused
@@ -88,7 +90,7 @@ async def receive(rt: Runtime, inbound: InboundMessage) -> Receipt:
     metrics.MESSAGES_IN.labels(inbound.channel).inc()
     await publish(rt, pending)
     if receipt.route == "bot" and not inbound.automated:
-        rt.spawn(run_bot_turn(rt, receipt.conversation_id), name=f"bot-turn-{receipt.conversation_id}")
+        rt.spawn(run_bot_turn(rt, receipt.conversation_id, claimed), name=f"bot-turn-{receipt.conversation_id}")
     return receipt
 
 
@@ -102,9 +104,10 @@ async def _duplicate(rt: Runtime, message: Message) -> Receipt:
     return Receipt(message.id, conversation_id, True, "duplicate")
 
 
-async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
+async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending, claim.Holder | None]:
     """Store the message in the current transaction (the caller's: see `receive`); a replay is
-    refused by the unique index when its message is inserted."""
+    refused by the unique index when its message is inserted. A message the bot answers claims
+    its turn in the same transaction (`claim.take`; None when another turn holds it)."""
     pending = Pending()
     now = utcnow()
     conversation = await _running_conversation(inbound)
@@ -133,8 +136,9 @@ async def _store(inbound: InboundMessage) -> tuple[Receipt, Pending]:
         pending.add(EventKind.TICKET_MESSAGE, ticket_id=ticket.id, conversation_id=conversation.id,
                     message_id=message.id, assignee_id=ticket.assignee_id,  # type: ignore[attr-defined]
                     status=ticket.status, contact_name=conversation.contact.name, text=inbound.text[:140])
+    claimed = await claim.take(conversation.id) if route == "bot" and not inbound.automated else None
     await log_events(pending)  # in this unit's (or its group's) transaction
-    return Receipt(message.id, conversation.id, False, route), pending
+    return Receipt(message.id, conversation.id, False, route), pending, claimed
 
 
 async def _touch(conversation: Conversation, inbound: InboundMessage, now: datetime) -> Ticket | None:

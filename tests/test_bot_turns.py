@@ -201,3 +201,25 @@ async def test_a_reply_is_written_with_its_claims_release_and_a_later_message_ge
     assert await timeline("released") == [("customer", "first"), ("bot", "echo: first"), ("customer", "second"),
                                           ("customer", "third"), ("bot", "echo: third")]
     assert (await Conversation.get(external_key="released")).customer_messages == 3
+
+
+async def test_a_message_claims_its_turn_when_stored_and_a_turn_stopped_while_waiting_to_begin_frees_it(
+        client: Any, rt: Runtime, say: Any, bot: EchoBot) -> None:
+    from tortoise.transactions import in_transaction
+
+    bot.gate = asyncio.Event()  # the first message's turn holds its claim while it generates
+    assert (await say("hi", conversation="born")).status == 202
+    conversation = await Conversation.get(external_key="born")
+    assert conversation.bot_turn_holder is not None  # claimed by the transaction that stored the message
+    bot.gate.set()
+    await settle(rt)
+    async with in_transaction():
+        holder = await claim.take(conversation.id)
+    assert holder is not None and holder.conversation.id == conversation.id
+    assert (await Conversation.get(id=conversation.id)).bot_turn_holder == holder
+    async with rt.turn_lock(conversation.id):  # as if this instance's previous turn were ending
+        turn = asyncio.create_task(run_bot_turn(rt, conversation.id, holder))
+        await asyncio.sleep(0.05)
+        turn.cancel()  # a shutdown while the turn waits to begin
+        await asyncio.gather(turn, return_exceptions=True)
+    assert (await Conversation.get(id=conversation.id)).bot_turn_holder is None  # free for another instance

@@ -84,8 +84,9 @@ async def test_every_write_of_an_answered_message_is_a_unit_and_concurrent_ones_
     assert {r.status for r in answers} == {202}
     await settle(rt)
     assert len(callback.received) == 24
-    # Each message: its receipt, the bot turn's claim and reply, the outbox's claim and final records.
-    assert rt.commits.units - before == 24 * 5
+    # Each message: its receipt (with its bot turn's claim), the bot's reply, the outbox's claim
+    # and final records.
+    assert rt.commits.units - before == 24 * 4
     assert rt.commits.commits < rt.commits.units  # some were committed together
 
 

@@ -10,17 +10,20 @@ the claim lapses after at most `CLAIM_TTL` seconds. A turn whose claim was taken
 renewals failed until it lapsed) cannot commit its reply: the reply's write is fenced by the
 holder (`turn.write_bot_reply`), and clears the claim in the same statement (`Holder.released`),
 so a replied turn costs no statement of its own to let the next one in. The claim's statement
-commits in a transaction shared with the writes that arrive with it (`handoff.group_commit`).
+commits in a transaction shared with the writes that arrive with it (`handoff.group_commit`); the
+turn a customer message starts is claimed in that message's own transaction (`take`, called by
+`gateway`), so that the turn begins without a commit of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tortoise.expressions import Q
 
@@ -56,14 +59,23 @@ def free() -> Q:
     return Q(bot_turn_until=None) | Q(bot_turn_until__lt=db.clock())
 
 
-async def _take(conversation_id: int, holder: Holder, commits: GroupCommit) -> bool:
-    async def take() -> list[dict[str, Any]]:
-        return await sql.fetch(_TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
+async def take(conversation_id: int) -> Holder | None:
+    """Take the claim in the current transaction (the caller's: a message's receive, so that the
+    turn it starts begins claimed); the holder, with the conversation's row as the statement left
+    it, or None when another turn holds a live claim or the conversation is not the bot's."""
+    holder = Holder(uuid.uuid4().hex)
+    rows = await sql.fetch(_TAKE, str(holder), sql.Seconds(CLAIM_TTL), conversation_id, sql.Seconds(0))
+    if not rows:
+        return None
+    holder.conversation = sql.instance(Conversation, rows[0])
+    return holder
 
-    rows = await commits.run(take)
-    if rows:
-        holder.conversation = sql.instance(Conversation, rows[0])
-    return bool(rows)
+
+async def release(conversation_id: int, holder: Holder) -> None:
+    """Clear the claim `holder` holds, if it still does (shielded: a turn cancelled at shutdown
+    still frees the conversation for another instance)."""
+    await asyncio.shield(Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
+        bot_turn_holder=None, bot_turn_until=None))
 
 
 async def _renew(conversation_id: int, holder: str) -> None:
@@ -79,12 +91,13 @@ async def _renew(conversation_id: int, holder: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def held(conversation_id: int, commits: GroupCommit) -> AsyncIterator[Holder | None]:
-    """Claim the conversation's bot turn for the block, the claim a unit of `commits`; yields the
-    holder id to fence the reply's write with, or None (holding nothing) when another turn holds a
-    live claim or the conversation is no longer the bot's."""
-    holder = Holder(uuid.uuid4().hex)
-    if not await _take(conversation_id, holder, commits):
+async def held(conversation_id: int, commits: GroupCommit, taken: Holder | None = None) -> AsyncIterator[Holder | None]:
+    """Claim the conversation's bot turn for the block, the claim a unit of `commits` (or the
+    claim `taken` already, with `take`); yields the holder id to fence the reply's write with, or
+    None (holding nothing) when another turn holds a live claim or the conversation is no longer
+    the bot's."""
+    holder = taken or await commits.run(functools.partial(take, conversation_id))
+    if holder is None:
         yield None
         return
     renewer = asyncio.create_task(_renew(conversation_id, holder), name=f"bot-claim-{conversation_id}")
@@ -93,9 +106,7 @@ async def held(conversation_id: int, commits: GroupCommit) -> AsyncIterator[Hold
     finally:
         renewer.cancel()
         if not holder.released:
-            # Shielded: a turn cancelled at shutdown still frees the conversation for another instance.
-            await asyncio.shield(Conversation.filter(id=conversation_id, bot_turn_holder=holder).update(
-                bot_turn_holder=None, bot_turn_until=None))
+            await release(conversation_id, holder)
 
 
 async def unanswered_after(conversation_id: int, seen: int | None) -> bool:

@@ -50,27 +50,35 @@ CAP_WINDOW = timedelta(hours=1)
 SHARE_CONTENT_TYPE = "text/uri-list"
 
 
-async def run_bot_turn(rt: Runtime, conversation_id: int) -> str:
+async def run_bot_turn(rt: Runtime, conversation_id: int, claimed: claim.Holder | None = None) -> str:
     """Answer the customer's latest message if the bot still owns the conversation.
 
-    The turn is claimed in the database (`claim.held`): while one instance's turn holds the
-    conversation, any other turn returns "busy", and the holder, once done, answers what the
-    customer wrote meanwhile in a further turn. Returns what the last turn did: "replied",
-    "escalated", "fenced", "superseded", "skipped", "capped", "busy" or "lost" (the claim lapsed
-    and another turn took it: that one answers).
+    The turn is claimed in the database (`claim.held`; `claimed`: already, by the transaction that
+    stored the message): while one instance's turn holds the conversation, any other turn returns
+    "busy", and the holder, once done, answers what the customer wrote meanwhile in a further
+    turn. Returns what the last turn did: "replied", "escalated", "fenced", "superseded",
+    "skipped", "capped", "busy" or "lost" (the claim lapsed and another turn took it: that one
+    answers). A turn stopped while it waits to begin (for this instance's previous turn of the
+    conversation) frees the claim it was given; one cancelled before it ran at all leaves it to
+    lapse (`claim.CLAIM_TTL`), and the sweep answers then.
     """
-    async with rt.turn_lock(conversation_id):
-        while True:
-            async with claim.held(conversation_id, rt.commits) as holder:
-                if holder is None:
-                    return "busy"
-                outcome, seen = await _turn(rt, conversation_id, holder)
-            # A message that came while we held the claim had its own turn refused ("busy"):
-            # this turn answers it, once the claim is free for any instance to take. A reply
-            # committed with the claim's release answered every message counted before it, and
-            # any later one's own turn finds the claim free: nothing is left to look for.
-            if holder.released or not await claim.unanswered_after(conversation_id, seen):
-                return outcome
+    try:
+        async with rt.turn_lock(conversation_id):
+            while True:
+                async with claim.held(conversation_id, rt.commits, claimed) as holder:
+                    claimed = None
+                    if holder is None:
+                        return "busy"
+                    outcome, seen = await _turn(rt, conversation_id, holder)
+                # A message that came while we held the claim had its own turn refused ("busy"):
+                # this turn answers it, once the claim is free for any instance to take. A reply
+                # committed with the claim's release answered every message counted before it, and
+                # any later one's own turn finds the claim free: nothing is left to look for.
+                if holder.released or not await claim.unanswered_after(conversation_id, seen):
+                    return outcome
+    finally:
+        if claimed is not None:  # stopped before the turn began: free the conversation now
+            await claim.release(conversation_id, claimed)
 
 
 async def _turn(rt: Runtime, conversation_id: int, holder: claim.Holder) -> tuple[str, int | None]:
