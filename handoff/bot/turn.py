@@ -136,7 +136,7 @@ async def _capped(rt: Runtime, conversation: Conversation) -> bool:
     """True (and the cap recorded on the timeline) when the channel's hourly cap of bot replies to
     this contact address is reached."""
     channel = rt.channels.get(conversation.channel)
-    if not isinstance(channel, CapsBotReplies) or channel.bot_replies_per_hour <= 0:
+    if not supports(channel, CapsBotReplies) or channel.bot_replies_per_hour <= 0:  # type: ignore[attr-defined]
         return False
     since = utcnow() - CAP_WINDOW
     sent = await Message.filter(

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from handoff.channels import CHANNEL_CLASSES
-from handoff.channels.base import Acknowledges, Handshake, HasRoutes, Listens, ShowsTyping, Signs, supports
+from handoff.channels.base import (Acknowledges, CapsBotReplies, Handshake, HasRoutes, Listens, ShowsTyping, Signs,
+                                   supports)
 from handoff.contact_names import NameSource
 
-PROTOCOLS = (Acknowledges, Handshake, HasRoutes, Listens, ShowsTyping, Signs, NameSource)
+PROTOCOLS = (Acknowledges, CapsBotReplies, Handshake, HasRoutes, Listens, ShowsTyping, Signs, NameSource)
 
 
 @pytest.mark.parametrize("cls", CHANNEL_CLASSES, ids=lambda c: c.name)
@@ -30,3 +31,9 @@ def test_a_class_with_the_method_supports_it_and_one_without_does_not():
     assert supports(Typing(), ShowsTyping) and supports(Typing(), ShowsTyping)
     assert not supports(Silent(), ShowsTyping) and not supports(Silent(), ShowsTyping)
     assert not supports(Typing(), Acknowledges)
+
+
+def test_email_caps_bot_replies_by_its_class():
+    from handoff.channels.email import EmailChannel
+
+    assert supports(object.__new__(EmailChannel), CapsBotReplies)  # the cap is asked of the class (turn._capped)

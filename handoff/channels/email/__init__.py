@@ -73,6 +73,7 @@ class EmailChannel:
 
     name: ClassVar[str] = "email"
     capabilities: ClassVar[Capabilities] = Capabilities(max_length=100_000, attachments=True, notice_style="mail")
+    bot_replies_per_hour: int = 10  # CapsBotReplies (a class attribute too: `supports` asks the class)
 
     def __init__(self, imap: ImapConfig, smtp: SmtpConfig, media: MediaStore | None = None, *,
                  max_attachment_bytes: int = 10 * 1024 * 1024, bot_replies_per_hour: int = 10,
@@ -81,7 +82,7 @@ class EmailChannel:
         self.smtp = smtp
         self.media = media
         self.max_attachment_bytes = max_attachment_bytes
-        self.bot_replies_per_hour = bot_replies_per_hour  # CapsBotReplies
+        self.bot_replies_per_hour = bot_replies_per_hour
         self.lease_ttl = lease_ttl  # None: every instance reads (no lease)
         self.loop: ImapLoop | None = None
         self._task: asyncio.Task[None] | None = None
